@@ -1,0 +1,56 @@
+"""Chunk activities: run a user's chunk handler with a ``data`` object (I/O allowed here)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ._data import ChunkData, ChunkInput, ChunkOutput
+from ._errors import chunk_failure_details
+
+if TYPE_CHECKING:
+    from ._plugin import _FlowRegistry
+
+
+def make_chunk_activity(registry: _FlowRegistry, flow_name: str, chunk_name: str) -> Callable[..., Any]:
+    """Return the activity ``"<flow>.<chunk>"`` bound to ``registry``."""
+
+    @activity.defn(name=f"{flow_name}.{chunk_name}")
+    async def run_chunk(chunk_input: ChunkInput) -> ChunkOutput:
+        handler = registry.handler(flow_name, chunk_name)
+        data = ChunkData(
+            chunk_input,
+            resources=registry.chunk_resources(flow_name, chunk_input.resources),
+            flow_data=registry.flow_data(flow_name),
+            workspace_factory=registry.workspace_factory,
+        )
+        try:
+            if inspect.iscoroutinefunction(handler):
+                result = await handler(data)
+            else:
+                # Sync handlers run in a thread so they never block the worker's loop.
+                result = await asyncio.to_thread(handler, data)
+                if inspect.isawaitable(result):
+                    result = await result
+        except Exception as error:  # noqa: BLE001 - every handler error is reported
+            raise ApplicationError(
+                f"{type(error).__name__}: {error}",
+                chunk_failure_details(
+                    flow_name=flow_name,
+                    chunk_name=chunk_name,
+                    error_type=type(error).__name__,
+                    error_module=type(error).__module__,
+                    message=str(error),
+                ),
+                type=type(error).__name__,
+            ) from error
+        output = data.to_output(result)
+        registry.check_output(flow_name, chunk_name, output)
+        return output
+
+    return run_chunk

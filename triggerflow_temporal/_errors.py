@@ -1,0 +1,77 @@
+"""Errors raised by triggerflow_temporal.
+
+One base class, a few subclasses that also inherit the builtin type a caller would
+naturally catch (``ValueError``, ``KeyError``, ``RuntimeError``), so code written for
+Agently's TriggerFlow keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.exceptions import TemporalError
+
+
+class TriggerFlowError(TemporalError):
+    """Base class of every error this package raises on purpose."""
+
+
+class FlowDefinitionError(TriggerFlowError, ValueError):
+    """A flow definition cannot be compiled, exported or loaded.
+
+    The message names the flow, the chunk or condition, and what to change.
+    """
+
+
+class ExecutionStateError(TriggerFlowError, RuntimeError):
+    """An execution is not in a state that allows the requested operation."""
+
+
+class SnapshotError(TriggerFlowError, ValueError):
+    """A saved execution snapshot cannot be loaded into this flow."""
+
+
+class ChunkFailedError(TriggerFlowError):
+    """A chunk handler raised; the execution is ``failed``.
+
+    On the client the raised object is also an instance of the handler's original
+    exception type when that type can be imported (``ValueError`` stays a
+    ``ValueError``), so ``except ValueError`` keeps working.
+
+    Attributes:
+        flow_name: The flow whose chunk failed.
+        chunk_name: The chunk whose handler raised.
+        error_type: The original exception's class name.
+        error_message: The original exception's message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        flow_name: str | None = None,
+        chunk_name: str | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.flow_name = flow_name
+        self.chunk_name = chunk_name
+        self.error_type = error_type
+        self.error_message = error_message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def chunk_failure_details(
+    *, flow_name: str, chunk_name: str, error_type: str, error_module: str | None, message: str
+) -> dict[str, Any]:
+    """Return the JSON-ready description of a chunk failure carried through Temporal."""
+    return {
+        "flow": flow_name,
+        "chunk": chunk_name,
+        "type": error_type,
+        "module": error_module,
+        "message": message,
+    }

@@ -1,0 +1,420 @@
+"""Client-side execution handle: Agently's execution methods with the ``async_`` prefix."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import uuid
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from ._errors import ChunkFailedError, ExecutionStateError, TriggerFlowError
+from ._state import get_path
+from ._workflow import (
+    CloseRequest,
+    ContinueRequest,
+    EmitRequest,
+    ExecutionOptions,
+    SetStateRequest,
+    WorkflowInput,
+)
+
+if TYPE_CHECKING:
+    from ._definition import TriggerFlow
+    from ._spec import FlowSpec
+
+_UNSET: Any = object()
+_BUILTIN_ERRORS = {
+    name: obj
+    for name, obj in vars(__import__("builtins")).items()
+    if isinstance(obj, type) and issubclass(obj, Exception)
+}
+
+
+def _rebuild_error(error: BaseException) -> BaseException:
+    """Turn a Temporal failure carrying a chunk error back into the original type."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    if not isinstance(cause, ApplicationError):
+        return error
+    details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+    type_name = cause.type or "Exception"
+    message = cause.message
+    original = _import_error_type(type_name, details.get("module"))
+    if "chunk" not in details:
+        # A rejection from the workflow itself (unknown interrupt, close refused, ...).
+        base = original if original is not None else RuntimeError
+        try:
+            err_cls = type(type_name, (ExecutionStateError, base), {})
+            return err_cls(message)
+        except TypeError:
+            return ExecutionStateError(message)
+    kwargs = {
+        "flow_name": details.get("flow"),
+        "chunk_name": details.get("chunk"),
+        "error_type": type_name,
+        "error_message": details.get("message"),
+    }
+    if original is not None and not issubclass(original, TriggerFlowError):
+        try:
+            err_cls = type(type_name, (ChunkFailedError, original), {"__module__": __name__})
+            return err_cls(message, **kwargs)
+        except TypeError:
+            pass
+    return ChunkFailedError(message, **kwargs)
+
+
+def _import_error_type(name: str, module: str | None) -> type[BaseException] | None:
+    if module in (None, "builtins"):
+        found = _BUILTIN_ERRORS.get(name)
+        if found is not None or module == "builtins":
+            return found
+    if module:
+        try:
+            candidate = getattr(importlib.import_module(module), name, None)
+        except Exception:  # noqa: BLE001 - any import problem means "not importable"
+            return None
+        if isinstance(candidate, type) and issubclass(candidate, Exception):
+            return candidate
+    return None
+
+
+class TriggerFlowExecution:
+    """A handle on one execution (a Temporal workflow; execution id = workflow id).
+
+    Created by ``flow.create_execution(...)`` or ``flow.get_execution(...)``; usable from
+    any process that can reach the Temporal server.
+    """
+
+    def __init__(
+        self,
+        flow: TriggerFlow,
+        *,
+        client: Client | None = None,
+        execution_id: str | None = None,
+        runtime_resources: dict[str, Any] | None = None,
+        auto_close: bool = True,
+        auto_close_timeout: float | None = 10.0,
+        skip_exceptions: bool | None = None,
+        concurrency: int | None = None,
+        intervention_mode: Any = _UNSET,
+        task_queue: str | None = None,
+        tenant: str | None = None,
+        hidden: bool = False,
+        **unsupported: Any,
+    ) -> None:
+        if unsupported:
+            raise TypeError(
+                f"create_execution() got unsupported argument(s) {sorted(unsupported)}. "
+                "On Temporal, snapshots live in workflow history (no record_store/"
+                "snapshot_store needed) and live objects go to TriggerFlowPlugin("
+                "runtime_resources=...)."
+            )
+        if auto_close_timeout is not None and (
+            isinstance(auto_close_timeout, bool)
+            or not isinstance(auto_close_timeout, (int, float))
+            or auto_close_timeout < 0
+        ):
+            raise ValueError(
+                f"auto_close_timeout must be None or seconds >= 0, got {auto_close_timeout!r}."
+            )
+        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+            raise ValueError(f"concurrency must be None or an int >= 1, got {concurrency!r}.")
+        self._flow = flow
+        self._client = client
+        self._id = execution_id or uuid.uuid4().hex
+        self._task_queue = task_queue
+        resources = dict(runtime_resources or {})
+        _check_json("runtime_resources", resources)
+        self._options = ExecutionOptions(
+            auto_close=auto_close,
+            auto_close_timeout=None if auto_close_timeout is None else float(auto_close_timeout),
+            skip_exceptions=flow.skip_exceptions if skip_exceptions is None else skip_exceptions,
+            concurrency=concurrency,
+            hidden=hidden,
+            intervention_mode=None if intervention_mode is _UNSET else intervention_mode,
+            runtime_resources=resources,
+            tenant=tenant,
+        )
+        self._started = False
+        self._attached = False
+
+    @classmethod
+    def _attach(cls, flow: TriggerFlow, *, client: Client | None, execution_id: str) -> TriggerFlowExecution:
+        execution = cls(flow, client=client, execution_id=execution_id)
+        execution._started = True
+        execution._attached = True
+        return execution
+
+    # --------------------------------------------------------------- basics
+    @property
+    def id(self) -> str:
+        """The execution id (= the Temporal workflow id)."""
+        return self._id
+
+    @property
+    def flow(self) -> TriggerFlow:
+        """The flow this execution runs."""
+        return self._flow
+
+    def _resolve_client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        plugin = self._flow._plugin
+        client = getattr(plugin, "client", None)
+        if client is None:
+            raise ExecutionStateError(
+                f"Flow '{self._flow.name}' has no Temporal client. Pass client= to "
+                "create_execution(), or attach TriggerFlowPlugin(flows=[flow]) to a client "
+                "(Client.connect(address, plugins=[plugin]))."
+            )
+        return client
+
+    @property
+    def handle(self) -> WorkflowHandle[Any, Any]:
+        """The Temporal workflow handle of this execution."""
+        return self._resolve_client().get_workflow_handle(self._id)
+
+    def _spec(self) -> FlowSpec:
+        from ._compile import compile_flow
+
+        return compile_flow(self._flow)
+
+    def _start_options(self, spec: FlowSpec) -> dict[str, Any]:
+        task_queue = self._task_queue or getattr(self._flow._plugin, "task_queue", None) or "triggerflow"
+        return {
+            "id": self._id,
+            "task_queue": task_queue,
+            "static_summary": f"{spec.name} @ {spec.short_hash}",
+            "static_details": _static_details(self._flow, spec),
+        }
+
+    # ---------------------------------------------------------------- start
+    async def async_start(self, value: Any = None, *, timeout: float | None = None) -> Any:
+        """Dispatch ``START(value)`` and return once every branch finished or paused.
+
+        Returns:
+            The close snapshot when ``auto_close=True`` (after the idle auto-close), else
+            this execution.
+        """
+        _check_json("start value", value)
+        client = self._resolve_client()
+        spec = self._spec()
+        options = self._options
+        if timeout is not None:
+            options = copy.copy(options)
+            options.auto_close_timeout = float(timeout)
+        workflow_input = WorkflowInput(spec=spec.to_json(), options=options)
+        self._started = True
+        try:
+            if options.hidden:
+                workflow_input.start = {"value": value}
+                return await client.execute_workflow(
+                    spec.name, workflow_input, result_type=dict, **self._start_options(spec)
+                )
+            operation = WithStartWorkflowOperation(
+                spec.name,
+                workflow_input,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                result_type=dict,
+                **{k: v for k, v in self._start_options(spec).items() if k != "id"},
+                id=self._id,
+            )
+            await client.execute_update_with_start_workflow(
+                "start", {"value": value}, start_workflow_operation=operation
+            )
+            if options.auto_close:
+                handle = await operation.workflow_handle()
+                return await handle.result()
+        except (WorkflowUpdateFailedError, WorkflowFailureError) as error:
+            raise _rebuild_error(error) from None
+        return self
+
+    # --------------------------------------------------------------- events
+    async def async_emit(self, event: str, value: Any = None, *, trigger_type: str = "event") -> Any:
+        """Dispatch an external event; returns the handlers' return values.
+
+        After close the event is ignored: returns None with a ``RuntimeWarning``.
+        """
+        _check_json("emit value", value)
+        result = await self._update("emit", EmitRequest(event=event, value=value, trigger_type=trigger_type))
+        if result is None:
+            warnings.warn(
+                f"Execution {self._id} is not open; event {event!r} was ignored.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return result
+
+    async def async_emit_nowait(self, event: str, value: Any = None, *, trigger_type: str = "event") -> None:
+        """Send an event as a signal (fire and forget)."""
+        _check_json("emit value", value)
+        await self.handle.signal("emit_nowait", EmitRequest(event=event, value=value, trigger_type=trigger_type))
+
+    async def async_set_state(self, key: str, value: Any, *, emit: bool = True) -> None:
+        """Write execution state from outside; ``emit=True`` runs watchers."""
+        _check_json("state value", value)
+        await self._update("set_state", SetStateRequest(op=["set", key, value, emit]))
+
+    async def async_append_state(self, key: str, value: Any, *, emit: bool = True) -> None:
+        """Append to a list in execution state from outside."""
+        _check_json("state value", value)
+        await self._update("set_state", SetStateRequest(op=["append", key, value, emit]))
+
+    async def async_del_state(self, key: str, *, emit: bool = True) -> None:
+        """Delete an execution state key from outside."""
+        await self._update("set_state", SetStateRequest(op=["del", key, emit]))
+
+    # -------------------------------------------------------------- reading
+    async def async_get_state(self, key: str | None = None, default: Any = None) -> Any:
+        """The execution state (whole dict, or one dotted key)."""
+        state = await self._query("state")
+        if key is None:
+            return state
+        return get_path(state, key, default)
+
+    async def async_get_status(self) -> str:
+        """``created``/``running``/``waiting``/``completed``/``failed``/``cancelled``."""
+        return await self._query("status")
+
+    async def async_get_lifecycle_state(self) -> str:
+        """``open``, ``sealed`` or ``closed``."""
+        return (await self._query("info"))["lifecycle_state"]
+
+    async def async_get_info(self) -> dict[str, Any]:
+        """Status, lifecycle, close reason, failure and identity."""
+        return await self._query("info")
+
+    async def async_get_pending_interrupts(self) -> dict[str, dict[str, Any]]:
+        """Waiting interrupts by id."""
+        return await self._query("pending_interrupts")
+
+    async def async_get_interrupt(self, interrupt_id: str) -> dict[str, Any] | None:
+        """One interrupt record (any status), or None."""
+        return (await self._query("interrupts")).get(interrupt_id)
+
+    async def async_is_waiting(self) -> bool:
+        """Whether any interrupt is waiting."""
+        return (await self.async_get_status()) == "waiting"
+
+    # ----------------------------------------------------------- interrupts
+    async def async_continue_with(
+        self,
+        interrupt_id: str,
+        value: Any = None,
+        *,
+        resume_request_id: str | None = None,
+        actor: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Resume a waiting interrupt; returns the interrupt record once quiescent."""
+        _check_json("continue value", value)
+        result = await self._update(
+            "continue_with",
+            ContinueRequest(
+                interrupt_id=interrupt_id,
+                value=value,
+                resume_request_id=resume_request_id,
+                actor=actor,
+            ),
+        )
+        if result is None:
+            warnings.warn(
+                f"Execution {self._id} is not open; continue_with({interrupt_id!r}) was ignored.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return result
+
+    # ---------------------------------------------------------------- close
+    async def async_close(
+        self, *, reason: str = "manual", pending_interrupts: str = "error"
+    ) -> dict[str, Any]:
+        """Close the execution (drains in-flight work) and return the close snapshot."""
+        try:
+            return await self._update(
+                "close", CloseRequest(reason=reason, pending_interrupts=pending_interrupts)
+            )
+        except ExecutionStateError:
+            raise
+        except RPCError:
+            snapshot = await self._query("close_snapshot")
+            if snapshot is None:
+                raise
+            return snapshot
+
+    async def async_result(self) -> dict[str, Any]:
+        """Wait for the workflow to end and return the close snapshot."""
+        try:
+            return await self.handle.result()
+        except WorkflowFailureError as error:
+            raise _rebuild_error(error) from None
+
+    # --------------------------------------------------------------- helpers
+    async def _update(self, name: str, arg: Any) -> Any:
+        try:
+            return await self.handle.execute_update(name, arg)
+        except WorkflowUpdateFailedError as error:
+            raise _rebuild_error(error) from None
+        except RPCError as error:
+            if "workflow execution already completed" in str(error).lower() and name in (
+                "emit",
+                "continue_with",
+            ):
+                return None
+            raise
+
+    async def _query(self, name: str) -> Any:
+        try:
+            return await self.handle.query(name)
+        except WorkflowQueryFailedError as error:
+            raise ExecutionStateError(f"Query {name!r} on execution {self._id} failed: {error}") from error
+
+    def __repr__(self) -> str:
+        return f"TriggerFlowExecution(flow={self._flow.name!r}, id={self._id!r})"
+
+
+def _check_json(what: str, value: Any) -> None:
+    import json
+
+    try:
+        json.dumps(value, default=_json_default)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"The {what} must be JSON-ready data (it is stored in Temporal history): {error}. "
+            "Keep live objects in TriggerFlowPlugin(runtime_resources=...) and large data in "
+            "the Workspace."
+        ) from None
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _static_details(flow: TriggerFlow, spec: FlowSpec) -> str:
+    chunks = "\n".join(
+        f"- `{name}` ({opts.get('execute_in', 'activity')})" for name, opts in spec.chunks.items()
+    )
+    return (
+        f"**TriggerFlow** `{spec.name}`\n\nblueprint `{spec.blueprint_hash}`\n\n"
+        f"Chunks:\n{chunks}\n\n```mermaid\n{flow.to_mermaid()}\n```"
+    )

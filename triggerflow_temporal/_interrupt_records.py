@@ -1,0 +1,67 @@
+"""Interrupt records in Agently's shape (pure; used by the workflow)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+
+def new_interrupt_record(
+    *,
+    interrupt_id: str,
+    request: dict[str, Any],
+    op: dict[str, Any],
+    signal: dict[str, Any],
+    execution_id: str,
+    flow_name: str,
+    created_at: float,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Build the record of a new (or re-raised, for ``resume_to="self"``) interrupt."""
+    resume_to = request["resume_to"]
+    continuation = next(
+        (s["trigger_event"] for s in op["emit_signals"] if s.get("role") == "continuation"), None
+    )
+    resume_count = int(previous.get("resume_count") or 0) if previous else 0
+    return {
+        "id": interrupt_id,
+        "type": request["type"],
+        "exchange_kind": request.get("exchange_kind"),
+        "payload": copy.deepcopy(request.get("payload")),
+        "resume_event": request.get("resume_event"),
+        "resume_to": copy.deepcopy(resume_to),
+        "status": "waiting",
+        "source_execution_id": execution_id,
+        "source_flow_name": flow_name,
+        "source_operator_id": op["id"],
+        "source_signal": copy.deepcopy(signal),
+        "continuation_event": continuation,
+        "resume_count": resume_count,
+        "max_resumes": request.get("max_resumes") if resume_to == "self" else None,
+        "created_at": created_at,
+        "resumed_at": None,
+        "resume_value": None,
+        "external_wait_request": {
+            "request_id": interrupt_id,
+            "interrupt_id": interrupt_id,
+            "exchange_kind": request.get("exchange_kind"),
+            "exchange_id": None,
+            "callback_idempotency_key": None,
+            "actor_id": None,
+            "channel_id": request.get("channel_id"),
+            "provider_id": request.get("provider_id"),
+            "wait_mode": request.get("wait_mode") or "disconnected",
+            "hot_wait_timeout": request.get("hot_wait_timeout"),
+            "cold_persistence_policy": request.get("cold_persistence_policy") or "persist",
+            "request_payload_schema": copy.deepcopy(request.get("request_payload_schema")),
+            "response_payload_schema": copy.deepcopy(request.get("response_payload_schema")),
+            "dispatch_state": "exposed",
+            "audit_metadata": copy.deepcopy(request.get("audit_metadata"))
+            or {
+                "type": request["type"],
+                "exchange_kind": request.get("exchange_kind"),
+                "payload": copy.deepcopy(request.get("payload")),
+            },
+            "provider_metadata": {},
+        },
+    }

@@ -1,0 +1,73 @@
+"""Interrupt (pause) requests and records; pure helpers used by chunk and workflow side."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+_KNOWN = {
+    "type",
+    "payload",
+    "interrupt_id",
+    "resume_to",
+    "resume_event",
+    "max_resumes",
+    "exchange_kind",
+    "request_payload_schema",
+    "response_payload_schema",
+    "timeout",
+    "timeout_value",
+    "audit_metadata",
+    "channel_id",
+    "provider_id",
+    "wait_mode",
+    "hot_wait_timeout",
+    "cold_persistence_policy",
+}
+
+
+def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Check and normalise ``pause_for`` arguments; raise ``ValueError`` naming the culprit."""
+    unknown = sorted(set(request) - _KNOWN)
+    if unknown:
+        raise ValueError(f"pause_for() in chunk '{chunk}' got unknown argument(s) {unknown}.")
+    out = {key: copy.deepcopy(request.get(key)) for key in _KNOWN}
+    out["type"] = out["type"] or "pause"
+    if not isinstance(out["type"], str):
+        raise ValueError(f"pause_for(type=...) in chunk '{chunk}' must be a string.")
+    if out["interrupt_id"] is not None and (
+        not isinstance(out["interrupt_id"], str) or not out["interrupt_id"]
+    ):
+        raise ValueError(f"pause_for(interrupt_id=...) in chunk '{chunk}' must be a non-empty string.")
+    resume_to = out["resume_to"]
+    if resume_to is None:
+        resume_to = {"event": out["resume_event"]} if out["resume_event"] else "next"
+    if resume_to not in ("next", "self") and not (
+        isinstance(resume_to, dict) and isinstance(resume_to.get("event"), str)
+    ):
+        raise ValueError(
+            f"pause_for(resume_to={resume_to!r}) in chunk '{chunk}' must be 'next', 'self' or "
+            "{'event': name}."
+        )
+    out["resume_to"] = resume_to
+    if "max_resumes" not in request:
+        out["max_resumes"] = 1
+    max_resumes = out["max_resumes"]
+    if max_resumes is not None and (isinstance(max_resumes, bool) or not isinstance(max_resumes, int) or max_resumes < 1):
+        raise ValueError(
+            f"pause_for(max_resumes={max_resumes!r}) in chunk '{chunk}' must be None or an int >= 1."
+        )
+    timeout = out["timeout"]
+    if timeout is not None:
+        if hasattr(timeout, "total_seconds"):
+            timeout = timeout.total_seconds()
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(
+                f"pause_for(timeout={out['timeout']!r}) in chunk '{chunk}' must be a positive "
+                "number of seconds or a timedelta."
+            )
+        out["timeout"] = float(timeout)
+    for key in ("request_payload_schema", "response_payload_schema"):
+        if out[key] is not None and not isinstance(out[key], dict):
+            raise ValueError(f"pause_for({key}=...) in chunk '{chunk}' must be a JSON schema dict.")
+    return out

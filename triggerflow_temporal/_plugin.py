@@ -1,0 +1,405 @@
+"""TriggerFlowPlugin: the one place that wires flows into a Temporal client and worker."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import temporalio.client
+import temporalio.worker
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultPayloadConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from . import _workflow as _workflow_module
+from ._activity import make_chunk_activity
+from ._data import ChunkOutput
+from ._definition import TriggerFlow
+from ._errors import FlowDefinitionError, TriggerFlowError
+from ._spec import FlowSpec
+from ._workflow import TriggerFlowWorkflow, WorkflowInput
+
+DEFAULT_TASK_QUEUE = "triggerflow"
+
+# Handler bugs (wrong types, missing keys) do not heal on retry; Temporal's default
+# policy would retry them forever. Transient errors (network, timeouts) still retry.
+DEFAULT_NON_RETRYABLE = [
+    "TypeError",
+    "ValueError",
+    "KeyError",
+    "AttributeError",
+    "NotImplementedError",
+    "AssertionError",
+    "ChunkOutputError",
+]
+
+DEFAULT_ACTIVITY_CONFIG: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=5,
+        non_retryable_error_types=DEFAULT_NON_RETRYABLE,
+    ),
+}
+
+# Modules the workflow sandbox passes through, each with its reason.
+_PASSTHROUGH = (
+    # The interpreter itself: the per-flow workflow classes and the worker-side handler
+    # registry live on module attributes; a sandboxed re-import would not see them. The
+    # interpreter's determinism is checked by replay tests, not by the sandbox.
+    "triggerflow_temporal",
+    # Data classes and validation used by the pydantic data converter.
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+)
+
+_class_counter = itertools.count(1)
+
+
+class ChunkOutputError(TriggerFlowError, TypeError):
+    """A chunk returned or wrote a value that cannot be serialised for Temporal."""
+
+
+class _FlowRegistry:
+    """Worker-side lookup of handlers, conditions and resources by flow and name."""
+
+    def __init__(
+        self,
+        flows: Mapping[str, list[TriggerFlow]],
+        runtime_resources: Mapping[str, Any],
+        resource_factories: Mapping[str, Callable[..., Any]],
+        default_activity_config: dict[str, Any],
+        workspace_factory: Callable[[Any], Any] | None,
+    ) -> None:
+        self._flows = flows
+        self._runtime_resources = dict(runtime_resources)
+        self._resource_factories = dict(resource_factories)
+        self.default_activity_config = default_activity_config
+        self.workspace_factory = workspace_factory
+
+    def _versions(self, flow: str) -> list[TriggerFlow]:
+        versions = self._flows.get(flow)
+        if not versions:
+            raise RuntimeError(
+                f"Flow '{flow}' is not served by this worker; served flows: {sorted(self._flows)}."
+            )
+        return versions
+
+    def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
+        for version in reversed(self._versions(flow)):
+            found = version._chunks.get(chunk)
+            if found is not None:
+                return found.handler
+        raise RuntimeError(
+            f"Chunk handler '{chunk}' of flow '{flow}' is not registered on this worker."
+        )
+
+    def inline_handler(self, flow: str, chunk: str) -> Callable[..., Any] | None:
+        try:
+            return self.handler(flow, chunk)
+        except RuntimeError:
+            return None
+
+    def condition(self, flow: str, name: str) -> Callable[..., Any] | None:
+        for version in reversed(self._versions(flow)):
+            found = version._condition_registry.get(name)
+            if found is not None:
+                return found
+        return None
+
+    def flow_data(self, flow: str) -> dict[str, Any]:
+        return self._versions(flow)[-1]._flow_data
+
+    def chunk_resources(self, flow: str, execution_resources: Mapping[str, Any]) -> dict[str, Any]:
+        resources = dict(self._runtime_resources)
+        resources.update(self._versions(flow)[-1]._runtime_resources)
+        for key, value in execution_resources.items():
+            factory = self._resource_factories.get(key)
+            resources[key] = factory(value) if factory is not None else value
+        return resources
+
+    def check_output(self, flow: str, chunk: str, output: ChunkOutput) -> None:
+        """Fail fast, and non-retryably, when a chunk produced non-JSON data."""
+        try:
+            json.dumps([output.value, output.ops, output.pause], default=_pydantic_default)
+        except (TypeError, ValueError) as error:
+            from temporalio.exceptions import ApplicationError
+
+            raise ApplicationError(
+                f"Chunk '{chunk}' of flow '{flow}' returned or wrote a value that cannot be "
+                f"serialised ({error}). Chunk outputs, state values and emitted values must be "
+                "JSON-ready (dicts, lists, str, numbers, bool, None, pydantic models); keep "
+                "large or binary data in the Workspace and store its ref.",
+                {"flow": flow, "chunk": chunk, "type": "ChunkOutputError", "message": str(error)},
+                type="ChunkOutputError",
+                non_retryable=True,
+            ) from error
+
+
+def _pydantic_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _sanitize(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)[:60]
+
+
+def _make_workflow_class(flow_name: str, registry: _FlowRegistry) -> type:
+    cls_name = f"TriggerFlowWorkflow_{_sanitize(flow_name)}_{next(_class_counter)}"
+
+    async def run(self: TriggerFlowWorkflow, input: WorkflowInput) -> dict[str, Any]:
+        return await self._run(input)  # pyright: ignore[reportPrivateUsage]
+
+    run.__qualname__ = f"{cls_name}.run"
+    run.__module__ = _workflow_module.__name__
+    # Same (string) annotations as TriggerFlowWorkflow.__init__: Temporal compares them.
+    run.__annotations__ = {"input": "WorkflowInput", "return": "dict[str, Any]"}
+    cls = type(
+        cls_name,
+        (TriggerFlowWorkflow,),
+        {"run": workflow.run(run), "_tf_runtime": registry, "__module__": _workflow_module.__name__},
+    )
+    cls.__qualname__ = cls_name
+    # The sandbox imports workflow classes by module attribute.
+    setattr(_workflow_module, cls_name, cls)
+    return workflow.defn(name=flow_name)(cls)
+
+
+def _coerce_flow(flow: Any) -> TriggerFlow:
+    if isinstance(flow, TriggerFlow):
+        return flow
+    module = type(flow).__module__ or ""
+    if module.startswith("agently"):
+        from ._agently import from_agently_flow
+
+        return from_agently_flow(flow)
+    raise FlowDefinitionError(
+        f"TriggerFlowPlugin(flows=...) takes TriggerFlow objects (triggerflow_temporal or "
+        f"agently), got {type(flow).__name__}."
+    )
+
+
+class _ClientCapture(temporalio.client.Interceptor):
+    """Remembers the Client the plugin was attached to (for ``create_execution()``)."""
+
+    def __init__(self, plugin: TriggerFlowPlugin) -> None:
+        self._plugin = plugin
+
+    def intercept_client(
+        self, next: temporalio.client.OutboundInterceptor
+    ) -> temporalio.client.OutboundInterceptor:
+        node: Any = next
+        while node is not None:
+            client = getattr(node, "_client", None)
+            if isinstance(client, temporalio.client.Client):
+                self._plugin._client = client
+                break
+            node = getattr(node, "next", None)
+        return next
+
+
+class TriggerFlowPlugin(SimplePlugin):
+    """Serve TriggerFlow flows on Temporal: workflows, activities, converter and sandbox.
+
+    Attach it to the client (``Client.connect(..., plugins=[plugin])``) and to the worker
+    (``Worker(client, task_queue=..., plugins=[plugin])``; a worker built from a client
+    that already has the plugin gets it automatically).
+
+    Args:
+        flows: The flows this process serves or starts. Several objects with the same name
+            are served as versions of one flow: each execution runs the graph it started
+            with, and handlers are looked up by name (newest first).
+        runtime_resources: Live objects every chunk can read with ``data.get_resource``.
+        resource_factories: ``{key: factory(value)}``; an execution's
+            ``runtime_resources={key: value}`` (JSON data in the workflow input) becomes
+            ``factory(value)`` on the worker, so live objects never enter history.
+        workspace: A Workspace for ``data.workspace``: a URL, a path, or a
+            ``workspace.BaseWorkspace``.
+        task_queue: Task queue new executions start on; defaults to the queue of the
+            worker this plugin configures, else ``"triggerflow"``.
+        default_activity_config: ``ActivityConfig`` defaults for every chunk (a chunk's
+            own options win). Defaults: 5 min start-to-close, 5 attempts, handler bugs
+            (``TypeError``, ``ValueError``, ``KeyError``, ...) not retried.
+
+    Raises:
+        FlowDefinitionError: A flow cannot be compiled (lambda or ``__main__`` handler,
+            clashing names, missing handler), or two flows conflict.
+    """
+
+    def __init__(
+        self,
+        flows: Sequence[Any],
+        runtime_resources: Mapping[str, Any] | None = None,
+        *,
+        resource_factories: Mapping[str, Callable[..., Any]] | None = None,
+        workspace: Any = None,
+        task_queue: str | None = None,
+        default_activity_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(flows, (TriggerFlow, str)) or not isinstance(flows, Sequence):
+            raise FlowDefinitionError(
+                "TriggerFlowPlugin(flows=...) takes a list of flows, e.g. flows=[refund_flow]."
+            )
+        if not flows:
+            raise FlowDefinitionError("TriggerFlowPlugin needs at least one flow.")
+        coerced = [_coerce_flow(flow) for flow in flows]
+        versions: dict[str, list[TriggerFlow]] = {}
+        specs: dict[str, list[FlowSpec]] = {}
+        pending = list(coerced)
+        while pending:
+            flow = pending.pop(0)
+            spec = flow.compile()
+            bucket = versions.setdefault(flow.name, [])
+            if any(existing is flow for existing in bucket):
+                continue
+            bucket.append(flow)
+            specs.setdefault(flow.name, []).append(spec)
+            pending.extend(flow._sub_flows.values())
+        for name, bucket in versions.items():
+            _check_versions(name, bucket)
+        config = dict(DEFAULT_ACTIVITY_CONFIG)
+        if default_activity_config:
+            unknown = set(default_activity_config) - set(workflow.ActivityConfig.__annotations__)
+            if unknown:
+                raise FlowDefinitionError(
+                    f"default_activity_config has unknown key(s) {sorted(unknown)}; use keys of "
+                    "temporalio.workflow.ActivityConfig."
+                )
+            config.update(default_activity_config)
+        if not any(
+            config.get(key) for key in ("start_to_close_timeout", "schedule_to_close_timeout")
+        ):
+            raise FlowDefinitionError(
+                "default_activity_config must set start_to_close_timeout or "
+                "schedule_to_close_timeout; Temporal needs one of them for every activity."
+            )
+        self._client: temporalio.client.Client | None = None
+        self._explicit_task_queue = task_queue
+        self._worker_task_queue: str | None = None
+        self.flows: dict[str, list[TriggerFlow]] = versions
+        self.specs = specs
+        self.registry = _FlowRegistry(
+            versions,
+            runtime_resources or {},
+            resource_factories or {},
+            config,
+            _workspace_factory(workspace),
+        )
+        workflows = [_make_workflow_class(name, self.registry) for name in versions]
+        activities: list[Callable[..., Any]] = []
+        for name, bucket in versions.items():
+            chunk_names: dict[str, None] = {}
+            for flow in bucket:
+                for chunk in flow.chunks.values():
+                    chunk_names.setdefault(chunk.name, None)
+            activities.extend(make_chunk_activity(self.registry, name, c) for c in chunk_names)
+        self.workflow_classes = workflows
+        super().__init__(
+            "triggerflow_temporal.TriggerFlowPlugin",
+            data_converter=_data_converter,
+            activities=activities,
+            workflows=workflows,
+            workflow_runner=_workflow_runner,
+            workflow_failure_exception_types=[TriggerFlowError],
+            interceptors=[_ClientCapture(self)],
+        )
+        for flow in coerced:
+            flow._plugin = self
+
+    @property
+    def task_queue(self) -> str:
+        """The task queue new executions start on."""
+        return self._explicit_task_queue or self._worker_task_queue or DEFAULT_TASK_QUEUE
+
+    @property
+    def client(self) -> temporalio.client.Client | None:
+        """The client this plugin was attached to, if any."""
+        return self._client
+
+    def attach_client(self, client: temporalio.client.Client) -> None:
+        """Use ``client`` for ``create_execution()`` calls that pass none."""
+        self._client = client
+
+    def configure_worker(self, config: temporalio.worker.WorkerConfig) -> temporalio.worker.WorkerConfig:
+        """See base class; also remembers the worker's client and task queue."""
+        config = super().configure_worker(config)
+        client = config.get("client")
+        if client is not None and self._client is None:
+            self._client = client
+        task_queue = config.get("task_queue")
+        if task_queue and self._worker_task_queue is None:
+            self._worker_task_queue = task_queue
+        return config
+
+
+def _check_versions(name: str, bucket: list[TriggerFlow]) -> None:
+    """Versions of one flow may differ in graph, not in what a handler name means."""
+    seen: dict[str, Callable[..., Any]] = {}
+    for flow in bucket:
+        for chunk in flow.chunks.values():
+            other = seen.setdefault(chunk.name, chunk.handler)
+            if other is not chunk.handler and (
+                getattr(other, "__qualname__", None) != getattr(chunk.handler, "__qualname__", None)
+                or getattr(other, "__module__", None) != getattr(chunk.handler, "__module__", None)
+            ):
+                raise FlowDefinitionError(
+                    f"Two flows named '{name}' bind chunk '{chunk.name}' to different handlers "
+                    f"({getattr(other, '__qualname__', other)} and "
+                    f"{getattr(chunk.handler, '__qualname__', chunk.handler)}). Versions of a "
+                    "flow share handlers by name: rename the chunk in the new version."
+                )
+
+
+def _data_converter(existing: DataConverter | None) -> DataConverter:
+    if existing is None or existing.payload_converter_class in (
+        DefaultPayloadConverter,
+        PydanticPayloadConverter,
+    ):
+        return pydantic_data_converter
+    warnings.warn(
+        "TriggerFlowPlugin keeps the client's custom payload converter "
+        f"{existing.payload_converter_class.__name__}; it must handle dataclasses and JSON.",
+        stacklevel=3,
+    )
+    return existing
+
+
+def _workflow_runner(existing: WorkflowRunner | None) -> WorkflowRunner:
+    if existing is None:
+        return SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+        )
+    if isinstance(existing, SandboxedWorkflowRunner):
+        import dataclasses
+
+        return dataclasses.replace(
+            existing,
+            restrictions=existing.restrictions.with_passthrough_modules(*_PASSTHROUGH),
+        )
+    return existing
+
+
+def _workspace_factory(workspace: Any) -> Callable[[Any], Any] | None:
+    if workspace is None:
+        return None
+    from ._workspace_binding import make_workspace_factory
+
+    return make_workspace_factory(workspace)

@@ -1,0 +1,182 @@
+"""FlowSpec: the frozen, JSON-serialisable form of a flow that travels in workflow input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import Priority, RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+SPEC_VERSION = 1
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` canonically (sorted keys, no spaces) for hashing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """A compiled flow graph.
+
+    Attributes:
+        name: Flow name (the workflow type); not part of the hash.
+        operators: Operators in Agently's flow-config shape, handler refs by name only.
+        chunks: Per-chunk run options ``{name: {"execute_in": ..., "activity": {...}}}``.
+        sub_flows: Compiled child flows by name (``to_sub_flow``).
+        blueprint_hash: sha256 hex of the canonical spec without the name.
+    """
+
+    name: str
+    operators: tuple[dict[str, Any], ...]
+    chunks: dict[str, dict[str, Any]]
+    sub_flows: dict[str, FlowSpec] = field(default_factory=lambda: {})
+    blueprint_hash: str = ""
+
+    @staticmethod
+    def hash_of(
+        operators: tuple[dict[str, Any], ...] | list[dict[str, Any]],
+        chunks: dict[str, dict[str, Any]],
+        sub_flows: dict[str, FlowSpec],
+    ) -> str:
+        """Return the blueprint hash of the given parts."""
+        canonical = canonical_json(
+            {
+                "version": SPEC_VERSION,
+                "operators": list(operators),
+                "chunks": chunks,
+                "sub_flows": {name: child.blueprint_hash for name, child in sub_flows.items()},
+            }
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON-ready form (what the workflow input carries)."""
+        return {
+            "version": SPEC_VERSION,
+            "name": self.name,
+            "operators": [dict(op) for op in self.operators],
+            "chunks": self.chunks,
+            "sub_flows": {name: child.to_json() for name, child in self.sub_flows.items()},
+            "blueprint_hash": self.blueprint_hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FlowSpec:
+        """Rebuild a spec from :meth:`to_json` output, checking its hash."""
+        if not isinstance(data, dict) or data.get("version") != SPEC_VERSION:
+            raise ValueError(
+                f"Not a triggerflow_temporal FlowSpec (version {SPEC_VERSION}): "
+                f"{str(data)[:200]}"
+            )
+        sub_flows = {name: cls.from_json(child) for name, child in data["sub_flows"].items()}
+        operators = tuple(data["operators"])
+        expected = cls.hash_of(operators, data["chunks"], sub_flows)
+        if data.get("blueprint_hash") != expected:
+            raise ValueError(
+                f"FlowSpec '{data.get('name')}' hash mismatch: recorded "
+                f"{data.get('blueprint_hash')}, computed {expected}."
+            )
+        return cls(
+            name=data["name"],
+            operators=operators,
+            chunks=data["chunks"],
+            sub_flows=sub_flows,
+            blueprint_hash=expected,
+        )
+
+    @property
+    def short_hash(self) -> str:
+        """The first 12 hex digits of the blueprint hash."""
+        return self.blueprint_hash[:12]
+
+
+# ---------------------------------------------------------------- activity options
+def _seconds(value: Any, key: str, chunk: str) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(
+        f"Chunk '{chunk}': activity option {key}={value!r} must be a timedelta or seconds."
+    )
+
+
+_DURATION_KEYS = (
+    "schedule_to_close_timeout",
+    "schedule_to_start_timeout",
+    "start_to_close_timeout",
+    "heartbeat_timeout",
+)
+
+
+def serialize_activity_config(chunk: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Turn a per-chunk ``ActivityConfig`` into JSON-ready data (durations in seconds)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if value is None:
+            continue
+        if key in _DURATION_KEYS:
+            out[key] = _seconds(value, key, chunk)
+        elif key == "retry_policy":
+            if not isinstance(value, RetryPolicy):
+                raise ValueError(
+                    f"Chunk '{chunk}': retry_policy must be a temporalio.common.RetryPolicy."
+                )
+            out[key] = {
+                "initial_interval": value.initial_interval.total_seconds(),
+                "backoff_coefficient": value.backoff_coefficient,
+                "maximum_interval": (
+                    value.maximum_interval.total_seconds() if value.maximum_interval else None
+                ),
+                "maximum_attempts": value.maximum_attempts,
+                "non_retryable_error_types": list(value.non_retryable_error_types or []),
+            }
+        elif key == "cancellation_type":
+            out[key] = ActivityCancellationType(value).name
+        elif key == "priority":
+            if not isinstance(value, Priority):
+                raise ValueError(f"Chunk '{chunk}': priority must be a temporalio.common.Priority.")
+            out[key] = {
+                "priority_key": value.priority_key,
+                "fairness_key": value.fairness_key,
+                "fairness_weight": value.fairness_weight,
+            }
+        elif key in ("task_queue", "summary"):
+            if not isinstance(value, str):
+                raise ValueError(f"Chunk '{chunk}': {key} must be a string, got {value!r}.")
+            out[key] = value
+        else:
+            raise ValueError(f"Chunk '{chunk}': unsupported activity option {key!r}.")
+    return out
+
+
+def deserialize_activity_config(data: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`serialize_activity_config` (used on the workflow side)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _DURATION_KEYS:
+            out[key] = timedelta(seconds=value)
+        elif key == "retry_policy":
+            out[key] = RetryPolicy(
+                initial_interval=timedelta(seconds=value["initial_interval"]),
+                backoff_coefficient=value["backoff_coefficient"],
+                maximum_interval=(
+                    timedelta(seconds=value["maximum_interval"])
+                    if value["maximum_interval"] is not None
+                    else None
+                ),
+                maximum_attempts=value["maximum_attempts"],
+                non_retryable_error_types=value["non_retryable_error_types"] or None,
+            )
+        elif key == "cancellation_type":
+            out[key] = ActivityCancellationType[value]
+        elif key == "priority":
+            out[key] = Priority(**value)
+        else:
+            out[key] = value
+    return out

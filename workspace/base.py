@@ -1,0 +1,717 @@
+"""The async contract every Workspace backend implements.
+
+The Workspace holds long, reviewable, cross-turn material (artifacts, observations, decisions,
+checkpoints); execution state keeps only the small :class:`~workspace.types.RecordRef` (or just
+its id). Backends: :class:`~workspace.memory.MemoryWorkspace` (reference implementation),
+:class:`~workspace.sql.SQLWorkspace` (SQLite / PostgreSQL) and
+:class:`~workspace.client.WorkspaceClient` (HTTP). All of them pass the same conformance suite.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from workspace._common import (
+    check_limit,
+    check_mapping,
+    check_name,
+    merge_scope,
+)
+from workspace.context import BUILTIN_PROFILES, check_profile
+from workspace.types import (
+    BoundedRead,
+    Checkpoint,
+    ContextPack,
+    Link,
+    Profile,
+    RecordRef,
+    SearchPage,
+)
+
+__all__ = ["DEFAULT_BUDGET", "BaseWorkspace", "BoundWorkspace", "RefOrId"]
+
+RefOrId = RecordRef | str
+"""A record handle: the ref returned by ``ingest`` or just its id."""
+
+DEFAULT_BUDGET: dict[str, int] = {"tokens": 4000}
+CHECKPOINT_COLLECTION = "checkpoints"
+CHECKPOINT_KIND = "snapshot"
+
+
+class BaseWorkspace(ABC):
+    """Abstract async Workspace: records, search, links, checkpoints and context packs.
+
+    Use it as an async context manager (``setup()`` on enter, ``close()`` on exit) or call
+    ``setup()`` and ``close()`` yourself.
+    """
+
+    def __init__(self, *, profiles: Mapping[str, Profile] | None = None) -> None:
+        self._profiles: dict[str, Profile] = dict(BUILTIN_PROFILES)
+        for name, profile in (profiles or {}).items():
+            self.register_profile(name, profile)
+
+    async def setup(self) -> None:
+        """Prepare the backend (create or migrate the schema). Idempotent.
+
+        Backends without persistent schema need no setup; this default does nothing.
+        """
+
+    async def close(self) -> None:
+        """Release connections and other resources. The default does nothing."""
+
+    async def __aenter__(self) -> BaseWorkspace:
+        await self.setup()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- records -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def ingest(
+        self,
+        content: str | bytes | dict[str, Any] | list[Any],
+        collection: str,
+        kind: str,
+        summary: str | None = None,
+        scope: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> RecordRef:
+        """Store content and return a small ref to keep in execution state.
+
+        Args:
+            content: Text (``str``), JSON (``dict``/``list``) or ``bytes``; ``get_data`` returns
+                the same type.
+            collection: ``observations``, ``artifacts``, ``decisions`` or ``checkpoints``.
+            kind: Sub type chosen by the writer, e.g. ``report`` (1-128 characters).
+            summary: Short description; searchable and used when the content does not fit a
+                context budget.
+            scope: Exact-match keys such as ``{"task_id": "t1"}`` that searches filter on.
+            source: Provenance (URL, tool name...).
+            meta: Free-form JSON metadata; ``{"pinned": True}`` pins the record into contexts.
+
+        Returns:
+            The ref of the new record.
+
+        Raises:
+            UnknownCollectionError: If ``collection`` is not allowed.
+            InvalidInputError: For any other invalid argument.
+        """
+
+    @abstractmethod
+    async def get(self, ref: RefOrId) -> RecordRef:
+        """Fetch a record's ref (metadata only).
+
+        Args:
+            ref: A ref or record id.
+
+        Returns:
+            The ref.
+
+        Raises:
+            RecordNotFoundError: If no such record exists for this tenant.
+        """
+
+    @abstractmethod
+    async def get_data(self, ref: RefOrId) -> Any:
+        """Fetch a record's content with its original type (``str``, ``dict``/``list``, ``bytes``).
+
+        Args:
+            ref: A ref or record id.
+
+        Returns:
+            The content.
+
+        Raises:
+            RecordNotFoundError: If no such record exists for this tenant.
+        """
+
+    @abstractmethod
+    async def read_bounded(self, ref: RefOrId, offset: int = 0, limit: int = 65536) -> BoundedRead:
+        """Read a slice of a record's content without loading all of it.
+
+        Args:
+            ref: A ref or record id.
+            offset: Start, in characters (text, json) or bytes (bytes).
+            limit: Maximum length of the slice, same unit.
+
+        Returns:
+            The slice, the total length and whether more remains.
+
+        Raises:
+            RecordNotFoundError: If no such record exists for this tenant.
+            InvalidInputError: If ``offset`` is negative or ``limit`` is not positive.
+        """
+
+    @abstractmethod
+    async def search(
+        self,
+        query: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        scope: Mapping[str, Any] | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> SearchPage:
+        """Full-text search with exact filters, paginated.
+
+        Without a query results are newest first; with one they are ranked by relevance, then
+        recency. Query syntax: words are ANDed, ``"a phrase"``, ``x OR y``; other punctuation is
+        ignored, so any user text is safe to pass.
+
+        Args:
+            query: Search text, or None to list.
+            filters: Exact filters: ``collection``, ``kind``, ``id``, ``scope.<path>``,
+                ``meta.<path>``; a list value matches any of its items.
+            scope: Shorthand for ``scope.<key>`` filters.
+            limit: Page size, 1-1000.
+            cursor: ``next_cursor`` of the previous page.
+
+        Returns:
+            A page of refs and the cursor of the next page.
+
+        Raises:
+            InvalidInputError: For unknown filter keys or a bad limit.
+            InvalidCursorError: For a malformed cursor or one from another query.
+        """
+
+    @abstractmethod
+    async def delete(self, ref: RefOrId) -> None:
+        """Delete a record and every link that touches it.
+
+        Args:
+            ref: A ref or record id.
+
+        Raises:
+            RecordNotFoundError: If no such record exists for this tenant.
+        """
+
+    @abstractmethod
+    async def prune(
+        self,
+        scope: Mapping[str, Any] | None = None,
+        older_than: timedelta | float | None = None,
+        keep_last: int | None = None,
+        collection: str | None = None,
+    ) -> int:
+        """Retention: delete old records in a scope. Pinned records are never pruned.
+
+        Among the matching unpinned records, the ``keep_last`` newest are kept and, of the rest,
+        those older than ``older_than`` are deleted (all of the rest when ``older_than`` is None).
+
+        Args:
+            scope: Only records whose scope matches (None: the whole tenant).
+            older_than: Minimum age (``timedelta`` or seconds) of a deleted record.
+            keep_last: How many newest matching records to keep regardless of age.
+            collection: Only this collection.
+
+        Returns:
+            The number of deleted records.
+
+        Raises:
+            InvalidInputError: If neither ``older_than`` nor ``keep_last`` is given.
+        """
+
+    # -- links -------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def link(
+        self,
+        source: RefOrId,
+        target: RefOrId,
+        relation: str,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Link:
+        """Link two records, e.g. ``link(decision, evidence, "answers")``.
+
+        Args:
+            source: The record the link starts at.
+            target: The record it points to.
+            relation: Relation name (1-128 characters).
+            meta: Free-form JSON metadata.
+
+        Returns:
+            The link.
+
+        Raises:
+            RecordNotFoundError: If either record does not exist for this tenant.
+        """
+
+    @abstractmethod
+    async def links(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+    ) -> list[Link]:
+        """List links, newest first.
+
+        Args:
+            ref: Links where this record is the source or the target.
+            source: Links starting at this record.
+            target: Links pointing to this record.
+            relation: Only this relation.
+
+        Returns:
+            Matching links.
+
+        Raises:
+            RecordNotFoundError: If a given record does not exist for this tenant.
+        """
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    async def checkpoint(
+        self,
+        run_id: str,
+        state: Any,
+        step_id: str | None = None,
+        *,
+        scope: Mapping[str, Any] | None = None,
+    ) -> RecordRef:
+        """Store a snapshot of a run's state (collection ``checkpoints``, kind ``snapshot``).
+
+        Args:
+            run_id: The run.
+            state: The state: a JSON value (``dict``/``list``), text or bytes.
+            step_id: The step that produced it.
+            scope: Extra scope keys (``run_id`` and ``step_id`` are added).
+
+        Returns:
+            The checkpoint's ref.
+
+        Raises:
+            InvalidInputError: For an invalid run or step id or state.
+        """
+        return await self.ingest(
+            state,
+            collection=CHECKPOINT_COLLECTION,
+            kind=CHECKPOINT_KIND,
+            scope=_checkpoint_scope(run_id, step_id, scope),
+        )
+
+    async def checkpoint_history(
+        self,
+        run_id: str,
+        step_id: str | None = None,
+        limit: int | None = None,
+        *,
+        scope: Mapping[str, Any] | None = None,
+    ) -> list[RecordRef]:
+        """List a run's checkpoints, newest first.
+
+        Args:
+            run_id: The run.
+            step_id: Only this step's checkpoints.
+            limit: At most this many (None: all).
+            scope: Extra scope keys to match.
+
+        Returns:
+            Checkpoint refs, newest first.
+
+        Raises:
+            InvalidInputError: For an invalid run id or limit.
+        """
+        if limit is not None:
+            check_limit(limit, maximum=1_000_000)
+        match = _checkpoint_scope(run_id, step_id, scope)
+        found: list[RecordRef] = []
+        cursor: str | None = None
+        while limit is None or len(found) < limit:
+            page_size = 1000 if limit is None else min(1000, limit - len(found))
+            page = await self.search(
+                filters={"collection": CHECKPOINT_COLLECTION, "kind": CHECKPOINT_KIND},
+                scope=match,
+                limit=page_size,
+                cursor=cursor,
+            )
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
+
+    async def latest_checkpoint(
+        self, run_id: str, *, scope: Mapping[str, Any] | None = None
+    ) -> Checkpoint | None:
+        """Return the newest checkpoint of a run with its state.
+
+        Args:
+            run_id: The run.
+            scope: Extra scope keys to match.
+
+        Returns:
+            The checkpoint, or None if the run has none.
+
+        Raises:
+            InvalidInputError: For an invalid run id.
+        """
+        refs = await self.checkpoint_history(run_id, limit=1, scope=scope)
+        if not refs:
+            return None
+        return Checkpoint(ref=refs[0], state=await self.get_data(refs[0]))
+
+    # -- context -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def build_context(
+        self,
+        goal: str,
+        scope: Mapping[str, Any] | None = None,
+        budget: Mapping[str, int] | int | None = None,
+        profile: str | Profile = "default",
+        required: Sequence[RefOrId] | None = None,
+    ) -> ContextPack:
+        """Pack the records most useful for a goal under a token budget.
+
+        Records in ``scope`` are ranked by full-text relevance to the goal (any goal word
+        matches), recency and the profile's collection weights; see :mod:`workspace.context`.
+        Required and pinned records are always included, even past the budget.
+
+        Args:
+            goal: What the context is for; its words are matched against the records.
+            scope: Only records with this scope (required records may be outside it).
+            budget: ``{"tokens": N}`` (default 4000).
+            profile: A registered profile name (``default``, ``document_review`` or one added
+                with ``register_profile``) or a ``Profile``.
+            required: Records that must be included.
+
+        Returns:
+            The pack: blocks, omissions, used tokens and the budget.
+
+        Raises:
+            UnknownProfileError: For an unregistered profile name.
+            RecordNotFoundError: If a required record does not exist for this tenant.
+            InvalidInputError: For a bad budget or scope.
+        """
+
+    # -- profiles and views ------------------------------------------------------------------
+
+    def register_profile(self, name: str, profile: Profile) -> None:
+        """Register (or replace) a named context profile on this workspace.
+
+        Args:
+            name: The profile name (1-128 characters).
+            profile: The weights.
+
+        Raises:
+            InvalidInputError: For an invalid name or profile.
+        """
+        check_name(name, "profile name")
+        self._profiles[name] = check_profile(profile)
+
+    @property
+    def profiles(self) -> dict[str, Profile]:
+        """A copy of the registered profiles by name."""
+        return dict(self._profiles)
+
+    def bound(self, **scope: Any) -> BoundWorkspace:
+        """Return a view that merges ``scope`` into every scoped call.
+
+        ``ingest``, ``search``, ``build_context``, ``checkpoint*`` and ``prune`` of the view
+        add these keys to their scope; a call that contradicts them raises InvalidInputError.
+        Other calls pass through unchanged (an id is its own capability).
+
+        Args:
+            **scope: Fixed scope keys, e.g. ``task_id="t1", execution_id="e1"``.
+
+        Returns:
+            The bound view (closing it does not close this workspace).
+        """
+        return BoundWorkspace(self, scope)
+
+
+def _checkpoint_scope(
+    run_id: object, step_id: object, scope: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    base: dict[str, Any] = {"run_id": check_name(run_id, "run_id")}
+    if step_id is not None:
+        base["step_id"] = check_name(step_id, "step_id")
+    return merge_scope(base, scope)
+
+
+class BoundWorkspace(BaseWorkspace):
+    """A view of a workspace with a fixed scope merged into every scoped call."""
+
+    def __init__(self, inner: BaseWorkspace, scope: Mapping[str, Any]) -> None:
+        # The registry is shared, so profiles registered through the view reach the backend.
+        self._inner = inner
+        self._profiles = inner._profiles
+        self._scope = check_mapping(scope, "bound scope")
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """A copy of the fixed scope."""
+        return dict(self._scope)
+
+    @property
+    def inner(self) -> BaseWorkspace:
+        """The workspace this view wraps."""
+        return self._inner
+
+    def _merge(self, scope: Mapping[str, Any] | None) -> dict[str, Any]:
+        return merge_scope(self._scope, scope)
+
+    async def setup(self) -> None:
+        """Set up the wrapped workspace."""
+        await self._inner.setup()
+
+    def bound(self, **scope: Any) -> BoundWorkspace:
+        """Return a narrower view with more fixed scope keys.
+
+        Args:
+            **scope: Additional fixed keys (must not contradict this view's).
+
+        Returns:
+            The new view.
+        """
+        return BoundWorkspace(self._inner, self._merge(scope))
+
+    async def ingest(
+        self,
+        content: str | bytes | dict[str, Any] | list[Any],
+        collection: str,
+        kind: str,
+        summary: str | None = None,
+        scope: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> RecordRef:
+        """See :meth:`BaseWorkspace.ingest`; the bound scope is merged in.
+
+        Args:
+            content: The content.
+            collection: The collection.
+            kind: The kind.
+            summary: Optional summary.
+            scope: Extra scope keys.
+            source: Optional provenance.
+            meta: Optional metadata.
+
+        Returns:
+            The new record's ref.
+        """
+        return await self._inner.ingest(
+            content, collection, kind, summary, self._merge(scope), source, meta
+        )
+
+    async def get(self, ref: RefOrId) -> RecordRef:
+        """See :meth:`BaseWorkspace.get`.
+
+        Args:
+            ref: A ref or id.
+
+        Returns:
+            The ref.
+        """
+        return await self._inner.get(ref)
+
+    async def get_data(self, ref: RefOrId) -> Any:
+        """See :meth:`BaseWorkspace.get_data`.
+
+        Args:
+            ref: A ref or id.
+
+        Returns:
+            The content.
+        """
+        return await self._inner.get_data(ref)
+
+    async def read_bounded(self, ref: RefOrId, offset: int = 0, limit: int = 65536) -> BoundedRead:
+        """See :meth:`BaseWorkspace.read_bounded`.
+
+        Args:
+            ref: A ref or id.
+            offset: Start of the slice.
+            limit: Maximum slice length.
+
+        Returns:
+            The slice.
+        """
+        return await self._inner.read_bounded(ref, offset, limit)
+
+    async def search(
+        self,
+        query: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        scope: Mapping[str, Any] | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> SearchPage:
+        """See :meth:`BaseWorkspace.search`; the bound scope is merged in.
+
+        Args:
+            query: Search text.
+            filters: Exact filters.
+            scope: Extra scope keys.
+            limit: Page size.
+            cursor: Next-page cursor.
+
+        Returns:
+            The page.
+        """
+        return await self._inner.search(query, filters, self._merge(scope), limit, cursor)
+
+    async def delete(self, ref: RefOrId) -> None:
+        """See :meth:`BaseWorkspace.delete`.
+
+        Args:
+            ref: A ref or id.
+        """
+        await self._inner.delete(ref)
+
+    async def prune(
+        self,
+        scope: Mapping[str, Any] | None = None,
+        older_than: timedelta | float | None = None,
+        keep_last: int | None = None,
+        collection: str | None = None,
+    ) -> int:
+        """See :meth:`BaseWorkspace.prune`; the bound scope is merged in.
+
+        Args:
+            scope: Extra scope keys.
+            older_than: Minimum age of a deleted record.
+            keep_last: Newest records to keep.
+            collection: Only this collection.
+
+        Returns:
+            The number of deleted records.
+        """
+        return await self._inner.prune(self._merge(scope), older_than, keep_last, collection)
+
+    async def link(
+        self,
+        source: RefOrId,
+        target: RefOrId,
+        relation: str,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Link:
+        """See :meth:`BaseWorkspace.link`.
+
+        Args:
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+            meta: Optional metadata.
+
+        Returns:
+            The link.
+        """
+        return await self._inner.link(source, target, relation, meta)
+
+    async def links(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+    ) -> list[Link]:
+        """See :meth:`BaseWorkspace.links`.
+
+        Args:
+            ref: Either end.
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+
+        Returns:
+            The links.
+        """
+        return await self._inner.links(ref, source=source, target=target, relation=relation)
+
+    async def checkpoint(
+        self,
+        run_id: str,
+        state: Any,
+        step_id: str | None = None,
+        *,
+        scope: Mapping[str, Any] | None = None,
+    ) -> RecordRef:
+        """See :meth:`BaseWorkspace.checkpoint`; the bound scope is merged in.
+
+        Args:
+            run_id: The run.
+            state: The state.
+            step_id: The step.
+            scope: Extra scope keys.
+
+        Returns:
+            The checkpoint ref.
+        """
+        return await self._inner.checkpoint(run_id, state, step_id, scope=self._merge(scope))
+
+    async def checkpoint_history(
+        self,
+        run_id: str,
+        step_id: str | None = None,
+        limit: int | None = None,
+        *,
+        scope: Mapping[str, Any] | None = None,
+    ) -> list[RecordRef]:
+        """See :meth:`BaseWorkspace.checkpoint_history`; the bound scope is merged in.
+
+        Args:
+            run_id: The run.
+            step_id: Only this step.
+            limit: At most this many.
+            scope: Extra scope keys.
+
+        Returns:
+            Checkpoint refs, newest first.
+        """
+        return await self._inner.checkpoint_history(
+            run_id, step_id, limit, scope=self._merge(scope)
+        )
+
+    async def latest_checkpoint(
+        self, run_id: str, *, scope: Mapping[str, Any] | None = None
+    ) -> Checkpoint | None:
+        """See :meth:`BaseWorkspace.latest_checkpoint`; the bound scope is merged in.
+
+        Args:
+            run_id: The run.
+            scope: Extra scope keys.
+
+        Returns:
+            The newest checkpoint or None.
+        """
+        return await self._inner.latest_checkpoint(run_id, scope=self._merge(scope))
+
+    async def build_context(
+        self,
+        goal: str,
+        scope: Mapping[str, Any] | None = None,
+        budget: Mapping[str, int] | int | None = None,
+        profile: str | Profile = "default",
+        required: Sequence[RefOrId] | None = None,
+    ) -> ContextPack:
+        """See :meth:`BaseWorkspace.build_context`; the bound scope is merged in.
+
+        Args:
+            goal: The goal.
+            scope: Extra scope keys.
+            budget: The budget.
+            profile: Profile name or object.
+            required: Records that must be included.
+
+        Returns:
+            The pack.
+        """
+        return await self._inner.build_context(
+            goal, self._merge(scope), budget, profile, required
+        )
+
