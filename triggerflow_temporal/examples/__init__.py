@@ -1,0 +1,1 @@
+"""Example flows served by ``triggerflow-temporal dev`` and used by the README."""

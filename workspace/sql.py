@@ -1,0 +1,761 @@
+"""SQL implementation of the Workspace contract on SQLAlchemy 2 async.
+
+Backends:
+
+* SQLite through ``aiosqlite`` (default): a file, WAL journal, FTS5 full-text index kept in sync
+  by triggers. Write transactions use ``BEGIN IMMEDIATE`` so concurrent writers queue on the
+  busy timeout instead of failing on a lock upgrade.
+* PostgreSQL through ``asyncpg``: a generated ``tsvector`` column with a GIN index, queried with
+  ``websearch_to_tsquery``.
+
+The schema is managed by the Alembic migrations shipped in ``workspace/migrations``; ``setup()``
+runs them under a lock (a PostgreSQL advisory lock, or SQLite's write lock) so several processes
+may call it at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from workspace._common import (
+    PINNED_TAG,
+    Filters,
+    block_text,
+    check_limit,
+    check_mapping,
+    check_name,
+    compile_filters,
+    decode_content,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+    iso,
+    new_id,
+    now_us,
+    ref_id,
+)
+from workspace._query import ParsedQuery, any_query, parse_query, to_fts5, to_websearch
+from workspace._schema import links as links_t
+from workspace._schema import record_tags as tags_t
+from workspace._schema import records as records_t
+from workspace._schema import records_fts
+from workspace._storage import DEFAULT_TENANT, StorageWorkspace, prune_args, slice_args
+from workspace.base import RefOrId
+from workspace.context import Candidate, TokenCounter, approx_tokens
+from workspace.errors import InvalidInputError, RecordNotFoundError
+from workspace.types import BoundedRead, Link, Profile, RecordRef, SearchPage
+
+__all__ = ["SQLWorkspace", "normalize_url"]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Arbitrary constant naming this package's setup lock among other advisory-lock users.
+_PG_SETUP_LOCK = 0x57_53_50_41_43_45  # "WSPACE"
+_CHUNK = 500
+_REF_COLUMNS = (
+    records_t.c.seq,
+    records_t.c.id,
+    records_t.c.collection,
+    records_t.c.kind,
+    records_t.c.sha256,
+    records_t.c.size,
+    records_t.c.summary,
+    records_t.c.scope,
+    records_t.c.source,
+    records_t.c.meta,
+    records_t.c.created_us,
+    records_t.c.content_type,
+)
+
+
+def normalize_url(url: str | os.PathLike[str]) -> str:
+    """Turn a path or a sync URL into an async SQLAlchemy URL.
+
+    Args:
+        url: A file path (SQLite), ``sqlite:///...``, ``sqlite+aiosqlite:///...``,
+            ``postgresql://...``, ``postgres://...`` or ``postgresql+asyncpg://...``.
+
+    Returns:
+        The URL with the async driver.
+
+    Raises:
+        InvalidInputError: For other schemes.
+    """
+    text = os.fspath(url)
+    if "://" not in text:
+        return "sqlite+aiosqlite:///" + str(Path(text).expanduser().absolute())
+    scheme, rest = text.split("://", 1)
+    base = scheme.split("+", 1)[0].lower()
+    if base == "sqlite":
+        return "sqlite+aiosqlite://" + rest
+    if base in ("postgresql", "postgres"):
+        return "postgresql+asyncpg://" + rest
+    raise InvalidInputError(
+        f"unsupported database URL scheme {scheme!r}; use a SQLite path, sqlite:// or postgresql://"
+    )
+
+
+def _install_sqlite_events(engine: AsyncEngine, in_memory: bool) -> None:
+    sync_engine = engine.sync_engine
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy (see on_begin): the driver's implicit BEGIN
+        # would run DDL outside the transaction and can never be IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    def on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front; a deferred transaction that later needs it fails
+        # with "database is locked" without waiting when another writer holds it.
+        write = conn.get_execution_options().get("ws_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    if not event.contains(sync_engine, "connect", on_connect):
+        event.listen(sync_engine, "connect", on_connect)
+        event.listen(sync_engine, "begin", on_begin)
+
+
+def _to_ref(row: Any) -> RecordRef:
+    return RecordRef(
+        id=row.id,
+        collection=row.collection,
+        kind=row.kind,
+        sha256=row.sha256,
+        size=int(row.size),
+        summary=row.summary,
+        scope=dict(row.scope or {}),
+        source=row.source,
+        meta=dict(row.meta or {}),
+        created_at=iso(int(row.created_us)),
+        content_type=row.content_type,
+    )
+
+
+def _to_link(row: Any) -> Link:
+    return Link(
+        id=row.id,
+        source=row.source_id,
+        target=row.target_id,
+        relation=row.relation,
+        meta=dict(row.meta or {}),
+        created_at=iso(int(row.created_us)),
+    )
+
+
+class SQLWorkspace(StorageWorkspace):
+    """A Workspace stored in SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+    Prefer :meth:`from_url`, which also runs ``setup()`` and disposes the engine.
+
+    Args:
+        url: Database URL or SQLite file path (see :func:`normalize_url`), or an existing
+            ``AsyncEngine`` (not disposed by ``close()``).
+        tenant: Every row is written with and filtered by this tenant.
+        token_counter: Counts tokens for ``build_context``.
+        profiles: Extra named context profiles.
+        **engine_kwargs: Passed to ``create_async_engine`` (e.g. ``pool_size``, ``echo``).
+
+    Raises:
+        InvalidInputError: For an unsupported URL or database.
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | AsyncEngine,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        token_counter: TokenCounter = approx_tokens,
+        profiles: Mapping[str, Profile] | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
+        super().__init__(tenant=tenant, token_counter=token_counter, profiles=profiles)
+        if isinstance(url, AsyncEngine):
+            self._engine = url
+            self._owns_engine = False
+        else:
+            self._engine = create_async_engine(normalize_url(url), **engine_kwargs)
+            self._owns_engine = True
+        self._dialect = self._engine.dialect.name
+        if self._dialect == "sqlite":
+            database = self._engine.url.database
+            _install_sqlite_events(self._engine, database in (None, "", ":memory:"))
+        elif self._dialect != "postgresql":
+            raise InvalidInputError(
+                f"SQLWorkspace supports sqlite and postgresql, not {self._dialect!r}"
+            )
+        self._read: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self._engine, expire_on_commit=False
+        )
+        self._write: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self._engine.execution_options(ws_write=True), expire_on_commit=False
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def from_url(
+        cls,
+        url: str | os.PathLike[str],
+        *,
+        tenant: str = DEFAULT_TENANT,
+        setup: bool = True,
+        **kwargs: Any,
+    ) -> AsyncIterator[SQLWorkspace]:
+        """Open a workspace on a database URL, set it up, and dispose it on exit.
+
+        Args:
+            url: Database URL or SQLite file path.
+            tenant: The tenant to act for.
+            setup: Run the (idempotent) migrations on entry.
+            **kwargs: Passed to the constructor.
+
+        Yields:
+            The workspace.
+        """
+        ws = cls(url, tenant=tenant, **kwargs)
+        try:
+            if setup:
+                await ws.setup()
+            yield ws
+        finally:
+            await ws.close()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect
+
+    async def setup(self) -> None:
+        """Create or upgrade the schema to the latest migration. Idempotent and process-safe.
+
+        The whole upgrade runs in one transaction that first takes a lock (PostgreSQL advisory
+        transaction lock; SQLite ``BEGIN IMMEDIATE``), so concurrent callers run it one at a
+        time and the later ones find the schema already at head.
+        """
+        async with self._engine.execution_options(ws_write=True).begin() as conn:
+            if self._dialect == "postgresql":
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SETUP_LOCK)))
+            await conn.run_sync(_upgrade)
+
+    async def close(self) -> None:
+        """Dispose the engine (only if this instance created it)."""
+        if self._owns_engine:
+            await self._engine.dispose()
+
+    async def ping(self) -> None:
+        """Run a trivial query; raises if the database is unreachable."""
+        async with self._read() as session:
+            await session.execute(sa.text("SELECT 1"))
+
+    # -- query helpers -----------------------------------------------------------------------
+
+    def _where(self, stmt: Any, flt: Filters) -> Any:
+        r = records_t
+        stmt = stmt.where(r.c.tenant == self._tenant)
+        if flt.collections is not None:
+            stmt = stmt.where(r.c.collection.in_(sorted(flt.collections)))
+        if flt.kinds is not None:
+            stmt = stmt.where(r.c.kind.in_(sorted(flt.kinds)))
+        if flt.ids is not None:
+            stmt = stmt.where(r.c.id.in_(sorted(flt.ids)))
+        for group in flt.tag_groups:
+            stmt = stmt.where(
+                r.c.seq.in_(
+                    sa.select(tags_t.c.record_seq).where(
+                        tags_t.c.tenant == self._tenant, tags_t.c.tag.in_(sorted(group))
+                    )
+                )
+            )
+        return stmt
+
+    def _ranked(self, query: ParsedQuery, columns: Sequence[Any], flt: Filters) -> Any:
+        """SELECT columns + score for records matching the query (caller adds order/limit)."""
+        r = records_t
+        if self._dialect == "sqlite":
+            score = sa.literal_column("-bm25(ws_records_fts, 0.5, 2.0, 1.0)")
+            stmt = (
+                sa.select(*columns, score.label("score"))
+                .select_from(records_fts.join(r, r.c.seq == records_fts.c.rowid))
+                .where(sa.text("ws_records_fts MATCH :fts_q").bindparams(fts_q=to_fts5(query)))
+            )
+        else:
+            tsq = sa.func.websearch_to_tsquery(
+                sa.literal_column("'english'::regconfig"),
+                sa.bindparam("pg_q", to_websearch(query), type_=sa.Text()),
+            )
+            tsv = sa.literal_column("ws_records.tsv")
+            score = sa.func.ts_rank(tsv, tsq)
+            stmt = sa.select(*columns, score.label("score")).where(tsv.op("@@")(tsq))
+        return self._where(stmt, flt)
+
+    async def _find_row(self, session: AsyncSession, ref: object) -> Any:
+        rid = ref_id(ref)
+        row = (
+            await session.execute(
+                sa.select(*_REF_COLUMNS).where(
+                    records_t.c.id == rid, records_t.c.tenant == self._tenant
+                )
+            )
+        ).first()
+        if row is None:
+            raise RecordNotFoundError(rid)
+        return row
+
+    # -- records -----------------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        content: str | bytes | dict[str, Any] | list[Any],
+        collection: str,
+        kind: str,
+        summary: str | None = None,
+        scope: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> RecordRef:
+        """See :meth:`workspace.base.BaseWorkspace.ingest`.
+
+        Args:
+            content: The content.
+            collection: The collection.
+            kind: The kind.
+            summary: Optional summary.
+            scope: Scope keys.
+            source: Provenance.
+            meta: Metadata.
+
+        Returns:
+            The new record's ref.
+        """
+        new = self._prepare(content, collection, kind, summary, scope, source, meta)
+        ref, enc = new.ref, new.encoded
+        async with self._write.begin() as session:
+            seq = (
+                await session.execute(
+                    sa.insert(records_t)
+                    .values(
+                        id=ref.id,
+                        tenant=new.tenant,
+                        collection=ref.collection,
+                        kind=ref.kind,
+                        content_type=enc.content_type,
+                        body_text=enc.text,
+                        body_blob=enc.blob,
+                        sha256=enc.sha256,
+                        size=enc.size,
+                        summary=ref.summary,
+                        source=ref.source,
+                        scope=ref.scope,
+                        meta=ref.meta,
+                        created_us=new.created_us,
+                    )
+                    .returning(records_t.c.seq)
+                )
+            ).scalar_one()
+            if new.tags:
+                await session.execute(
+                    sa.insert(tags_t),
+                    [{"record_seq": seq, "tenant": new.tenant, "tag": t} for t in new.tags],
+                )
+        return ref
+
+    async def get(self, ref: RefOrId) -> RecordRef:
+        """See :meth:`workspace.base.BaseWorkspace.get`.
+
+        Args:
+            ref: A ref or id.
+
+        Returns:
+            The ref.
+        """
+        async with self._read() as session:
+            return _to_ref(await self._find_row(session, ref))
+
+    async def get_data(self, ref: RefOrId) -> Any:
+        """See :meth:`workspace.base.BaseWorkspace.get_data`.
+
+        Args:
+            ref: A ref or id.
+
+        Returns:
+            The content.
+        """
+        rid = ref_id(ref)
+        r = records_t
+        async with self._read() as session:
+            row = (
+                await session.execute(
+                    sa.select(r.c.content_type, r.c.body_text, r.c.body_blob).where(
+                        r.c.id == rid, r.c.tenant == self._tenant
+                    )
+                )
+            ).first()
+        if row is None:
+            raise RecordNotFoundError(rid)
+        return decode_content(row.content_type, row.body_text, row.body_blob)
+
+    async def read_bounded(self, ref: RefOrId, offset: int = 0, limit: int = 65536) -> BoundedRead:
+        """See :meth:`workspace.base.BaseWorkspace.read_bounded`.
+
+        Only the slice leaves the database.
+
+        Args:
+            ref: A ref or id.
+            offset: Start of the slice.
+            limit: Maximum slice length.
+
+        Returns:
+            The slice.
+        """
+        offset, limit = slice_args(offset, limit)
+        rid = ref_id(ref)
+        r = records_t
+        stmt = sa.select(
+            r.c.content_type,
+            sa.func.length(r.c.body_text).label("text_len"),
+            sa.func.length(r.c.body_blob).label("blob_len"),
+            sa.func.substr(r.c.body_text, offset + 1, limit).label("text_part"),
+            sa.func.substr(r.c.body_blob, offset + 1, limit).label("blob_part"),
+        ).where(r.c.id == rid, r.c.tenant == self._tenant)
+        async with self._read() as session:
+            row = (await session.execute(stmt)).first()
+        if row is None:
+            raise RecordNotFoundError(rid)
+        part: str | bytes
+        if row.content_type == "bytes":
+            part, total = bytes(row.blob_part or b""), int(row.blob_len or 0)
+        else:
+            part, total = row.text_part or "", int(row.text_len or 0)
+        return BoundedRead(
+            id=rid,
+            content_type=row.content_type,
+            data=part,
+            offset=offset,
+            total=total,
+            has_more=offset + len(part) < total,
+        )
+
+    async def search(
+        self,
+        query: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        scope: Mapping[str, Any] | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> SearchPage:
+        """See :meth:`workspace.base.BaseWorkspace.search`.
+
+        Args:
+            query: Search text.
+            filters: Exact filters.
+            scope: Scope keys to match.
+            limit: Page size.
+            cursor: Next-page cursor.
+
+        Returns:
+            The page.
+        """
+        parsed = parse_query(query)
+        flt = compile_filters(filters, scope)
+        limit = check_limit(limit)
+        fp = fingerprint(None if parsed is None else parsed.groups, flt.key())
+        r = records_t
+        if parsed is None:
+            stmt = self._where(sa.select(*_REF_COLUMNS), flt)
+            if cursor is not None:
+                pos = decode_cursor(cursor, fp, "k")
+                stmt = stmt.where(
+                    sa.or_(
+                        r.c.created_us < pos["c"],
+                        sa.and_(r.c.created_us == pos["c"], r.c.id < pos["i"]),
+                    )
+                )
+            stmt = stmt.order_by(r.c.created_us.desc(), r.c.id.desc()).limit(limit + 1)
+            if flt.impossible:
+                return SearchPage([], None)
+            async with self._read() as session:
+                rows = (await session.execute(stmt)).all()
+            next_cursor = None
+            if len(rows) > limit:
+                last = rows[limit - 1]
+                next_cursor = encode_cursor(
+                    {"m": "k", "f": fp, "c": int(last.created_us), "i": last.id}
+                )
+            return SearchPage([_to_ref(row) for row in rows[:limit]], next_cursor)
+        offset = 0 if cursor is None else int(decode_cursor(cursor, fp, "o")["o"])
+        if parsed.empty or flt.impossible:
+            return SearchPage([], None)
+        stmt = (
+            self._ranked(parsed, _REF_COLUMNS, flt)
+            .order_by(sa.desc("score"), r.c.created_us.desc(), r.c.id.desc())
+            .offset(offset)
+            .limit(limit + 1)
+        )
+        async with self._read() as session:
+            rows = (await session.execute(stmt)).all()
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor({"m": "o", "f": fp, "o": offset + limit})
+        return SearchPage([_to_ref(row) for row in rows[:limit]], next_cursor)
+
+    async def delete(self, ref: RefOrId) -> None:
+        """See :meth:`workspace.base.BaseWorkspace.delete`.
+
+        Args:
+            ref: A ref or id.
+        """
+        rid = ref_id(ref)
+        async with self._write.begin() as session:
+            result = await session.execute(
+                sa.delete(records_t).where(
+                    records_t.c.id == rid, records_t.c.tenant == self._tenant
+                )
+            )
+            if not getattr(result, "rowcount", 0):
+                raise RecordNotFoundError(rid)
+
+    async def prune(
+        self,
+        scope: Mapping[str, Any] | None = None,
+        older_than: timedelta | float | None = None,
+        keep_last: int | None = None,
+        collection: str | None = None,
+    ) -> int:
+        """See :meth:`workspace.base.BaseWorkspace.prune`.
+
+        Args:
+            scope: Scope keys to match.
+            older_than: Minimum age of a deleted record.
+            keep_last: Newest records to keep.
+            collection: Only this collection.
+
+        Returns:
+            The number of deleted records.
+        """
+        args = prune_args(scope, older_than, keep_last, collection)
+        flt = compile_filters(
+            None if args.collection is None else {"collection": args.collection}, args.scope
+        )
+        r = records_t
+        pinned = sa.select(tags_t.c.record_seq).where(
+            tags_t.c.tenant == self._tenant, tags_t.c.tag == PINNED_TAG
+        )
+        ordered = (
+            self._where(sa.select(r.c.seq, r.c.created_us), flt)
+            .where(r.c.seq.not_in(pinned))
+            .order_by(r.c.created_us.desc(), r.c.id.desc())
+            .offset(args.keep_last)
+            .subquery()
+        )
+        victims = sa.select(ordered.c.seq)
+        if args.cutoff_us is not None:
+            victims = victims.where(ordered.c.created_us < args.cutoff_us)
+        async with self._write.begin() as session:
+            seqs = [int(s) for s in (await session.execute(victims)).scalars()]
+            for start in range(0, len(seqs), _CHUNK):
+                await session.execute(
+                    sa.delete(r).where(r.c.seq.in_(seqs[start : start + _CHUNK]))
+                )
+        return len(seqs)
+
+    # -- links -------------------------------------------------------------------------------
+
+    async def _existing_ids(self, session: AsyncSession, ids: Sequence[str]) -> set[str]:
+        r = records_t
+        rows = await session.execute(
+            sa.select(r.c.id).where(r.c.tenant == self._tenant, r.c.id.in_(sorted(set(ids))))
+        )
+        return set(rows.scalars())
+
+    async def _require(self, session: AsyncSession, refs: Sequence[object]) -> list[str]:
+        ids = [ref_id(x) for x in refs]
+        found = await self._existing_ids(session, ids)
+        for rid in ids:
+            if rid not in found:
+                raise RecordNotFoundError(rid)
+        return ids
+
+    async def link(
+        self,
+        source: RefOrId,
+        target: RefOrId,
+        relation: str,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Link:
+        """See :meth:`workspace.base.BaseWorkspace.link`.
+
+        Args:
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+            meta: Metadata.
+
+        Returns:
+            The link.
+        """
+        relation_s = str(check_name(relation, "relation"))
+        meta_d = check_mapping(meta, "meta")
+        async with self._write.begin() as session:
+            src, dst = await self._require(session, [source, target])
+            created = now_us()
+            link = Link(new_id("lnk", created), src, dst, relation_s, meta_d, iso(created))
+            await session.execute(
+                sa.insert(links_t).values(
+                    id=link.id,
+                    tenant=self._tenant,
+                    source_id=src,
+                    target_id=dst,
+                    relation=relation_s,
+                    meta=meta_d,
+                    created_us=created,
+                )
+            )
+        return link
+
+    async def links(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+    ) -> list[Link]:
+        """See :meth:`workspace.base.BaseWorkspace.links`.
+
+        Args:
+            ref: Either end.
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+
+        Returns:
+            Matching links, newest first.
+        """
+        rel = check_name(relation, "relation", optional=True)
+        given = {
+            k: v
+            for k, v in (("ref", ref), ("source", source), ("target", target))
+            if v is not None
+        }
+        lk = links_t
+        stmt = sa.select(lk).where(lk.c.tenant == self._tenant)
+        async with self._read() as session:
+            ids = dict(zip(given, await self._require(session, list(given.values()))))
+            if "ref" in ids:
+                stmt = stmt.where(sa.or_(lk.c.source_id == ids["ref"], lk.c.target_id == ids["ref"]))
+            if "source" in ids:
+                stmt = stmt.where(lk.c.source_id == ids["source"])
+            if "target" in ids:
+                stmt = stmt.where(lk.c.target_id == ids["target"])
+            if rel is not None:
+                stmt = stmt.where(lk.c.relation == rel)
+            stmt = stmt.order_by(lk.c.created_us.desc(), lk.c.id.desc())
+            rows = (await session.execute(stmt)).all()
+        return [_to_link(row) for row in rows]
+
+    # -- context -----------------------------------------------------------------------------
+
+    async def _context_candidates(
+        self,
+        *,
+        terms: list[str],
+        scope: dict[str, Any],
+        collections: list[str],
+        limit: int,
+        required: list[str],
+    ) -> list[Candidate]:
+        r = records_t
+        query = any_query(terms)
+        weighted = compile_filters(None, scope, collections=collections)
+        pinned = Filters(
+            tag_groups=(*compile_filters(None, scope).tag_groups, frozenset({PINNED_TAG}))
+        )
+        async with self._read() as session:
+            seqs: set[int] = set()
+            if terms and not weighted.impossible:
+                top = (
+                    self._ranked(query, [r.c.seq], weighted)
+                    .order_by(sa.desc("score"), r.c.created_us.desc(), r.c.id.desc())
+                    .limit(limit)
+                )
+                seqs.update(int(row.seq) for row in (await session.execute(top)).all())
+            if not weighted.impossible:
+                newest = (
+                    self._where(sa.select(r.c.seq), weighted)
+                    .order_by(r.c.created_us.desc(), r.c.id.desc())
+                    .limit(limit)
+                )
+                seqs.update(int(s) for s in (await session.execute(newest)).scalars())
+            pinned_stmt = self._where(sa.select(r.c.seq), pinned).limit(1000)
+            seqs.update(int(s) for s in (await session.execute(pinned_stmt)).scalars())
+            if required:
+                found = await session.execute(
+                    sa.select(r.c.id, r.c.seq).where(
+                        r.c.tenant == self._tenant, r.c.id.in_(required)
+                    )
+                )
+                by_id = {row.id: int(row.seq) for row in found.all()}
+                for rid in required:
+                    if rid not in by_id:
+                        raise RecordNotFoundError(rid)
+                seqs.update(by_id.values())
+            ordered = sorted(seqs)
+            scores: dict[int, float] = {}
+            rows: list[Any] = []
+            for start in range(0, len(ordered), _CHUNK):
+                chunk = ordered[start : start + _CHUNK]
+                in_chunk = Filters()
+                if terms:
+                    stmt = self._ranked(query, [r.c.seq], in_chunk).where(r.c.seq.in_(chunk))
+                    for row in (await session.execute(stmt)).all():
+                        scores[int(row.seq)] = float(row.score)
+                rows += (
+                    await session.execute(
+                        sa.select(*_REF_COLUMNS, r.c.body_text).where(
+                            r.c.tenant == self._tenant, r.c.seq.in_(chunk)
+                        )
+                    )
+                ).all()
+        return [
+            Candidate(
+                ref=_to_ref(row),
+                created_us=int(row.created_us),
+                text=block_text(row.content_type, row.body_text),
+                relevance=max(scores.get(int(row.seq), 0.0), 0.0),
+            )
+            for row in rows
+        ]
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
