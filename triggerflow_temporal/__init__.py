@@ -4,6 +4,7 @@ from ._data import ChunkData, TriggerFlowPauseSignal
 from ._definition import TriggerFlow, TriggerFlowChunk
 from ._errors import (
     ChunkFailedError,
+    ChunkOutputError,
     ExecutionStateError,
     FlowDefinitionError,
     SnapshotError,
@@ -16,6 +17,7 @@ from ._spec import FlowSpec
 __all__ = [
     "ChunkData",
     "ChunkFailedError",
+    "ChunkOutputError",
     "ExecutionStateError",
     "FlowDefinitionError",
     "FlowSpec",

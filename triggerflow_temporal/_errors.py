@@ -31,6 +31,10 @@ class SnapshotError(TriggerFlowError, ValueError):
     """A saved execution snapshot cannot be loaded into this flow."""
 
 
+class ChunkOutputError(TriggerFlowError, TypeError):
+    """A chunk returned or wrote a value that cannot be serialised for Temporal."""
+
+
 class ChunkFailedError(TriggerFlowError):
     """A chunk handler raised; the execution is ``failed``.
 

@@ -68,7 +68,9 @@ def _rebuild_error(error: BaseException) -> BaseException:
         "error_type": type_name,
         "error_message": details.get("message"),
     }
-    if original is not None and not issubclass(original, TriggerFlowError):
+    if original is not None and issubclass(original, TriggerFlowError):
+        return original(message)
+    if original is not None:
         try:
             err_cls = type(type_name, (ChunkFailedError, original), {"__module__": __name__})
             return err_cls(message, **kwargs)
@@ -151,6 +153,7 @@ class TriggerFlowExecution:
         )
         self._started = False
         self._attached = False
+        self._workflow_created = False
 
     @classmethod
     def _attach(cls, flow: TriggerFlow, *, client: Client | None, execution_id: str) -> TriggerFlowExecution:
@@ -365,6 +368,23 @@ class TriggerFlowExecution:
     # --------------------------------------------------------------- helpers
     async def _update(self, name: str, arg: Any) -> Any:
         try:
+            if not self._started and not self._workflow_created:
+                # The workflow does not exist yet: create it with this update (native
+                # executions accept state writes and emits before start).
+                spec = self._spec()
+                operation = WithStartWorkflowOperation(
+                    spec.name,
+                    WorkflowInput(spec=spec.to_json(), options=self._options),
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    result_type=dict,
+                    **{k: v for k, v in self._start_options(spec).items() if k != "id"},
+                    id=self._id,
+                )
+                result = await self._resolve_client().execute_update_with_start_workflow(
+                    name, arg, start_workflow_operation=operation
+                )
+                self._workflow_created = True
+                return result
             return await self.handle.execute_update(name, arg)
         except WorkflowUpdateFailedError as error:
             raise _rebuild_error(error) from None

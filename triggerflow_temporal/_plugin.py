@@ -24,7 +24,7 @@ from . import _workflow as _workflow_module
 from ._activity import make_chunk_activity
 from ._data import ChunkOutput
 from ._definition import TriggerFlow
-from ._errors import FlowDefinitionError, TriggerFlowError
+from ._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
 from ._spec import FlowSpec
 from ._workflow import TriggerFlowWorkflow, WorkflowInput
 
@@ -65,10 +65,6 @@ _PASSTHROUGH = (
 )
 
 _class_counter = itertools.count(1)
-
-
-class ChunkOutputError(TriggerFlowError, TypeError):
-    """A chunk returned or wrote a value that cannot be serialised for Temporal."""
 
 
 class _FlowRegistry:
@@ -136,13 +132,22 @@ class _FlowRegistry:
         except (TypeError, ValueError) as error:
             from temporalio.exceptions import ApplicationError
 
-            raise ApplicationError(
+            message = (
                 f"Chunk '{chunk}' of flow '{flow}' returned or wrote a value that cannot be "
                 f"serialised ({error}). Chunk outputs, state values and emitted values must be "
                 "JSON-ready (dicts, lists, str, numbers, bool, None, pydantic models); keep "
-                "large or binary data in the Workspace and store its ref.",
-                {"flow": flow, "chunk": chunk, "type": "ChunkOutputError", "message": str(error)},
-                type="ChunkOutputError",
+                "large or binary data in the Workspace and store its ref."
+            )
+            raise ApplicationError(
+                message,
+                {
+                    "flow": flow,
+                    "chunk": chunk,
+                    "type": ChunkOutputError.__name__,
+                    "module": ChunkOutputError.__module__,
+                    "message": message,
+                },
+                type=ChunkOutputError.__name__,
                 non_retryable=True,
             ) from error
 

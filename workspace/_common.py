@@ -383,10 +383,9 @@ class Filters:
     @property
     def impossible(self) -> bool:
         """True when some constraint can match nothing (an empty membership list)."""
-        return (
-            any(s is not None and not s for s in (self.collections, self.kinds, self.ids))
-            or any(not g for g in self.tag_groups)
-        )
+        return any(
+            s is not None and not s for s in (self.collections, self.kinds, self.ids)
+        ) or any(not g for g in self.tag_groups)
 
     def key(self) -> list[Any]:
         """Return a canonical JSON-able form, for cursor fingerprints.

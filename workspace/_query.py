@@ -122,9 +122,7 @@ def to_fts5(query: ParsedQuery) -> str:
     Returns:
         The FTS5 expression.
     """
-    return " AND ".join(
-        "(" + " OR ".join(_quote(p) for p in group) + ")" for group in query.groups
-    )
+    return " AND ".join("(" + " OR ".join(_quote(p) for p in group) + ")" for group in query.groups)
 
 
 def to_websearch(query: ParsedQuery) -> str:

@@ -59,9 +59,11 @@ class BaseWorkspace(ABC):
 
         Backends without persistent schema need no setup; this default does nothing.
         """
+        return None
 
     async def close(self) -> None:
         """Release connections and other resources. The default does nothing."""
+        return None
 
     async def __aenter__(self) -> BaseWorkspace:
         await self.setup()
@@ -711,7 +713,4 @@ class BoundWorkspace(BaseWorkspace):
         Returns:
             The pack.
         """
-        return await self._inner.build_context(
-            goal, self._merge(scope), budget, profile, required
-        )
-
+        return await self._inner.build_context(goal, self._merge(scope), budget, profile, required)

@@ -57,9 +57,7 @@ class UnknownCollectionError(InvalidInputError):
     def __init__(self, value: object, allowed: Iterable[str]) -> None:
         self.value = value
         self.allowed = tuple(allowed)
-        super().__init__(
-            f"unknown collection {value!r}; use one of: {', '.join(self.allowed)}"
-        )
+        super().__init__(f"unknown collection {value!r}; use one of: {', '.join(self.allowed)}")
 
     def to_dict(self) -> dict[str, Any]:
         """Serialize the error, including the offending value and the allowed ones.

@@ -18,8 +18,8 @@ from workspace._common import (
     check_mapping,
     check_name,
     compile_filters,
-    decode_cursor,
     decode_content,
+    decode_cursor,
     encode_cursor,
     fingerprint,
     iso,
@@ -109,9 +109,7 @@ class MemoryWorkspace(StorageWorkspace):
         if flt.impossible:
             return []
         return [
-            r
-            for r in self._mine()
-            if flt.matches(r.ref.collection, r.ref.kind, r.ref.id, r.tags)
+            r for r in self._mine() if flt.matches(r.ref.collection, r.ref.kind, r.ref.id, r.tags)
         ]
 
     @staticmethod
@@ -241,7 +239,9 @@ class MemoryWorkspace(StorageWorkspace):
             next_cursor = None
             if len(page) > limit:
                 last = page[limit - 1]
-                next_cursor = encode_cursor({"m": "k", "f": fp, "c": last.created_us, "i": last.ref.id})
+                next_cursor = encode_cursor(
+                    {"m": "k", "f": fp, "c": last.created_us, "i": last.ref.id}
+                )
             return SearchPage(items, next_cursor)
         offset = 0 if cursor is None else int(decode_cursor(cursor, fp, "o")["o"])
         if parsed.empty:

@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -577,9 +577,7 @@ class SQLWorkspace(StorageWorkspace):
         async with self._write.begin() as session:
             seqs = [int(s) for s in (await session.execute(victims)).scalars()]
             for start in range(0, len(seqs), _CHUNK):
-                await session.execute(
-                    sa.delete(r).where(r.c.seq.in_(seqs[start : start + _CHUNK]))
-                )
+                await session.execute(sa.delete(r).where(r.c.seq.in_(seqs[start : start + _CHUNK])))
         return len(seqs)
 
     # -- links -------------------------------------------------------------------------------
@@ -657,16 +655,16 @@ class SQLWorkspace(StorageWorkspace):
         """
         rel = check_name(relation, "relation", optional=True)
         given = {
-            k: v
-            for k, v in (("ref", ref), ("source", source), ("target", target))
-            if v is not None
+            k: v for k, v in (("ref", ref), ("source", source), ("target", target)) if v is not None
         }
         lk = links_t
         stmt = sa.select(lk).where(lk.c.tenant == self._tenant)
         async with self._read() as session:
-            ids = dict(zip(given, await self._require(session, list(given.values()))))
+            ids = dict(zip(given, await self._require(session, list(given.values())), strict=True))
             if "ref" in ids:
-                stmt = stmt.where(sa.or_(lk.c.source_id == ids["ref"], lk.c.target_id == ids["ref"]))
+                stmt = stmt.where(
+                    sa.or_(lk.c.source_id == ids["ref"], lk.c.target_id == ids["ref"])
+                )
             if "source" in ids:
                 stmt = stmt.where(lk.c.source_id == ids["source"])
             if "target" in ids:

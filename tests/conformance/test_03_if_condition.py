@@ -1,0 +1,69 @@
+"""03: if_condition/elif_condition/else_condition/end_condition.
+
+Conditions are called synchronously with ``data`` and must return exactly True (a truthy
+1 does not match). The value after end_condition() is the taken branch's output.
+"""
+
+from __future__ import annotations
+
+from triggerflow_temporal import TriggerFlow
+
+from ._expected import ReplayCase, load_expected, normalize
+
+
+def gt10(data):
+    return data.value > 10
+
+
+def gt5_returns_int(data):
+    return 1 if data.value > 5 else 0
+
+
+async def big(data):
+    return "big"
+
+
+async def mid(data):
+    return "mid"
+
+
+async def other(data):
+    return "other"
+
+
+async def after(data):
+    await data.async_set_state("after", data.input)
+
+
+flow = TriggerFlow(name="c03-if")
+(
+    flow.if_condition(gt10)
+    .to(big)
+    .elif_condition(gt5_returns_int)
+    .to(mid)
+    .else_condition()
+    .to(other)
+    .end_condition()
+    .to(after)
+)
+
+value_flow = TriggerFlow(name="c03-if-value")
+value_flow.if_condition("yes").to(big).else_condition().to(other).end_condition().to(after)
+
+FLOWS = [flow, value_flow]
+REPLAY_CASES = [
+    ReplayCase(flow, 20, label="big"),
+    ReplayCase(flow, 7, label="truthy-int"),
+    ReplayCase(value_flow, "yes", label="yes"),
+    ReplayCase(value_flow, "no", label="no"),
+]
+
+
+async def test_03_if_condition(runtime):
+    async with runtime(FLOWS):
+        results = {}
+        for value in (20, 7, 1):
+            results[str(value)] = (await flow.async_start(value))["after"]
+        results["value_case_yes"] = (await value_flow.async_start("yes"))["after"]
+        results["value_case_no"] = (await value_flow.async_start("no"))["after"]
+    assert normalize(results) == load_expected("03_if_condition.py")
