@@ -34,8 +34,6 @@ def runtime(
     """``async with runtime([flow], resources) as client``: a worker on a fresh task queue."""
 
     def make(flows: list[Any], runtime_resources: dict[str, Any] | None = None, **kw: Any):
-        return start_local_runtime(
-            flows, runtime_resources, client=temporal_env.client, **kw
-        )
+        return start_local_runtime(flows, runtime_resources, client=temporal_env.client, **kw)
 
     return make

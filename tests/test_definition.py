@@ -137,7 +137,10 @@ def test_flow_config_round_trip_keeps_hash_and_needs_registered_handlers():
 
 def test_yaml_and_json_flow_round_trip():
     source = build(moved_a)
-    for text, loader in ((source.get_json_flow(), "load_json_flow"), (source.get_yaml_flow(), "load_yaml_flow")):
+    for text, loader in (
+        (source.get_json_flow(), "load_json_flow"),
+        (source.get_yaml_flow(), "load_yaml_flow"),
+    ):
         flow = TriggerFlow()
         flow.register_chunk_handler(moved_a.first)
         flow.register_chunk_handler(moved_a.second)

@@ -86,5 +86,8 @@ async def test_continue_as_new_carries_state():
             ).fetch_history()
     assert snapshot == {"ticks": list(range(25))}
     assert last_run != first_run
-    assert first_history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert (
+        first_history.events[-1].event_type
+        == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    )
     assert isinstance(client, Client)

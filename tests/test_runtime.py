@@ -47,7 +47,9 @@ async def test_execute_in_modes_and_summary(runtime):
         await execution.async_start(2)
         history = await client.get_workflow_handle(execution.id).fetch_history()
         await execution.async_close()
-    scheduled = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    scheduled = [
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
     names = [e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled]
     # one activity per activity chunk; the local activity and the inline chunk add none
     assert names == ["modes.in_activity", "modes.sync_inc"]
@@ -98,9 +100,7 @@ async def test_data_object(runtime):
     flow.to(inspect_data)
     flow.when("Side").to(on_side)
     async with runtime([flow], {"shared": "flow-level"}):
-        execution = flow.create_execution(
-            auto_close=False, runtime_resources={"tenant_db": "db-7"}
-        )
+        execution = flow.create_execution(auto_close=False, runtime_resources={"tenant_db": "db-7"})
         await execution.async_set_state("cfg", {"level": 3})
         await execution.async_start("hello")
         state = await execution.async_get_state()
@@ -239,7 +239,10 @@ async def test_sub_flow_runs_as_child_workflow(runtime):
         await execution.async_start(41)
         snapshot = await execution.async_close()
         children = [
-            w async for w in client.list_workflows(f"WorkflowType = 'child' AND WorkflowId STARTS_WITH '{execution.id}:'")
+            w
+            async for w in client.list_workflows(
+                f"WorkflowType = 'child' AND WorkflowId STARTS_WITH '{execution.id}:'"
+            )
         ]
     assert snapshot == {"parent_got": {"child_saw": 41}}
     assert len(children) == 1

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from ._plugin import _FlowRegistry
 
 
-def make_chunk_activity(registry: _FlowRegistry, flow_name: str, chunk_name: str) -> Callable[..., Any]:
+def make_chunk_activity(
+    registry: _FlowRegistry, flow_name: str, chunk_name: str
+) -> Callable[..., Any]:
     """Return the activity ``"<flow>.<chunk>"`` bound to ``registry``."""
 
     @activity.defn(name=f"{flow_name}.{chunk_name}")
@@ -37,7 +39,7 @@ def make_chunk_activity(registry: _FlowRegistry, flow_name: str, chunk_name: str
                 result = await asyncio.to_thread(handler, data)
                 if inspect.isawaitable(result):
                     result = await result
-        except Exception as error:  # noqa: BLE001 - every handler error is reported
+        except Exception as error:
             raise ApplicationError(
                 f"{type(error).__name__}: {error}",
                 chunk_failure_details(

@@ -181,9 +181,7 @@ class ChunkData:
         self._layer_marks: list[str] = list(signal.get("layer_marks") or [])
         self.is_resume = chunk_input.resume is not None
         self.resume = ResumeInfo(chunk_input.resume)
-        self.interventions = [
-            i for i in chunk_input.interventions if i.get("status") == "inserted"
-        ]
+        self.interventions = [i for i in chunk_input.interventions if i.get("status") == "inserted"]
         self.state = StateNamespace(self)
 
     # --------------------------------------------------------------- identity
@@ -232,7 +230,9 @@ class ChunkData:
         }
 
     # ------------------------------------------------------------------ state
-    def get_state(self, key: str | None = None, default: Any = None, *, inherit: bool = True) -> Any:
+    def get_state(
+        self, key: str | None = None, default: Any = None, *, inherit: bool = True
+    ) -> Any:
         """Read execution state; ``key=None`` returns a copy of the whole dict."""
         if key is None:
             return copy.deepcopy(self._state)
@@ -298,7 +298,9 @@ class ChunkData:
             )
         self._ops.append(["emit", event, copy.deepcopy(value), trigger_type])
 
-    async def async_emit(self, event: str, value: Any = None, *, trigger_type: str = "event") -> None:
+    async def async_emit(
+        self, event: str, value: Any = None, *, trigger_type: str = "event"
+    ) -> None:
         """Record an event; returns once it is recorded (handlers run after this chunk)."""
         self.emit(event, value, trigger_type=trigger_type)
 
@@ -395,7 +397,7 @@ class ChunkData:
     async def async_pause_for(
         self,
         *,
-        type: str = "pause",  # noqa: A002 - Agently's keyword
+        type: str = "pause",
         payload: Any = None,
         interrupt_id: str | None = None,
         resume_to: Any = None,

@@ -47,9 +47,7 @@ def digest(identity: Any, length: int = 16) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
 
 
-def make_signal(
-    trigger_type: str, trigger_event: str, role: str | None = None
-) -> dict[str, Any]:
+def make_signal(trigger_type: str, trigger_event: str, role: str | None = None) -> dict[str, Any]:
     """Return a definition signal record in Agently's flow-config shape."""
     signal: dict[str, Any] = {
         "id": f"{trigger_type}:{trigger_event}",
@@ -540,9 +538,7 @@ class TriggerFlowProcess:
             kind="match_case",
             name=f"case:{case_id}",
             listen_signals=[make_signal("event", case_trigger)],
-            emit_signals=[
-                make_signal("event", f"{case_trigger}-Branch", role="continuation")
-            ],
+            emit_signals=[make_signal("event", f"{case_trigger}-Branch", role="continuation")],
             condition_ref=condition_ref,
             options={"condition_value": condition_value} if condition_ref is None else {},
             group_id=match_id,
@@ -629,7 +625,9 @@ class TriggerFlowProcess:
         """Alias of ``end_match()``."""
         return self.end_match()
 
-    def when(self, trigger: Any, *, mode: Literal["and", "or", "simple_or"] = "and") -> TriggerFlowProcess:
+    def when(
+        self, trigger: Any, *, mode: Literal["and", "or", "simple_or"] = "and"
+    ) -> TriggerFlowProcess:
         """Start a new root chain on an event, a chunk's completion, or a join of several."""
         if mode not in ("and", "or", "simple_or"):
             raise FlowDefinitionError(
@@ -667,7 +665,9 @@ class TriggerFlowProcess:
                     signals.append(make_signal(trigger_type, event))
         if len(signals) == 1:
             return self._flow._root_process(signals[0])
-        when_id = digest({"kind": "when", "mode": mode, "signals": sorted(s["id"] for s in signals)})
+        when_id = digest(
+            {"kind": "when", "mode": mode, "signals": sorted(s["id"] for s in signals)}
+        )
         when_trigger = f"When-{when_id}"
         self._flow._add_operator(
             id=f"when-{when_id}",
@@ -700,8 +700,11 @@ class TriggerFlowProcess:
         # Deviation 4: collect ids derive from the root and the name, never from uuids.
         config = configs.setdefault(
             collection_name,
-            {"collect_id": digest({"kind": "collect", "root": root_id, "name": collection_name}),
-             "branch_ids": [], "operator_ids": []},
+            {
+                "collect_id": digest({"kind": "collect", "root": root_id, "name": collection_name}),
+                "branch_ids": [],
+                "operator_ids": [],
+            },
         )
         if branch_id is None:
             branch_id = digest({"branch": [s["id"] for s in self._signals]}, 12)
@@ -747,9 +750,7 @@ class TriggerFlowProcess:
                 f"to_sub_flow() needs a TriggerFlow, got {type(trigger_flow).__name__}."
             )
         if trigger_flow is self._flow:
-            raise FlowDefinitionError(
-                f"Flow '{self._flow.name}' cannot run itself as a sub-flow."
-            )
+            raise FlowDefinitionError(f"Flow '{self._flow.name}' cannot run itself as a sub-flow.")
         _check_concurrency("to_sub_flow", concurrency)
         capture_spec = dict(capture) if capture is not None else {"input": "value"}
         write_back_spec = dict(write_back) if write_back is not None else {"value": "result"}
@@ -1135,7 +1136,9 @@ class TriggerFlow:
         )
 
     # -------------------------------------------------------- builder entries
-    def to(self, chunk: Any, side_branch: bool = False, name: str | None = None, **kw: Any) -> TriggerFlowProcess:
+    def to(
+        self, chunk: Any, side_branch: bool = False, name: str | None = None, **kw: Any
+    ) -> TriggerFlowProcess:
         """Attach a chunk to ``START``; see :meth:`TriggerFlowProcess.to`."""
         return self._start.to(chunk, side_branch=side_branch, name=name, **kw)
 
@@ -1143,7 +1146,9 @@ class TriggerFlow:
         """See :meth:`TriggerFlowProcess.side_branch`."""
         return self._start.side_branch(chunk, name=name)
 
-    def batch(self, *chunks: Any, side_branch: bool = False, concurrency: int | None = None) -> TriggerFlowProcess:
+    def batch(
+        self, *chunks: Any, side_branch: bool = False, concurrency: int | None = None
+    ) -> TriggerFlowProcess:
         """See :meth:`TriggerFlowProcess.batch`."""
         return self._start.batch(*chunks, side_branch=side_branch, concurrency=concurrency)
 
@@ -1159,11 +1164,15 @@ class TriggerFlow:
         """See :meth:`TriggerFlowProcess.if_condition`."""
         return self._start.if_condition(condition)
 
-    def when(self, trigger: Any, *, mode: Literal["and", "or", "simple_or"] = "and") -> TriggerFlowProcess:
+    def when(
+        self, trigger: Any, *, mode: Literal["and", "or", "simple_or"] = "and"
+    ) -> TriggerFlowProcess:
         """See :meth:`TriggerFlowProcess.when`."""
         return self._start.when(trigger, mode=mode)
 
-    def collect(self, collection_name: str, branch_id: str | None = None, **kw: Any) -> TriggerFlowProcess:
+    def collect(
+        self, collection_name: str, branch_id: str | None = None, **kw: Any
+    ) -> TriggerFlowProcess:
         """See :meth:`TriggerFlowProcess.collect`."""
         return self._start.collect(collection_name, branch_id, **kw)
 
@@ -1180,7 +1189,9 @@ class TriggerFlow:
         return self._start.end()
 
     # ------------------------------------------------------- flow-level state
-    def update_runtime_resources(self, mapping: Mapping[str, Any] | None = None, **kw: Any) -> TriggerFlow:
+    def update_runtime_resources(
+        self, mapping: Mapping[str, Any] | None = None, **kw: Any
+    ) -> TriggerFlow:
         """Add flow-level live objects every execution's chunks can read (worker side)."""
         self._runtime_resources.update(dict(mapping or {}), **kw)
         return self
@@ -1203,7 +1214,11 @@ class TriggerFlow:
         """Flow-scoped data shared by executions in one worker process (not durable)."""
         from ._state import get_path
 
-        return copy.deepcopy(self._flow_data) if key is None else get_path(self._flow_data, key, default)
+        return (
+            copy.deepcopy(self._flow_data)
+            if key is None
+            else get_path(self._flow_data, key, default)
+        )
 
     def set_flow_data(self, key: str, value: Any, **_: Any) -> None:
         """Set flow-scoped data (not durable; see :meth:`get_flow_data`)."""
@@ -1314,7 +1329,9 @@ class TriggerFlow:
 
         return TriggerFlowExecution(self, client=client, **kwargs)
 
-    def get_execution(self, client: Any = None, execution_id: str | None = None) -> TriggerFlowExecution:
+    def get_execution(
+        self, client: Any = None, execution_id: str | None = None
+    ) -> TriggerFlowExecution:
         """Attach to an existing execution by id, from any process."""
         from ._execution import TriggerFlowExecution
 
@@ -1328,7 +1345,9 @@ class TriggerFlow:
         execution = self.create_execution(client=client, auto_close=True, hidden=True, **kwargs)
         return await execution.async_start(value)
 
-    async def async_start_execution(self, value: Any = None, *, client: Any = None, **kwargs: Any) -> TriggerFlowExecution:
+    async def async_start_execution(
+        self, value: Any = None, *, client: Any = None, **kwargs: Any
+    ) -> TriggerFlowExecution:
         """Create an execution, start it and return it."""
         kwargs.setdefault("auto_close", False)
         execution = self.create_execution(client=client, **kwargs)

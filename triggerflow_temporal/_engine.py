@@ -134,7 +134,9 @@ class Engine:
             "meta": dict(meta or {}),
         }
 
-    def child_meta(self, parent: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def child_meta(
+        self, parent: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Meta for a signal emitted while handling ``parent`` (inherits its scope)."""
         scope = parent["meta"].get(SCOPE_KEY)
         meta = {PARENT_KEY: parent["id"], SCOPE_KEY: scope if scope is not None else parent["id"]}
@@ -232,8 +234,8 @@ class Engine:
             await self.emit_from(signal, target, signal["value"], marks, source="operator")
             return None
         if mode == "or":
-            value = [signal["trigger_type"], signal["trigger_event"], signal["value"]]
-            await self.emit_from(signal, target, value, marks, source="operator")
+            arrival = [signal["trigger_type"], signal["trigger_event"], signal["value"]]
+            await self.emit_from(signal, target, arrival, marks, source="operator")
             return None
         states = self.joins["when_states"].setdefault(op["id"], {})
         key = self.layer_key(signal)
@@ -263,9 +265,13 @@ class Engine:
 
         async def branch(event: str) -> Any:
             if semaphore is None:
-                return await self.emit_from(signal, event, signal["value"], marks, source="operator")
+                return await self.emit_from(
+                    signal, event, signal["value"], marks, source="operator"
+                )
             async with semaphore:
-                return await self.emit_from(signal, event, signal["value"], marks, source="operator")
+                return await self.emit_from(
+                    signal, event, signal["value"], marks, source="operator"
+                )
 
         await gather_cancel_on_error([branch(event) for event in branches])
         return None
@@ -388,7 +394,9 @@ class Engine:
             }
             await gather_cancel_on_error(
                 [
-                    self.emit_from(signal, event, signal["value"], [*marks, mark], source="operator")
+                    self.emit_from(
+                        signal, event, signal["value"], [*marks, mark], source="operator"
+                    )
                     for event, mark in zip(hits, case_marks, strict=True)
                 ]
             )

@@ -87,7 +87,7 @@ def _import_error_type(name: str, module: str | None) -> type[BaseException] | N
     if module:
         try:
             candidate = getattr(importlib.import_module(module), name, None)
-        except Exception:  # noqa: BLE001 - any import problem means "not importable"
+        except Exception:
             return None
         if isinstance(candidate, type) and issubclass(candidate, Exception):
             return candidate
@@ -156,7 +156,9 @@ class TriggerFlowExecution:
         self._workflow_created = False
 
     @classmethod
-    def _attach(cls, flow: TriggerFlow, *, client: Client | None, execution_id: str) -> TriggerFlowExecution:
+    def _attach(
+        cls, flow: TriggerFlow, *, client: Client | None, execution_id: str
+    ) -> TriggerFlowExecution:
         execution = cls(flow, client=client, execution_id=execution_id)
         execution._started = True
         execution._attached = True
@@ -197,7 +199,9 @@ class TriggerFlowExecution:
         return compile_flow(self._flow)
 
     def _start_options(self, spec: FlowSpec) -> dict[str, Any]:
-        task_queue = self._task_queue or getattr(self._flow._plugin, "task_queue", None) or "triggerflow"
+        task_queue = (
+            self._task_queue or getattr(self._flow._plugin, "task_queue", None) or "triggerflow"
+        )
         return {
             "id": self._id,
             "task_queue": task_queue,
@@ -247,13 +251,17 @@ class TriggerFlowExecution:
         return self
 
     # --------------------------------------------------------------- events
-    async def async_emit(self, event: str, value: Any = None, *, trigger_type: str = "event") -> Any:
+    async def async_emit(
+        self, event: str, value: Any = None, *, trigger_type: str = "event"
+    ) -> Any:
         """Dispatch an external event; returns the handlers' return values.
 
         After close the event is ignored: returns None with a ``RuntimeWarning``.
         """
         _check_json("emit value", value)
-        result = await self._update("emit", EmitRequest(event=event, value=value, trigger_type=trigger_type))
+        result = await self._update(
+            "emit", EmitRequest(event=event, value=value, trigger_type=trigger_type)
+        )
         if result is None:
             warnings.warn(
                 f"Execution {self._id} is not open; event {event!r} was ignored.",
@@ -262,10 +270,14 @@ class TriggerFlowExecution:
             )
         return result
 
-    async def async_emit_nowait(self, event: str, value: Any = None, *, trigger_type: str = "event") -> None:
+    async def async_emit_nowait(
+        self, event: str, value: Any = None, *, trigger_type: str = "event"
+    ) -> None:
         """Send an event as a signal (fire and forget)."""
         _check_json("emit value", value)
-        await self.handle.signal("emit_nowait", EmitRequest(event=event, value=value, trigger_type=trigger_type))
+        await self.handle.signal(
+            "emit_nowait", EmitRequest(event=event, value=value, trigger_type=trigger_type)
+        )
 
     async def async_set_state(self, key: str, value: Any, *, emit: bool = True) -> None:
         """Write execution state from outside; ``emit=True`` runs watchers."""
@@ -400,7 +412,9 @@ class TriggerFlowExecution:
         try:
             return await self.handle.query(name)
         except WorkflowQueryFailedError as error:
-            raise ExecutionStateError(f"Query {name!r} on execution {self._id} failed: {error}") from error
+            raise ExecutionStateError(
+                f"Query {name!r} on execution {self._id} failed: {error}"
+            ) from error
 
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._flow.name!r}, id={self._id!r})"

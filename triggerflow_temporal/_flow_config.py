@@ -49,11 +49,12 @@ def export_flow_config(flow: TriggerFlow, *, validate_serializable: bool = True)
                     "activity": serialize_activity_config(chunk.name, chunk.activity_config),
                 }
             }
-        refs = [record.get("condition_ref")]
+        refs: list[Any] = [record.get("condition_ref")]
         if op["kind"] == "match_route":
-            refs += [case.get("condition_ref") for case in record["options"].get("cases", [])]
+            cases: list[dict[str, Any]] = op["options"].get("cases", [])
+            refs += [case.get("condition_ref") for case in cases]
         for ref in refs:
-            if ref is not None and str(ref.get("name", "")).startswith("<lambda>"):
+            if isinstance(ref, dict) and str(ref.get("name", "")).startswith("<lambda>"):
                 if validate_serializable:
                     raise FlowDefinitionError(
                         f"Cannot export TriggerFlow config because operator '{op['id']}' uses a "
@@ -74,7 +75,9 @@ def export_flow_config(flow: TriggerFlow, *, validate_serializable: bool = True)
     }
 
 
-def import_flow_config(flow: TriggerFlow, config: Mapping[str, Any], *, replace: bool = True) -> None:
+def import_flow_config(
+    flow: TriggerFlow, config: Mapping[str, Any], *, replace: bool = True
+) -> None:
     """Load a ``trigger_flow/v1`` config into ``flow`` against its name registries.
 
     Raises:
@@ -84,9 +87,7 @@ def import_flow_config(flow: TriggerFlow, config: Mapping[str, Any], *, replace:
     from ._definition import TriggerFlow, TriggerFlowChunk
 
     if not isinstance(config, Mapping):
-        raise FlowDefinitionError(
-            f"A flow config must be a dict, got {type(config).__name__}."
-        )
+        raise FlowDefinitionError(f"A flow config must be a dict, got {type(config).__name__}.")
     if config.get("version") != FLOW_CONFIG_VERSION:
         raise FlowDefinitionError(
             f"Cannot load TriggerFlow config with version {config.get('version')!r}; expected "
@@ -108,7 +109,7 @@ def import_flow_config(flow: TriggerFlow, config: Mapping[str, Any], *, replace:
         op.setdefault("listen_signals", [])
         op.setdefault("emit_signals", [])
         if op["kind"] == "chunk":
-            name = (op.get("handler_ref") or {}).get("name") or op.get("name")
+            name = str((op.get("handler_ref") or {}).get("name") or op.get("name"))
             handler = flow._chunk_registry.get(name)
             if handler is None:
                 raise FlowDefinitionError(
@@ -136,7 +137,7 @@ def import_flow_config(flow: TriggerFlow, config: Mapping[str, Any], *, replace:
             op["name"] = name
             op["handler_ref"] = {"kind": "registered", "name": name}
             op["options"] = {}
-        refs = [op.get("condition_ref")]
+        refs: list[Any] = [op.get("condition_ref")]
         if op["kind"] == "match_route":
             refs += [case.get("condition_ref") for case in op["options"].get("cases", [])]
         for ref in refs:
@@ -152,7 +153,7 @@ def import_flow_config(flow: TriggerFlow, config: Mapping[str, Any], *, replace:
             ref.update({"kind": "registered", "name": name})
         if op["kind"] == "sub_flow":
             child_config = op["options"].pop("sub_flow_config", None)
-            child_name = op["options"].get("sub_flow_name")
+            child_name = str(op["options"].get("sub_flow_name"))
             if child_config is None:
                 raise FlowDefinitionError(
                     f"Cannot load TriggerFlow config: sub_flow operator '{op['id']}' has no "
@@ -205,9 +206,7 @@ _SHAPES = {
 }
 
 
-def to_mermaid(
-    operators: Iterable[Mapping[str, Any]], *, mode: str = "simplified"
-) -> str:
+def to_mermaid(operators: Iterable[Mapping[str, Any]], *, mode: str = "simplified") -> str:
     """Return a ``flowchart TD`` Mermaid diagram of an operator list."""
     ops = [op for op in operators if op["kind"] != "match_case"]
     producers: dict[str, list[str]] = {}
@@ -232,9 +231,7 @@ def to_mermaid(
             if signal["id"] == "event:START":
                 sources = ["START"]
             elif not sources:
-                node = external.setdefault(
-                    signal["id"], f"ext_{len(external)}"
-                )
+                node = external.setdefault(signal["id"], f"ext_{len(external)}")
                 if len(external) and node == f"ext_{len(external) - 1}":
                     lines.append(
                         f'    {node}(("{_label(signal["trigger_type"])}: '

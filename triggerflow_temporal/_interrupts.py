@@ -38,7 +38,9 @@ def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any
     if out["interrupt_id"] is not None and (
         not isinstance(out["interrupt_id"], str) or not out["interrupt_id"]
     ):
-        raise ValueError(f"pause_for(interrupt_id=...) in chunk '{chunk}' must be a non-empty string.")
+        raise ValueError(
+            f"pause_for(interrupt_id=...) in chunk '{chunk}' must be a non-empty string."
+        )
     resume_to = out["resume_to"]
     if resume_to is None:
         resume_to = {"event": out["resume_event"]} if out["resume_event"] else "next"
@@ -53,9 +55,12 @@ def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any
     if "max_resumes" not in request:
         out["max_resumes"] = 1
     max_resumes = out["max_resumes"]
-    if max_resumes is not None and (isinstance(max_resumes, bool) or not isinstance(max_resumes, int) or max_resumes < 1):
+    if max_resumes is not None and (
+        isinstance(max_resumes, bool) or not isinstance(max_resumes, int) or max_resumes < 1
+    ):
         raise ValueError(
-            f"pause_for(max_resumes={max_resumes!r}) in chunk '{chunk}' must be None or an int >= 1."
+            f"pause_for(max_resumes={max_resumes!r}) in chunk '{chunk}' must be None or an "
+            "int >= 1."
         )
     timeout = out["timeout"]
     if timeout is not None:

@@ -180,7 +180,11 @@ def _make_workflow_class(flow_name: str, registry: _FlowRegistry) -> type:
     cls = type(
         cls_name,
         (TriggerFlowWorkflow,),
-        {"run": workflow.run(run), "_tf_runtime": registry, "__module__": _workflow_module.__name__},
+        {
+            "run": workflow.run(run),
+            "_tf_runtime": registry,
+            "__module__": _workflow_module.__name__,
+        },
     )
     cls.__qualname__ = cls_name
     # The sandbox imports workflow classes by module attribute.
@@ -193,9 +197,11 @@ def _coerce_flow(flow: Any) -> TriggerFlow:
         return flow
     module = type(flow).__module__ or ""
     if module.startswith("agently"):
-        from ._agently import from_agently_flow
-
-        return from_agently_flow(flow)
+        raise FlowDefinitionError(
+            "A live agently.TriggerFlow cannot be served directly yet. Export it and rebuild: "
+            "TriggerFlow.from_flow_config(agently_flow.get_flow_config(), handlers={...}, "
+            "conditions={...})."
+        )
     raise FlowDefinitionError(
         f"TriggerFlowPlugin(flows=...) takes TriggerFlow objects (triggerflow_temporal or "
         f"agently), got {type(flow).__name__}."
@@ -343,7 +349,9 @@ class TriggerFlowPlugin(SimplePlugin):
         """Use ``client`` for ``create_execution()`` calls that pass none."""
         self._client = client
 
-    def configure_worker(self, config: temporalio.worker.WorkerConfig) -> temporalio.worker.WorkerConfig:
+    def configure_worker(
+        self, config: temporalio.worker.WorkerConfig
+    ) -> temporalio.worker.WorkerConfig:
         """See base class; also remembers the worker's client and task queue."""
         config = super().configure_worker(config)
         client = config.get("client")

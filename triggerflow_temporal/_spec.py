@@ -70,8 +70,7 @@ class FlowSpec:
         """Rebuild a spec from :meth:`to_json` output, checking its hash."""
         if not isinstance(data, dict) or data.get("version") != SPEC_VERSION:
             raise ValueError(
-                f"Not a triggerflow_temporal FlowSpec (version {SPEC_VERSION}): "
-                f"{str(data)[:200]}"
+                f"Not a triggerflow_temporal FlowSpec (version {SPEC_VERSION}): {str(data)[:200]}"
             )
         sub_flows = {name: cls.from_json(child) for name, child in data["sub_flows"].items()}
         operators = tuple(data["operators"])

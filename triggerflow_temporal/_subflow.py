@@ -12,7 +12,11 @@ def _read_source(source: str, signal: dict[str, Any], state: dict[str, Any]) -> 
     head, _, rest = source.partition(".")
     if head == "value":
         base = signal.get("value")
-        return get_path(base, rest) if rest and isinstance(base, dict) else (base if not rest else None)
+        return (
+            get_path(base, rest)
+            if rest and isinstance(base, dict)
+            else (base if not rest else None)
+        )
     if head == "runtime_data":
         return get_path(state, rest) if rest else copy.deepcopy(state)
     # flow_data and resources live on the worker; they are not captured into history.

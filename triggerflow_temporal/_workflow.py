@@ -168,9 +168,7 @@ class TriggerFlowWorkflow:
         self._started_at: float | None = None
         self._closed_at: float | None = None
         self._last_activity_at = now
-        self._permits = (
-            _Semaphore(input.options.concurrency) if input.options.concurrency else None
-        )
+        self._permits = _Semaphore(input.options.concurrency) if input.options.concurrency else None
         self._closing = False
         self._detached: list[asyncio.Future[None]] = []
         if input.carry is not None:
@@ -200,9 +198,9 @@ class TriggerFlowWorkflow:
                 )
                 continue
             await workflow.wait_condition(
-                lambda: self._lifecycle == "closed"
-                or self._idle()
-                or self._should_continue_as_new()
+                lambda: (
+                    self._lifecycle == "closed" or self._idle() or self._should_continue_as_new()
+                )
             )
             if self._lifecycle == "closed" or not self._idle():
                 continue
@@ -210,9 +208,9 @@ class TriggerFlowWorkflow:
             if timeout > 0:
                 try:
                     await workflow.wait_condition(
-                        lambda: self._lifecycle == "closed"
-                        or self._tick != tick
-                        or not self._idle(),
+                        lambda tick=tick: (
+                            self._lifecycle == "closed" or self._tick != tick or not self._idle()
+                        ),
                         timeout=timedelta(seconds=timeout),
                         timeout_summary="auto close idle timer",
                     )
@@ -408,7 +406,7 @@ class TriggerFlowWorkflow:
             result = handler(data)
             if hasattr(result, "__await__"):
                 result = await result
-        except Exception as error:  # noqa: BLE001 - any handler error fails the chunk
+        except Exception as error:
             raise ChunkFailure(
                 {
                     "flow": self._spec.name,
@@ -552,7 +550,8 @@ class TriggerFlowWorkflow:
         record = self._interrupts.get(request.interrupt_id)
         if record is None:
             raise ApplicationError(
-                f"Unknown interrupt id {request.interrupt_id!r}.", type="KeyError",
+                f"Unknown interrupt id {request.interrupt_id!r}.",
+                type="KeyError",
                 non_retryable=True,
             )
         if record["status"] != "waiting":
@@ -586,7 +585,7 @@ class TriggerFlowWorkflow:
                 meta=meta,
             )
             self._refresh_status()
-            await self._guarded(self._engine._op_chunk(op, signal))  # noqa: SLF001
+            await self._guarded(self._engine._op_chunk(op, signal))
         else:
             event = (
                 resume_to["event"] if isinstance(resume_to, dict) else record["continuation_event"]
@@ -698,7 +697,8 @@ class TriggerFlowWorkflow:
     def _validate_close(self, request: CloseRequest) -> None:
         if request.pending_interrupts not in ("error", "cancel"):
             raise ValueError(
-                f"pending_interrupts must be 'error' or 'cancel', got {request.pending_interrupts!r}."
+                "pending_interrupts must be 'error' or 'cancel', got "
+                f"{request.pending_interrupts!r}."
             )
 
     @workflow.query(name="state")

