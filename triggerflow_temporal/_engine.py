@@ -362,7 +362,20 @@ class Engine:
                 f"Condition handler '{ref['name']}' of flow '{self.spec.name}' is not registered "
                 "on this worker."
             )
-        outcome = condition(ConditionData(signal, self.state, self.execution_id))
+        try:
+            outcome = condition(ConditionData(signal, self.state, self.execution_id))
+        except Exception as error:  # a user condition fails the execution
+            # As natively: the execution fails with the condition's error. Left uncaught it
+            # would fail the workflow task, which Temporal retries forever.
+            raise ChunkFailure(
+                {
+                    "flow": self.spec.name,
+                    "chunk": f"condition:{ref['name']}",
+                    "type": type(error).__name__,
+                    "module": type(error).__module__,
+                    "message": str(error),
+                }
+            ) from None
         if hasattr(outcome, "close") and hasattr(outcome, "send"):
             # An async condition never matches (native), and must not leak a coroutine.
             outcome.close()  # type: ignore[union-attr]

@@ -65,3 +65,27 @@ def new_interrupt_record(
             "provider_metadata": {},
         },
     }
+
+
+def check_response(record: dict[str, Any], value: Any) -> str | None:
+    """Validate a resume value against the interrupt's ``response_payload_schema``.
+
+    Returns:
+        None when valid, else a message naming the interrupt and the violation.
+    """
+    schema = (record.get("external_wait_request") or {}).get("response_payload_schema")
+    if not schema:
+        return None
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as error:
+        path = "/".join(str(p) for p in error.absolute_path) or "<root>"
+        return (
+            f"continue_with value for interrupt {record['id']!r} does not match its "
+            f"response_payload_schema at {path}: {error.message}"
+        )
+    except jsonschema.SchemaError as error:
+        return f"interrupt {record['id']!r} has an invalid response_payload_schema: {error.message}"
+    return None

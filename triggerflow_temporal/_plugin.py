@@ -62,6 +62,12 @@ _PASSTHROUGH = (
     "pydantic",
     "pydantic_core",
     "annotated_types",
+    # Validates continue_with values against response_payload_schema (pure, no I/O).
+    "jsonschema",
+    "jsonschema_specifications",
+    "referencing",
+    "rpds",
+    "attrs",
 )
 
 _class_counter = itertools.count(1)

@@ -171,11 +171,15 @@ class TriggerFlowWorkflow:
         self._permits = _Semaphore(input.options.concurrency) if input.options.concurrency else None
         self._closing = False
         self._detached: list[asyncio.Future[None]] = []
+        self._deadlines: dict[str, dict[str, Any]] = {}
+        self._timers: dict[str, asyncio.Future[None]] = {}
         if input.carry is not None:
             self._restore_runtime(input.carry)
 
     # =============================================================== run loop
     async def _run(self, input: WorkflowInput) -> dict[str, Any]:
+        for interrupt_id in list(self._deadlines):
+            self._start_timeout_timer(interrupt_id)  # timers restored after continue-as-new
         if input.start is not None and not self._started:
             try:
                 await self._start(input.start.get("value"))
@@ -313,6 +317,9 @@ class TriggerFlowWorkflow:
         self._closing = True
         for record in waiting:
             record["status"] = "cancelled"
+        for timer in self._timers.values():
+            if not timer.done():
+                timer.cancel()
         if waiting:
             self._status = "cancelled"
         self._lifecycle = "sealed"
@@ -518,6 +525,35 @@ class TriggerFlowWorkflow:
 
         interrupt_id = request.get("interrupt_id") or workflow.uuid4().hex
         existing = self._interrupts.get(interrupt_id)
+        if (
+            existing is not None
+            and existing.get("resume_to") == "self"
+            and existing.get("max_resumes") is not None
+            and int(existing.get("resume_count") or 0) >= int(existing["max_resumes"])
+        ):
+            raise ChunkFailure(
+                {
+                    "flow": self._spec.name,
+                    "chunk": op["name"],
+                    "type": "RuntimeError",
+                    "module": "builtins",
+                    "message": (
+                        f"TriggerFlow self resume limit reached for interrupt '{interrupt_id}': "
+                        f"resume_count={existing['resume_count']}, "
+                        f"max_resumes={existing['max_resumes']}."
+                    ),
+                }
+            )
+        if existing is not None and existing["status"] == "waiting":
+            raise ChunkFailure(
+                {
+                    "flow": self._spec.name,
+                    "chunk": op["name"],
+                    "type": "ValueError",
+                    "module": "builtins",
+                    "message": f"Interrupt id {interrupt_id!r} is already waiting; use unique ids.",
+                }
+            )
         record = new_interrupt_record(
             interrupt_id=interrupt_id,
             request=request,
@@ -529,8 +565,35 @@ class TriggerFlowWorkflow:
             previous=existing,
         )
         self._interrupts[interrupt_id] = record
+        if request.get("timeout"):
+            deadline = workflow.now().timestamp() + float(request["timeout"])
+            self._deadlines[interrupt_id] = {"at": deadline, "value": request.get("timeout_value")}
+            self._start_timeout_timer(interrupt_id)
         self._touch()
         return copy.deepcopy(record)
+
+    def _start_timeout_timer(self, interrupt_id: str) -> None:
+        deadline = self._deadlines[interrupt_id]
+
+        async def expire() -> None:
+            remaining = deadline["at"] - workflow.now().timestamp()
+            if remaining > 0:
+                await workflow.sleep(
+                    timedelta(seconds=remaining), summary=f"interrupt {interrupt_id} timeout"
+                )
+            record = self._interrupts.get(interrupt_id)
+            if record is None or record["status"] != "waiting" or self._lifecycle != "open":
+                return
+            try:
+                await self._continue(
+                    ContinueRequest(
+                        interrupt_id=interrupt_id, value=deadline["value"], actor="timeout"
+                    )
+                )
+            except ApplicationError:
+                pass  # the resumed chain failed; recorded as the execution's failure
+
+        self._timers[interrupt_id] = asyncio.ensure_future(expire())
 
     async def _resolve_resume_event(self, signal: dict[str, Any]) -> None:
         """An ordinary emit of a waiting interrupt's ``resume_event`` resolves it."""
@@ -546,20 +609,59 @@ class TriggerFlowWorkflow:
                 record["resumed_at"] = workflow.now().timestamp()
                 record["resume_value"] = signal["value"]
 
-    async def _continue(self, request: ContinueRequest) -> dict[str, Any]:
+    def _check_continue(self, request: ContinueRequest) -> bool:
+        """Raise why ``request`` cannot resume; False for an idempotent duplicate."""
+        from ._interrupt_records import check_response
+
         record = self._interrupts.get(request.interrupt_id)
         if record is None:
             raise ApplicationError(
-                f"Unknown interrupt id {request.interrupt_id!r}.",
+                f"{request.interrupt_id!r}: unknown interrupt id for execution "
+                f"{self._execution_id}; pending: {sorted(self.pending_interrupts_query())}.",
                 type="KeyError",
                 non_retryable=True,
             )
+        ledger = record.get("resume_requests") or {}
+        if request.resume_request_id is not None and request.resume_request_id in ledger:
+            if ledger[request.resume_request_id]["value"] != request.value:
+                raise ApplicationError(
+                    f"TriggerFlow interrupt {request.interrupt_id!r} got a conflicting "
+                    f"resume_request_id {request.resume_request_id!r}: it was used with a "
+                    "different value.",
+                    type="ValueError",
+                    non_retryable=True,
+                )
+            return False
         if record["status"] != "waiting":
             raise ApplicationError(
-                f"TriggerFlow interrupt {request.interrupt_id!r} is not waiting.",
+                f"TriggerFlow interrupt {request.interrupt_id!r} is not waiting "
+                f"(status {record['status']!r}).",
                 type="ValueError",
                 non_retryable=True,
             )
+        problem = check_response(record, request.value)
+        if problem:
+            raise ApplicationError(problem, type="ValueError", non_retryable=True)
+        return True
+
+    async def _continue(self, request: ContinueRequest) -> dict[str, Any]:
+        if not self._check_continue(request):
+            return copy.deepcopy(self._interrupts[request.interrupt_id])
+        record = self._interrupts[request.interrupt_id]
+        if request.resume_request_id is not None:
+            record.setdefault("resume_requests", {})[request.resume_request_id] = {
+                "request_id": request.resume_request_id,
+                "status": "accepted",
+                "value": copy.deepcopy(request.value),
+                "actor": request.actor,
+                "accepted_at": workflow.now().timestamp(),
+            }
+            record["resume_request_id"] = request.resume_request_id
+            record["resumed_by"] = request.actor
+        timer = self._timers.pop(request.interrupt_id, None)
+        if timer is not None and not timer.done() and request.actor != "timeout":
+            timer.cancel()
+        self._deadlines.pop(request.interrupt_id, None)
         origin = record["source_signal"]
         resume_to = record["resume_to"]
         record["status"] = "resumed"
@@ -613,6 +715,7 @@ class TriggerFlowWorkflow:
             "created_at": self._created_at,
             "started_at": self._started_at,
             "last_activity_at": self._last_activity_at,
+            "deadlines": copy.deepcopy(self._deadlines),
         }
 
     def _restore_runtime(self, carry: dict[str, Any]) -> None:
@@ -625,6 +728,7 @@ class TriggerFlowWorkflow:
         self._created_at = carry.get("created_at", self._created_at)
         self._started_at = carry.get("started_at")
         self._last_activity_at = carry.get("last_activity_at", self._last_activity_at)
+        self._deadlines = copy.deepcopy(carry.get("deadlines") or {})
 
     # ============================================================== handlers
     @workflow.update(name="start")
@@ -687,6 +791,12 @@ class TriggerFlowWorkflow:
         if self._lifecycle != "open":
             return None
         return await self._continue(request)
+
+    @continue_with_update.validator
+    def _validate_continue_with(self, request: ContinueRequest) -> None:
+        if self._lifecycle != "open":
+            return  # the handler returns None and the client warns, as natively
+        self._check_continue(request)
 
     @workflow.update(name="close")
     async def close_update(self, request: CloseRequest) -> dict[str, Any]:

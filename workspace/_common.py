@@ -469,7 +469,9 @@ def compile_filters(
         elif key == "id":
             values = {str(v) for v in _values(value)}
             ids = values if ids is None else ids & values
-        elif (key.startswith("scope.") or key.startswith("meta.")) and len(key) > 6:
+        elif key.partition(".")[0] in ("scope", "meta") and all(
+            key.partition(".")[2].split(".")
+        ):
             groups.append(frozenset(_tag(key, v) for v in _values(value)))
         else:
             raise InvalidInputError(

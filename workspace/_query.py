@@ -150,7 +150,7 @@ def any_query(terms: Sequence[str]) -> ParsedQuery:
 
 
 def stem(word: str) -> str:
-    """Very light English stemming for the memory backend.
+    """Very light English stemming for the memory backend (a rough Porter subset).
 
     Args:
         word: A lowercase word.
@@ -158,10 +158,24 @@ def stem(word: str) -> str:
     Returns:
         The stem.
     """
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: len(word) - len(suffix)] + repl
-    return word
+    w = word
+    if len(w) <= 3:
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith(("sses", "xes", "zes", "ches", "shes")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    for suffix in ("ing", "ed"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            if w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]
+            break
+    if w.endswith("e") and len(w) > 4:
+        w = w[:-1]
+    return w
 
 
 def stems(text: str) -> list[str]:

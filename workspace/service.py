@@ -158,7 +158,7 @@ class IngestBody(_Body):
     content_type: ContentTypeName | None = Field(
         None, description="text, json or bytes; inferred from content when omitted"
     )
-    collection: StrictStr
+    collection: Any = Field(description="observations, artifacts, decisions or checkpoints")
     kind: StrictStr
     summary: StrictStr | None = None
     scope: dict[str, Any] | None = None
@@ -182,7 +182,7 @@ class PruneBody(_Body):
     scope: dict[str, Any] | None = None
     older_than_seconds: float | None = Field(None, ge=0)
     keep_last: StrictInt | None = None
-    collection: StrictStr | None = None
+    collection: Any = None
 
 
 class LinkBody(_Body):

@@ -39,6 +39,7 @@ class ReplayCase:
     emits: list[tuple[str, Any]] = field(default_factory=lambda: [])
     hidden: bool = False
     label: str = ""
+    raises: type[BaseException] | None = None
 
     @property
     def name(self) -> str:

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.worker import Replayer
 
 from triggerflow_temporal import TriggerFlowPlugin
@@ -69,15 +69,30 @@ async def run_case(case: ReplayCase, client: Client, workflow_id: str | None = N
         execution = case.flow.create_execution(
             execution_id=workflow_id, auto_close=True, auto_close_timeout=0.0, hidden=True
         )
-        await execution.async_start(case.value)
+        await _start(execution, case)
     else:
         execution = case.flow.create_execution(execution_id=workflow_id, auto_close=False)
-        await execution.async_start(case.value)
+        await _start(execution, case)
         for event, value in case.emits:
             await execution.async_emit(event, value)
         await execution.async_close()
-    await client.get_workflow_handle(workflow_id).result()
+    try:
+        await client.get_workflow_handle(workflow_id).result()
+    except WorkflowFailureError:
+        if case.raises is None:
+            raise
     return workflow_id
+
+
+async def _start(execution: Any, case: ReplayCase) -> None:
+    if case.raises is None:
+        await execution.async_start(case.value)
+        return
+    try:
+        await execution.async_start(case.value)
+    except case.raises:
+        return
+    raise AssertionError(f"{case.name}: async_start did not raise {case.raises.__name__}")
 
 
 async def fetch_history(client: Client, workflow_id: str) -> WorkflowHistory:

@@ -43,11 +43,13 @@ async def test_live_histories_replay(runtime, module):
     async with runtime(module.FLOWS, plugin=plugin) as client:
         workflow_ids = [await run_case(case, client) for case in module.REPLAY_CASES]
         histories = [await fetch_history(client, wid) for wid in workflow_ids]
-    for history in histories:
-        # Histories hold real work: at least one chunk activity was scheduled.
-        assert any(
-            event.HasField("activity_task_scheduled_event_attributes") for event in history.events
-        )
+    for case, history in zip(module.REPLAY_CASES, histories, strict=True):
+        kinds = {event.WhichOneof("attributes") for event in history.events}
+        # Histories hold real work: chunk activities ran, or the start failed the workflow.
+        if case.raises is None:
+            assert "activity_task_scheduled_event_attributes" in kinds
+        else:
+            assert "workflow_execution_failed_event_attributes" in kinds
         await replay(history, plugin)
 
 
