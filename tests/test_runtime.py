@@ -270,3 +270,28 @@ async def test_auto_close_after_idle_timeout(runtime):
         info = await execution.async_get_info()
         assert info["close_reason"] == "auto_close_idle_timeout"
         assert info["lifecycle_state"] == "closed" and info["status"] == "completed"
+
+
+async def store_report(data):
+    ref = await data.workspace.ingest(
+        "a long report " * 200, collection="artifacts", kind="report", summary="report"
+    )
+    await data.async_set_state("report_ref", ref.id)
+    return ref.id
+
+
+async def test_chunk_keeps_workspace_ref_in_state(runtime, tmp_path):
+    from workspace import open_workspace
+
+    db = tmp_path / "ws.db"
+    flow = TriggerFlow(name="ws-ref")
+    flow.to(store_report)
+    async with runtime([flow], workspace=str(db)):
+        execution = flow.create_execution(auto_close=False)
+        await execution.async_start(None)
+        snapshot = await execution.async_close()
+    async with open_workspace(str(db)) as ws:
+        ref = await ws.get(snapshot["report_ref"])
+        assert ref.collection == "artifacts" and ref.kind == "report"
+        assert ref.scope["execution_id"] == execution.id and ref.scope["flow"] == "ws-ref"
+        assert (await ws.get_data(ref)).startswith("a long report")
