@@ -168,7 +168,8 @@ def _validate_chunk_options(name: str, execute_in: str, activity_config: Mapping
     if unknown:
         raise FlowDefinitionError(
             f"Chunk '{name}' got unknown activity option(s) {unknown}. Allowed keys are the "
-            f"per-activity keys of temporalio.workflow.ActivityConfig: {sorted(ACTIVITY_CONFIG_KEYS)}."
+            "per-activity keys of temporalio.workflow.ActivityConfig: "
+            f"{sorted(ACTIVITY_CONFIG_KEYS)}."
         )
 
 
@@ -434,7 +435,7 @@ class TriggerFlowProcess:
         )
 
     def match(self, *, mode: Literal["hit_first", "hit_all"] = "hit_first") -> TriggerFlowProcess:
-        """Open a match block; add branches with ``case``/``case_else``, close with ``end_match``."""
+        """Open a match block: add branches with ``case``/``case_else``, then ``end_match``."""
         if mode not in ("hit_first", "hit_all"):
             raise FlowDefinitionError(
                 f"match(mode={mode!r}) is not supported; use 'hit_first' or 'hit_all'."

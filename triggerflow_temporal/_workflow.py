@@ -747,7 +747,7 @@ class TriggerFlowWorkflow:
         self._touch()
         await self._resolve_resume_event(signal)
         results = await self._guarded(self._engine.dispatch(signal))
-        return [r for r in results if r is not None] if results else []
+        return results
 
     @emit_update.validator
     def _validate_emit(self, request: EmitRequest) -> None:

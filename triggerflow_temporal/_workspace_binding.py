@@ -64,7 +64,7 @@ def make_workspace_factory(target: Any) -> Callable[[Any], ScopedWorkspace]:
     backends = _Backends(target)
 
     def factory(data: Any) -> ScopedWorkspace:
-        tenant = data._input.tenant or "default"  # noqa: SLF001 - same package
+        tenant = data._input.tenant or "default"
         return ScopedWorkspace(
             backends, tenant, {"execution_id": data.execution_id, "flow": data.flow_name}
         )

