@@ -285,3 +285,22 @@ async def test_close_with_pending_interrupt_errors_or_cancels(runtime):
         snapshot = await execution.async_close(pending_interrupts="cancel")
         assert await execution.async_get_status() == "cancelled"
     assert snapshot["asked"] == "T-9"
+
+
+async def test_pause_resume_history_replays(runtime):
+    from temporalio.worker import Replayer
+
+    from triggerflow_temporal import TriggerFlowPlugin
+
+    flow = TriggerFlow(name="replay-approval")
+    flow.to(ask_schema).to(record_decision)
+    plugin = TriggerFlowPlugin([flow])
+    async with runtime([flow], plugin=plugin) as client:
+        execution = flow.create_execution(auto_close=False)
+        await execution.async_start(None)
+        await execution.async_continue_with("approve", {"approved": True}, resume_request_id="r")
+        await execution.async_continue_with("approve", {"approved": True}, resume_request_id="r")
+        await execution.async_close()
+        history = await client.get_workflow_handle(execution.id).fetch_history()
+    result = await Replayer(workflows=[], plugins=[plugin]).replay_workflow(history)
+    assert result.replay_failure is None
