@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from ._errors import ChunkFailedError, ExecutionStateError, TriggerFlowError
-from ._state import get_path
+from ._state import get_path, json_default
 from ._workflow import (
     CloseRequest,
     ContinueRequest,
@@ -209,6 +209,18 @@ class TriggerFlowExecution:
             "static_details": _static_details(self._flow, spec),
         }
 
+    def _with_start(
+        self, spec: FlowSpec, workflow_input: WorkflowInput
+    ) -> WithStartWorkflowOperation[Any, Any]:
+        """Start-if-absent operation for update-with-start (an existing run is reused)."""
+        return WithStartWorkflowOperation(
+            spec.name,
+            workflow_input,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            result_type=dict,
+            **self._start_options(spec),
+        )
+
     # ---------------------------------------------------------------- start
     async def async_start(self, value: Any = None, *, timeout: float | None = None) -> Any:
         """Dispatch ``START(value)`` and return once every branch finished or paused.
@@ -232,14 +244,7 @@ class TriggerFlowExecution:
                 return await client.execute_workflow(
                     spec.name, workflow_input, result_type=dict, **self._start_options(spec)
                 )
-            operation = WithStartWorkflowOperation(
-                spec.name,
-                workflow_input,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                result_type=dict,
-                **{k: v for k, v in self._start_options(spec).items() if k != "id"},
-                id=self._id,
-            )
+            operation = self._with_start(spec, workflow_input)
             await client.execute_update_with_start_workflow(
                 "start", {"value": value}, start_workflow_operation=operation
             )
@@ -384,13 +389,8 @@ class TriggerFlowExecution:
                 # The workflow does not exist yet: create it with this update (native
                 # executions accept state writes and emits before start).
                 spec = self._spec()
-                operation = WithStartWorkflowOperation(
-                    spec.name,
-                    WorkflowInput(spec=spec.to_json(), options=self._options),
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    result_type=dict,
-                    **{k: v for k, v in self._start_options(spec).items() if k != "id"},
-                    id=self._id,
+                operation = self._with_start(
+                    spec, WorkflowInput(spec=spec.to_json(), options=self._options)
                 )
                 result = await self._resolve_client().execute_update_with_start_workflow(
                     name, arg, start_workflow_operation=operation
@@ -424,7 +424,7 @@ def _check_json(what: str, value: Any) -> None:
     import json
 
     try:
-        json.dumps(value, default=_json_default)
+        json.dumps(value, default=json_default)
     except (TypeError, ValueError) as error:
         raise TypeError(
             f"The {what} must be JSON-ready data (it is stored in Temporal history): {error}. "
@@ -433,15 +433,6 @@ def _check_json(what: str, value: Any) -> None:
         ) from None
 
 
-def _json_default(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _static_details(flow: TriggerFlow, spec: FlowSpec) -> str:

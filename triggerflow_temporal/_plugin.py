@@ -26,6 +26,7 @@ from ._data import ChunkOutput
 from ._definition import TriggerFlow
 from ._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
 from ._spec import FlowSpec
+from ._state import json_default
 from ._workflow import TriggerFlowWorkflow, WorkflowInput
 
 DEFAULT_TASK_QUEUE = "triggerflow"
@@ -134,7 +135,7 @@ class _FlowRegistry:
     def check_output(self, flow: str, chunk: str, output: ChunkOutput) -> None:
         """Fail fast, and non-retryably, when a chunk produced non-JSON data."""
         try:
-            json.dumps([output.value, output.ops, output.pause], default=_pydantic_default)
+            json.dumps([output.value, output.ops, output.pause], default=json_default)
         except (TypeError, ValueError) as error:
             from temporalio.exceptions import ApplicationError
 
@@ -158,15 +159,6 @@ class _FlowRegistry:
             ) from error
 
 
-def _pydantic_default(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _sanitize(name: str) -> str:

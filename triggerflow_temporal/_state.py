@@ -88,3 +88,15 @@ def apply_state_op(state: dict[str, Any], op: list[Any]) -> tuple[bool, Any]:
     if kind == "del":
         return del_path(state, op[1]), None
     raise ValueError(f"unknown state operation {kind!r}")
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` fallback: pydantic models and dataclasses become JSON data."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
