@@ -469,9 +469,7 @@ def compile_filters(
         elif key == "id":
             values = {str(v) for v in _values(value)}
             ids = values if ids is None else ids & values
-        elif key.partition(".")[0] in ("scope", "meta") and all(
-            key.partition(".")[2].split(".")
-        ):
+        elif key.partition(".")[0] in ("scope", "meta") and all(key.partition(".")[2].split(".")):
             groups.append(frozenset(_tag(key, v) for v in _values(value)))
         else:
             raise InvalidInputError(

@@ -101,6 +101,18 @@ class _BodyLimit:
         )
         await send({"type": "http.response.body", "body": body})
 
+    async def _drain(self, receive: Receive, already: int) -> None:
+        # Reading the rest lets the client finish sending and see the 413 instead of a reset
+        # connection; past the cap the client is abusive and the connection is simply closed.
+        cap = 4 * self.max_bytes + (1 << 20)
+        while already <= cap:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            already += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -112,6 +124,8 @@ class _BodyLimit:
                 except ValueError:
                     declared = -1
                 if declared > self.max_bytes:
+                    if declared <= 4 * self.max_bytes + (1 << 20):
+                        await self._drain(receive, 0)
                     await self._reject(send)
                     return
         # Buffer the body (bounded) so chunked uploads are limited too; replay it to the app.
@@ -124,6 +138,8 @@ class _BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
+                if message.get("more_body", False):
+                    await self._drain(receive, size)
                 await self._reject(send)
                 return
             chunks.append(chunk)

@@ -15,17 +15,17 @@ from workspace.types import Checkpoint
 
 
 @pytest.mark.parametrize(
-    ("content", "content_type", "stored"),
+    ("content", "content_type"),
     [
-        ("plain text with ünïcode ✓ and emoji 🚀", "text", None),
-        ({"b": [1, 2.5, None, True], "a": {"nested": "x"}}, "json", None),
-        ([{"k": 1}, "two", 3], "json", None),
-        (b"\x00\xff\xfe binary \x80", "bytes", None),
-        ("", "text", None),
+        ("plain text with ünïcode ✓ and emoji 🚀", "text"),
+        ({"b": [1, 2.5, None, True], "a": {"nested": "x"}}, "json"),
+        ([{"k": 1}, "two", 3], "json"),
+        (b"\x00\xff\xfe binary \x80", "bytes"),
+        ("", "text"),
     ],
 )
 async def test_ingest_round_trips_content_with_its_type(
-    ws: BaseWorkspace, content: object, content_type: str, stored: None
+    ws: BaseWorkspace, content: object, content_type: str
 ) -> None:
     ref = await ws.ingest(
         content,  # type: ignore[arg-type]
@@ -435,7 +435,9 @@ async def test_checkpoint_rejects_bad_run_ids(ws: BaseWorkspace) -> None:
 
 async def test_prune_keep_last_and_older_than(ws: BaseWorkspace) -> None:
     old = [await ws.ingest(f"o{i}", "observations", "n", scope={"task_id": "p"}) for i in range(5)]
-    pinned = await ws.ingest("pin", "observations", "n", scope={"task_id": "p"}, meta={"pinned": True})
+    pinned = await ws.ingest(
+        "pin", "observations", "n", scope={"task_id": "p"}, meta={"pinned": True}
+    )
     elsewhere = await ws.ingest("x", "observations", "n", scope={"task_id": "q"})
     artifact = await ws.ingest("a", "artifacts", "n", scope={"task_id": "p"})
     # Nothing is an hour old yet.
@@ -622,7 +624,9 @@ async def test_build_context_is_deterministic(ws: BaseWorkspace) -> None:
         await ws.ingest("identical twin text", "observations", "twin", scope={"task_id": "ctx"})
         del i
     first = await ws.build_context("twin database", scope={"task_id": "ctx"}, budget={"tokens": 60})
-    second = await ws.build_context("twin database", scope={"task_id": "ctx"}, budget={"tokens": 60})
+    second = await ws.build_context(
+        "twin database", scope={"task_id": "ctx"}, budget={"tokens": 60}
+    )
     assert first.to_dict() == second.to_dict()
     assert first.omissions
 
