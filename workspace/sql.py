@@ -363,13 +363,25 @@ class SQLWorkspace(StorageWorkspace):
         if flt.ids is not None:
             stmt = stmt.where(r.c.id.in_(sorted(flt.ids)))
         for group in flt.tag_groups:
-            stmt = stmt.where(
-                r.c.seq.in_(
-                    sa.select(tags_t.c.record_seq).where(
-                        tags_t.c.tenant == self._tenant, tags_t.c.tag.in_(sorted(group))
+            if self._dialect == "sqlite":
+                # seq is SQLite's rowid: the IN list drives direct rowid lookups.
+                stmt = stmt.where(
+                    r.c.seq.in_(
+                        sa.select(tags_t.c.record_seq).where(
+                            tags_t.c.tenant == self._tenant, tags_t.c.tag.in_(sorted(group))
+                        )
                     )
                 )
-            )
+            else:
+                # A correlated EXISTS keeps PostgreSQL on index probes even before the tables
+                # are analyzed; the IN form degrades to a quadratic join on missing statistics.
+                stmt = stmt.where(
+                    sa.exists().where(
+                        tags_t.c.record_seq == r.c.seq,
+                        tags_t.c.tenant == self._tenant,
+                        tags_t.c.tag.in_(sorted(group)),
+                    )
+                )
         return stmt
 
     def _ranked(self, query: ParsedQuery, columns: Sequence[Any], flt: Filters) -> Any:
