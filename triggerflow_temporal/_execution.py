@@ -154,6 +154,7 @@ class TriggerFlowExecution:
         self._started = False
         self._attached = False
         self._workflow_created = False
+        self._compiled: FlowSpec | None = None
 
     @classmethod
     def _attach(
@@ -194,9 +195,12 @@ class TriggerFlowExecution:
         return self._resolve_client().get_workflow_handle(self._id)
 
     def _spec(self) -> FlowSpec:
-        from ._compile import compile_flow
+        # Compiled once per handle: an execution is pinned to the graph it starts with.
+        if self._compiled is None:
+            from ._compile import compile_flow
 
-        return compile_flow(self._flow)
+            self._compiled = compile_flow(self._flow)
+        return self._compiled
 
     def _start_options(self, spec: FlowSpec) -> dict[str, Any]:
         task_queue = (

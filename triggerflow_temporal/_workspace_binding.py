@@ -14,6 +14,7 @@ class _Backends:
         self._target = target
         self._by_tenant: dict[str, Any] = {}
         self._lock: asyncio.Lock | None = None
+        self._root: Any = None
 
     async def get(self, tenant: str) -> Any:
         found = self._by_tenant.get(tenant)
@@ -26,11 +27,18 @@ class _Backends:
             if found is None:
                 from workspace import BaseWorkspace, open_workspace
 
-                if isinstance(self._target, BaseWorkspace):
-                    found = self._target  # a ready instance keeps its own tenant
-                else:
-                    found = open_workspace(self._target, tenant=tenant)
-                await found.setup()
+                if self._root is None:
+                    root = (
+                        self._target
+                        if isinstance(self._target, BaseWorkspace)
+                        else open_workspace(self._target, tenant=tenant)
+                    )
+                    await root.setup()
+                    self._root = root
+                # Tenants share the root's connections where the backend supports it; a
+                # ready instance without for_tenant keeps its own tenant.
+                for_tenant = getattr(self._root, "for_tenant", None)
+                found = for_tenant(tenant) if callable(for_tenant) else self._root
                 self._by_tenant[tenant] = found
         return found
 
