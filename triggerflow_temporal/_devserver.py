@@ -6,6 +6,8 @@ import os
 import shutil
 import sysconfig
 
+from ._search_attributes import DEFINITIONS
+
 # The stock dev server polls its transfer/timer queues 20 times a second, which adds
 # ~50 ms to every activity hop and timer (design.md, "Performance facts"). These lift the
 # caps; production servers should set the same dynamic config.
@@ -14,13 +16,7 @@ FAST_DYNAMIC_CONFIG = (
     "history.timerProcessorMaxPollRPS=1000",
 )
 
-SEARCH_ATTRIBUTES = {
-    "TriggerFlowStatus": "Keyword",
-    "TriggerFlowName": "Keyword",
-    "TriggerFlowBlueprint": "Keyword",
-    "TriggerFlowTenant": "Keyword",
-    "TriggerFlowPendingInterruptTypes": "KeywordList",
-}
+SEARCH_ATTRIBUTES = DEFINITIONS
 
 
 def temporal_cli_path() -> str:

@@ -80,6 +80,7 @@ class Engine:
         run_sub_flow: Callable[[dict[str, Any], dict[str, Any]], Awaitable[Any]],
         condition: ConditionLookup,
         on_activity: Callable[[], None],
+        before_operator: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     ) -> None:
         self.spec = spec
         self.execution_id = execution_id
@@ -87,6 +88,7 @@ class Engine:
         self._run_sub_flow = run_sub_flow
         self._condition = condition
         self._on_activity = on_activity
+        self._before_operator = before_operator
         self.ops: dict[str, dict[str, Any]] = {op["id"]: op for op in spec.operators}
         self.listeners: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for op in spec.operators:
@@ -167,10 +169,8 @@ class Engine:
         self._on_activity()
         try:
             if len(listeners) == 1:
-                return [await self._run_operator(listeners[0], signal)]
-            return await gather_cancel_on_error(
-                [self._run_operator(op, signal) for op in listeners]
-            )
+                return [await self.run_operator(listeners[0], signal)]
+            return await gather_cancel_on_error([self.run_operator(op, signal) for op in listeners])
         finally:
             self.active -= 1
             self._on_activity()
@@ -195,11 +195,13 @@ class Engine:
         )
         return await self.dispatch(signal)
 
-    async def _run_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
+    async def run_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
         kind = op["kind"]
         handler = getattr(self, f"_op_{kind}", None)
         if handler is None:
             raise RuntimeError(f"operator kind {kind!r} is not supported by this interpreter")
+        if self._before_operator is not None:
+            self._before_operator(op, signal)
         return await handler(op, signal)
 
     # ------------------------------------------------------------- operators
@@ -213,6 +215,13 @@ class Engine:
             raise
         if isinstance(result, PausedBranch):
             return result.interrupt
+        await self.continue_after_chunk(op, signal, result)
+        return result
+
+    async def continue_after_chunk(
+        self, op: dict[str, Any], signal: dict[str, Any], result: Any
+    ) -> None:
+        """Dispatch a finished chunk's continuation (also used to resume a restored run)."""
         continuation = next(
             (s for s in op["emit_signals"] if s.get("role") == "continuation"), None
         )
@@ -224,7 +233,6 @@ class Engine:
                 signal["layer_marks"],
                 meta={"origin_chunk": {"chunk_id": op["id"], "chunk_name": op["name"]}},
             )
-        return result
 
     async def _op_signal_gate(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
         mode = op["options"].get("mode", "and")

@@ -13,20 +13,30 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from ._errors import ChunkFailedError, ExecutionStateError, TriggerFlowError
+from ._errors import ChunkFailedError, ExecutionStateError, SnapshotError, TriggerFlowError
+from ._interventions import check_mode
+from ._persistence import (
+    execution_history,
+    load_execution,
+    pick_step,
+    query,
+    save_execution,
+    start_options,
+)
+from ._snapshot import parse_snapshot
 from ._state import get_path, json_default
-from ._workflow import (
+from ._workflow_types import (
     CloseRequest,
     ContinueRequest,
     EmitRequest,
     ExecutionOptions,
+    InterveneRequest,
     SetStateRequest,
     WorkflowInput,
 )
@@ -36,6 +46,14 @@ if TYPE_CHECKING:
     from ._spec import FlowSpec
 
 _UNSET: Any = object()
+_SAVED_OPTION_KEYS = (
+    "auto_close",
+    "auto_close_timeout",
+    "skip_exceptions",
+    "concurrency",
+    "intervention_mode",
+    "tenant",
+)
 _BUILTIN_ERRORS = {
     name: obj
     for name, obj in vars(__import__("builtins")).items()
@@ -137,6 +155,7 @@ class TriggerFlowExecution:
             raise ValueError(f"concurrency must be None or an int >= 1, got {concurrency!r}.")
         self._flow = flow
         self._client = client
+        self._explicit_id = execution_id is not None
         self._id = execution_id or uuid.uuid4().hex
         self._task_queue = task_queue
         resources = dict(runtime_resources or {})
@@ -147,10 +166,12 @@ class TriggerFlowExecution:
             skip_exceptions=flow.skip_exceptions if skip_exceptions is None else skip_exceptions,
             concurrency=concurrency,
             hidden=hidden,
-            intervention_mode=None if intervention_mode is _UNSET else intervention_mode,
             runtime_resources=resources,
             tenant=tenant,
         )
+        self._intervention_mode = ... if intervention_mode is _UNSET else intervention_mode
+        if self._intervention_mode is not ...:
+            check_mode(self._intervention_mode, has_points=False)
         self._started = False
         self._attached = False
         self._workflow_created = False
@@ -202,27 +223,32 @@ class TriggerFlowExecution:
             self._compiled = compile_flow(self._flow)
         return self._compiled
 
-    def _start_options(self, spec: FlowSpec) -> dict[str, Any]:
-        task_queue = (
-            self._task_queue or getattr(self._flow._plugin, "task_queue", None) or "triggerflow"
-        )
-        return {
-            "id": self._id,
-            "task_queue": task_queue,
-            "static_summary": f"{spec.name} @ {spec.short_hash}",
-            "static_details": _static_details(self._flow, spec),
-        }
+    def _queue(self) -> str:
+        return self._task_queue or getattr(self._flow._plugin, "task_queue", None) or "triggerflow"
 
-    def _with_start(
+    def _input_options(self, spec: FlowSpec) -> ExecutionOptions:
+        """The workflow's options, with the intervention mode resolved as Agently does."""
+        options = copy.copy(self._options)
+        has_points = any(op["kind"] == "intervention_point" for op in spec.operators)
+        options.intervention_mode = check_mode(self._intervention_mode, has_points)
+        return options
+
+    async def _start_options(self, spec: FlowSpec, options: ExecutionOptions) -> dict[str, Any]:
+        return await start_options(
+            self._resolve_client(), spec, options, execution_id=self._id, task_queue=self._queue()
+        )
+
+    async def _with_start(
         self, spec: FlowSpec, workflow_input: WorkflowInput
     ) -> WithStartWorkflowOperation[Any, Any]:
         """Start-if-absent operation for update-with-start (an existing run is reused)."""
+        kwargs = await self._start_options(spec, workflow_input.options)
         return WithStartWorkflowOperation(
             spec.name,
             workflow_input,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             result_type=dict,
-            **self._start_options(spec),
+            **kwargs,
         )
 
     # ---------------------------------------------------------------- start
@@ -236,9 +262,8 @@ class TriggerFlowExecution:
         _check_json("start value", value)
         client = self._resolve_client()
         spec = self._spec()
-        options = self._options
+        options = self._input_options(spec)
         if timeout is not None:
-            options = copy.copy(options)
             options.auto_close_timeout = float(timeout)
         workflow_input = WorkflowInput(spec=spec.to_json(), options=options)
         self._started = True
@@ -246,9 +271,12 @@ class TriggerFlowExecution:
             if options.hidden:
                 workflow_input.start = {"value": value}
                 return await client.execute_workflow(
-                    spec.name, workflow_input, result_type=dict, **self._start_options(spec)
+                    spec.name,
+                    workflow_input,
+                    result_type=dict,
+                    **await self._start_options(spec, options),
                 )
-            operation = self._with_start(spec, workflow_input)
+            operation = await self._with_start(spec, workflow_input)
             await client.execute_update_with_start_workflow(
                 "start", {"value": value}, start_workflow_operation=operation
             )
@@ -362,6 +390,262 @@ class TriggerFlowExecution:
             )
         return result
 
+    async def async_continue_with_nowait(
+        self,
+        interrupt_id: str,
+        value: Any = None,
+        *,
+        resume_request_id: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """``continue_with`` as a signal, for senders that can only signal.
+
+        Nothing is returned and nothing fails here: a request the update would reject is
+        kept in :meth:`async_get_rejected_requests`.
+        """
+        _check_json("continue value", value)
+        await self.handle.signal(
+            "continue_with_nowait",
+            ContinueRequest(
+                interrupt_id=interrupt_id,
+                value=value,
+                resume_request_id=resume_request_id,
+                actor=actor,
+            ),
+        )
+
+    async def async_get_rejected_requests(self) -> list[dict[str, Any]]:
+        """Signal-variant ``continue_with`` requests that were rejected, oldest first."""
+        return await self._query("rejected_requests")
+
+    # --------------------------------------------------------- interventions
+    async def async_intervene(
+        self,
+        payload: Any,
+        *,
+        author: str | None = None,
+        note: str | None = None,
+        target: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append a ``pending`` intervention to the execution's ledger; returns its record.
+
+        Raises:
+            RuntimeError: Interventions are disabled (``intervention_mode=None``) or the
+                execution is not open (Agently's messages).
+        """
+        _check_json("intervention payload", payload)
+        _check_json("intervention metadata", metadata)
+        return await self._update(
+            "intervene",
+            InterveneRequest(
+                payload=payload, author=author, note=note, target=target, metadata=metadata
+            ),
+        )
+
+    async def async_get_interventions(
+        self,
+        status: str | None = None,
+        target: str | None = None,
+        since_version: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Intervention records matching the filters, in creation order."""
+        records = (await self._query("interventions"))["ledger"].values()
+        return [
+            record
+            for record in records
+            if (status is None or record.get("status") == status)
+            and (target is None or record.get("target") == target)
+            and (since_version is None or int(record.get("version") or 0) > since_version)
+        ]
+
+    async def async_get_pending_interventions(
+        self, target: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Interventions not yet inserted."""
+        return await self.async_get_interventions(status="pending", target=target)
+
+    async def async_get_latest_intervention(self, default: Any = None, **filters: Any) -> Any:
+        """The newest intervention matching ``filters``, or ``default``."""
+        found = await self.async_get_interventions(**filters)
+        return found[-1] if found else default
+
+    # ------------------------------------------------------------ save / load
+    async def async_save(self) -> dict[str, Any]:
+        """Return a JSON-ready snapshot with Agently's schema v2 top-level keys.
+
+        ``lifecycle_state`` and ``close_reason`` are the public way to read them. The
+        snapshot is self-contained (it embeds the graph), so it loads from any process.
+        """
+        return await save_execution(self._resolve_client(), self._id)
+
+    def inspect_load(
+        self, saved: Any, *, runtime_resources: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Report whether ``saved`` can be loaded here, without loading it.
+
+        Returns:
+            ``{"status": "ready"|"missing_resources"|"invalid_snapshot", "ready": bool,
+            "missing_resource_keys": [...], "diagnostics": [...]}`` as natively.
+        """
+        try:
+            parsed = parse_snapshot(saved)
+        except TriggerFlowError as error:
+            return {
+                "status": "invalid_snapshot",
+                "ready": False,
+                "missing_resource_keys": [],
+                "diagnostics": [
+                    {"code": "invalid_snapshot", "severity": "error", "message": str(error)}
+                ],
+            }
+        missing = self._missing_resources(parsed, runtime_resources)
+        diagnostics = [
+            {
+                "code": "missing_resource",
+                "severity": "error",
+                "message": f"runtime resource {key!r} is not available",
+                "resource_key": key,
+            }
+            for key in missing
+        ]
+        spec = self._spec()
+        if spec.blueprint_hash != parsed["flow_definition_fingerprint"].split(":", 1)[-1]:
+            diagnostics.append(
+                {
+                    "code": "fingerprint_mismatch",
+                    "severity": "error",
+                    "message": f"saved with another blueprint than {spec.short_hash}",
+                }
+            )
+        status = "missing_resources" if missing else "ready"
+        if any(d["code"] == "fingerprint_mismatch" for d in diagnostics):
+            status = "invalid_snapshot"
+        return {
+            "status": status,
+            "ready": status == "ready",
+            "missing_resource_keys": missing,
+            "diagnostics": diagnostics,
+        }
+
+    def _missing_resources(
+        self, parsed: dict[str, Any], runtime_resources: dict[str, Any] | None
+    ) -> list[str]:
+        given = set(runtime_resources or self._options.runtime_resources)
+        plugin = self._flow._plugin
+        if plugin is not None:
+            given |= set(plugin.registry.chunk_resources(self._flow.name, {}))
+        else:
+            given |= set(self._flow._runtime_resources)
+        needed = [r["key"] for r in parsed.get("resource_requirements") or [] if r.get("required")]
+        return sorted(key for key in needed if key not in given)
+
+    async def async_load(
+        self,
+        saved: Any,
+        *,
+        execution_id: str | None = None,
+        from_step: int | None = None,
+        runtime_resources: dict[str, Any] | None = None,
+        validate_resources: bool = False,
+        allow_blueprint_change: bool = False,
+    ) -> TriggerFlowExecution:
+        """Start this execution as a new workflow seeded from a snapshot (restore or fork).
+
+        Args:
+            saved: A snapshot from :meth:`async_save` (dict or JSON text). With
+                ``from_step``: the list from :meth:`async_get_history`, or the id (or
+                handle) of the execution whose history to fork.
+            execution_id: The id to load under. Defaults to the id given to
+                ``create_execution``, else the saved id (possible once that workflow has
+                closed); a fork with neither gets a new id.
+            from_step: Fork from the state after this step of the history (time travel).
+            runtime_resources: Execution resources to re-inject (they are never saved).
+            validate_resources: Raise ``RuntimeError`` if a saved resource key is missing.
+            allow_blueprint_change: Load a snapshot saved under another blueprint of this
+                flow (every operator it refers to must still exist).
+
+        Returns:
+            This execution, now attached to the loaded workflow.
+
+        Raises:
+            SnapshotError: Malformed, foreign or other-blueprint snapshot, unknown step.
+            ExecutionStateError: The id belongs to an execution that is still open.
+        """
+        if self._started:
+            raise ExecutionStateError(
+                f"Execution {self._id} already started; load into a new flow.create_execution(...)."
+            )
+        client = self._resolve_client()
+        if from_step is not None:
+            history = saved
+            if isinstance(saved, (str, TriggerFlowExecution)):
+                source = saved if isinstance(saved, str) else saved.id
+                history = await execution_history(client, [self._flow], source)
+            if not isinstance(history, list):
+                raise SnapshotError(
+                    "async_load(..., from_step=N) takes the list from async_get_history() or "
+                    f"an execution id, got {type(saved).__name__}."
+                )
+            saved = pick_step(history, from_step)
+            if execution_id is None and not self._explicit_id:
+                execution_id = f"{saved['execution_id']}-fork-{from_step}-{uuid.uuid4().hex[:8]}"
+        parsed = parse_snapshot(saved)
+        if runtime_resources is not None:
+            _check_json("runtime_resources", runtime_resources)
+        if validate_resources:
+            missing = self._missing_resources(parsed, runtime_resources)
+            if missing:
+                raise RuntimeError(
+                    f"Can not load TriggerFlow execution snapshot into flow "
+                    f"'{self._flow.name}'; missing resources: {missing}."
+                )
+        spec = self._spec()
+        saved_options = parsed["temporal"].get("options") or {}
+        options = ExecutionOptions(
+            **{k: v for k, v in saved_options.items() if k in _SAVED_OPTION_KEYS}
+        )
+        options.runtime_resources = dict(
+            runtime_resources if runtime_resources is not None else self._options.runtime_resources
+        )
+        if self._intervention_mode is not ...:
+            options.intervention_mode = self._intervention_mode
+        target_id = execution_id or (self._id if self._explicit_id else parsed["execution_id"])
+        self._id = await load_execution(
+            client,
+            parsed,
+            execution_id=target_id,
+            task_queue=self._queue(),
+            spec=spec,
+            options=options,
+            allow_blueprint_change=allow_blueprint_change,
+        )
+        self._started = True
+        return self
+
+    async def async_get_history(self) -> list[dict[str, Any]]:
+        """The state after each chunk, from the workflow's event history.
+
+        Each entry has ``step``, ``chunk``, ``run_id``, ``paused``, ``state``,
+        ``state_version`` and the ``snapshot`` that ``async_load(..., from_step=step)``
+        forks from.
+        """
+        flows = [self._flow]
+        plugin = self._flow._plugin
+        if plugin is not None:
+            flows = plugin.flows.get(self._flow.name) or flows
+        return await execution_history(self._resolve_client(), flows, self._id)
+
+    async def async_fork(
+        self, from_step: int, *, execution_id: str | None = None
+    ) -> TriggerFlowExecution:
+        """A new execution forked from the state after ``from_step`` (time travel)."""
+        fork = TriggerFlowExecution(
+            self._flow, client=self._client, execution_id=execution_id, task_queue=self._task_queue
+        )
+        fork._explicit_id = execution_id is not None
+        return await fork.async_load(await self.async_get_history(), from_step=from_step)
+
     # ---------------------------------------------------------------- close
     async def async_close(
         self, *, reason: str = "manual", pending_interrupts: str = "error"
@@ -393,8 +677,8 @@ class TriggerFlowExecution:
                 # The workflow does not exist yet: create it with this update (native
                 # executions accept state writes and emits before start).
                 spec = self._spec()
-                operation = self._with_start(
-                    spec, WorkflowInput(spec=spec.to_json(), options=self._options)
+                operation = await self._with_start(
+                    spec, WorkflowInput(spec=spec.to_json(), options=self._input_options(spec))
                 )
                 result = await self._resolve_client().execute_update_with_start_workflow(
                     name, arg, start_workflow_operation=operation
@@ -413,12 +697,7 @@ class TriggerFlowExecution:
             raise
 
     async def _query(self, name: str) -> Any:
-        try:
-            return await self.handle.query(name)
-        except WorkflowQueryFailedError as error:
-            raise ExecutionStateError(
-                f"Query {name!r} on execution {self._id} failed: {error}"
-            ) from error
+        return await query(self._resolve_client(), self._id, name)
 
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._flow.name!r}, id={self._id!r})"
@@ -435,15 +714,3 @@ def _check_json(what: str, value: Any) -> None:
             "Keep live objects in TriggerFlowPlugin(runtime_resources=...) and large data in "
             "the Workspace."
         ) from None
-
-
-
-
-def _static_details(flow: TriggerFlow, spec: FlowSpec) -> str:
-    chunks = "\n".join(
-        f"- `{name}` ({opts.get('execute_in', 'activity')})" for name, opts in spec.chunks.items()
-    )
-    return (
-        f"**TriggerFlow** `{spec.name}`\n\nblueprint `{spec.blueprint_hash}`\n\n"
-        f"Chunks:\n{chunks}\n\n```mermaid\n{flow.to_mermaid()}\n```"
-    )

@@ -3,139 +3,60 @@
 Deterministic by construction: no I/O, no wall clock, no randomness, no threads. Chunks
 run as activities (or local activities, or inline for ``execute_in="workflow"``); their
 recorded state operations, emits and pause requests are applied here, in order.
+Interrupt handling lives in ``_workflow_interrupts``; inputs and requests in
+``_workflow_types`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from ._data import ChunkData, ChunkInput, ChunkOutput
-from ._engine import ChunkFailure, Engine, PausedBranch
+from ._engine import JOIN_KINDS, ChunkFailure, Engine, PausedBranch, gather_cancel_on_error
+from ._interventions import STATE_KEY as INTERVENTIONS_KEY
+from ._interventions import InterventionLedger
+from ._search_attributes import search_attribute_updates
+from ._snapshot import build_snapshot
 from ._spec import FlowSpec, deserialize_activity_config
 from ._state import apply_state_op
+from ._workflow_interrupts import InterruptsMixin
+from ._workflow_types import (
+    CloseRequest,
+    ContinueRequest,
+    EmitRequest,
+    ExecutionOptions,
+    FlowRuntime,
+    InterveneRequest,
+    Semaphore,
+    SetStateRequest,
+    WorkflowInput,
+    chunk_failed_error,
+    failure_from_activity,
+    summarize,
+)
 
-EXECUTION_SNAPSHOT_KIND = "triggerflow.execution_snapshot"
+__all__ = [
+    "CloseRequest",
+    "ContinueRequest",
+    "EmitRequest",
+    "ExecutionOptions",
+    "InterveneRequest",
+    "SetStateRequest",
+    "TriggerFlowWorkflow",
+    "WorkflowInput",
+]
 
-
-@dataclass
-class ExecutionOptions:
-    """Per-execution settings carried in the workflow input."""
-
-    auto_close: bool = True
-    auto_close_timeout: float | None = 10.0
-    skip_exceptions: bool = False
-    concurrency: int | None = None
-    hidden: bool = False
-    intervention_mode: str | None = None
-    runtime_resources: dict[str, Any] = field(default_factory=lambda: {})
-    tenant: str | None = None
-
-
-@dataclass
-class WorkflowInput:
-    """The interpreter's single input: the graph, the options and optional seeds."""
-
-    spec: dict[str, Any]
-    options: ExecutionOptions = field(default_factory=ExecutionOptions)
-    start: dict[str, Any] | None = None
-    restore: dict[str, Any] | None = None
-    carry: dict[str, Any] | None = None
-
-
-@dataclass
-class EmitRequest:
-    """An external event: ``execution.async_emit(event, value)``."""
-
-    event: str
-    value: Any = None
-    trigger_type: str = "event"
+# Bounded logs kept in workflow memory (and carried over continue-as-new).
+MAX_SIGNAL_ATTEMPTS = 100
 
 
-@dataclass
-class SetStateRequest:
-    """An execution-level state write (``execution.async_set_state``)."""
-
-    op: list[Any]
-
-
-@dataclass
-class CloseRequest:
-    """``execution.async_close(...)`` arguments."""
-
-    reason: str = "manual"
-    pending_interrupts: str = "error"
-
-
-@dataclass
-class ContinueRequest:
-    """``execution.async_continue_with(...)`` arguments."""
-
-    interrupt_id: str
-    value: Any = None
-    resume_request_id: str | None = None
-    actor: str | None = None
-
-
-class FlowRuntime(Protocol):
-    """What the workflow needs from the worker-side registry (see ``_plugin``)."""
-
-    default_activity_config: dict[str, Any]
-
-    def condition(self, flow: str, name: str) -> Any:
-        """Return a condition callable or None."""
-        ...
-
-    def inline_handler(self, flow: str, chunk: str) -> Any:
-        """Return a chunk handler for inline execution or None."""
-        ...
-
-    def chunk_resources(self, flow: str, execution_resources: dict[str, Any]) -> dict[str, Any]:
-        """Return the live resources for an inline chunk."""
-        ...
-
-    def flow_data(self, flow: str) -> dict[str, Any]:
-        """Return the worker-local flow data dict."""
-        ...
-
-
-def _failure_from_activity(error: BaseException, flow: str, chunk: str) -> dict[str, Any]:
-    cause = error.cause if isinstance(error, (ActivityError, ChildWorkflowError)) else error
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-        return {
-            "flow": details.get("flow", flow),
-            "chunk": details.get("chunk", chunk),
-            "type": cause.type or "Exception",
-            "module": details.get("module"),
-            "message": details.get("message", cause.message),
-        }
-    return {
-        "flow": flow,
-        "chunk": chunk,
-        "type": type(cause).__name__ if cause is not None else "ActivityError",
-        "module": None,
-        "message": str(cause or error),
-    }
-
-
-def _chunk_failed_error(details: dict[str, Any]) -> ApplicationError:
-    return ApplicationError(
-        f"Chunk '{details.get('chunk')}' of flow '{details.get('flow')}' failed: "
-        f"{details.get('type')}: {details.get('message')}",
-        details,
-        type=details.get("type") or "Exception",
-        non_retryable=True,
-    )
-
-
-class TriggerFlowWorkflow:
+class TriggerFlowWorkflow(InterruptsMixin):
     """Generic interpreter; the plugin derives one ``@workflow.defn`` class per flow name."""
 
     _tf_runtime: ClassVar[Any] = None
@@ -153,6 +74,7 @@ class TriggerFlowWorkflow:
             run_sub_flow=self._run_sub_flow,
             condition=lambda name: self._runtime.condition(self._spec.name, name),
             on_activity=self._touch,
+            before_operator=self._before_operator,
         )
         self._engine.skip_exceptions = input.options.skip_exceptions
         self._status = "created"
@@ -168,18 +90,31 @@ class TriggerFlowWorkflow:
         self._started_at: float | None = None
         self._closed_at: float | None = None
         self._last_activity_at = now
-        self._permits = _Semaphore(input.options.concurrency) if input.options.concurrency else None
+        self._permits = Semaphore(input.options.concurrency) if input.options.concurrency else None
         self._closing = False
         self._detached: list[asyncio.Future[None]] = []
         self._deadlines: dict[str, dict[str, Any]] = {}
         self._timers: dict[str, asyncio.Future[None]] = {}
+        self._interventions = InterventionLedger(input.options.intervention_mode)
+        self._signal_log: list[dict[str, Any]] = []
+        self._rejected: list[dict[str, Any]] = []
+        # Chunk runs in flight by run id: what a snapshot taken now must re-run on load.
+        self._inflight: dict[str, dict[str, Any]] = {}
+        self._pending_work: list[dict[str, Any]] = []
+        self._steps = 0
+        self._search_attributes_sent: tuple[str, tuple[str, ...]] | None = None
         if input.carry is not None:
             self._restore_runtime(input.carry)
+        elif input.restore is not None:
+            self._restore_snapshot(input.restore)
+        self._restore_done = not self._pending_work
 
     # =============================================================== run loop
     async def _run(self, input: WorkflowInput) -> dict[str, Any]:
         for interrupt_id in list(self._deadlines):
-            self._start_timeout_timer(interrupt_id)  # timers restored after continue-as-new
+            self._start_timeout_timer(interrupt_id)  # timers restored after CAN or load
+        if self._pending_work:
+            await self._resume_pending_work()
         if input.start is not None and not self._started:
             try:
                 await self._start(input.start.get("value"))
@@ -225,7 +160,7 @@ class TriggerFlowWorkflow:
                 await self._close("auto_close_idle_timeout", "error")
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._status == "failed" and self._error is not None:
-            raise _chunk_failed_error(self._error)
+            raise chunk_failed_error(self._error)
         return copy.deepcopy(self._close_snapshot or {})
 
     def _idle(self) -> bool:
@@ -249,6 +184,9 @@ class TriggerFlowWorkflow:
         self._tick += 1
         self._last_activity_at = workflow.now().timestamp()
 
+    def _now(self) -> float:
+        return workflow.now().timestamp()
+
     # ============================================================= lifecycle
     async def _start(self, value: Any) -> None:
         if self._started:
@@ -257,7 +195,33 @@ class TriggerFlowWorkflow:
         self._status = "running"
         self._started_at = workflow.now().timestamp()
         signal = self._engine.make_signal("START", value, source="start")
-        await self._guarded(self._engine.dispatch(signal))
+        await self._run_external(signal, self._engine.dispatch(signal))
+
+    async def _run_external(self, signal: dict[str, Any], awaitable: Any) -> Any:
+        """Dispatch a signal from outside (start, emit, resume) and log the attempt."""
+        now = self._now()
+        meta = {k: v for k, v in signal["meta"].items() if k != "resume"}
+        entry = {
+            "signal_id": signal["id"],
+            "trigger_type": signal["trigger_type"],
+            "trigger_event": signal["trigger_event"],
+            "source": signal["source"],
+            "meta": copy.deepcopy(meta),
+            "status": "running",
+            "created_at": now,
+            "updated_at": now,
+        }
+        self._signal_log.append(entry)
+        del self._signal_log[:-MAX_SIGNAL_ATTEMPTS]
+        try:
+            result = await self._guarded(awaitable)
+            entry["status"] = "completed"
+            return result
+        except BaseException:
+            entry["status"] = "failed"
+            raise
+        finally:
+            entry["updated_at"] = self._now()
 
     async def _guarded(self, awaitable: Any) -> Any:
         """Await engine work; turn a chunk failure into ``failed`` + an ApplicationError."""
@@ -265,7 +229,7 @@ class TriggerFlowWorkflow:
             return await awaitable
         except ChunkFailure as failure:
             self._fail(failure.details)
-            raise _chunk_failed_error(failure.details) from None
+            raise chunk_failed_error(failure.details) from None
         finally:
             self._refresh_status()
 
@@ -292,15 +256,28 @@ class TriggerFlowWorkflow:
             lines.append("")
             lines.append("Pending interrupts:")
             for record in pending:
-                payload = _summarize(record.get("payload"))
+                payload = summarize(record.get("payload"))
                 lines.append(f"- `{record['id']}` ({record['type']}): {payload}")
         if self._error is not None:
             lines.append("")
             lines.append(
                 f"Failed in chunk `{self._error.get('chunk')}`: "
-                f"{self._error.get('type')}: {_summarize(self._error.get('message'))}"
+                f"{self._error.get('type')}: {summarize(self._error.get('message'))}"
             )
         workflow.set_current_details("\n".join(lines))
+        self._upsert_search_attributes()
+
+    def _upsert_search_attributes(self) -> None:
+        if not self._options.search_attributes:
+            return
+        types = tuple(
+            sorted({i["type"] for i in self._interrupts.values() if i["status"] == "waiting"})
+        )
+        current = (self._status, types)
+        if current == self._search_attributes_sent:
+            return
+        self._search_attributes_sent = current
+        workflow.upsert_search_attributes(search_attribute_updates(self._status, types))
 
     async def _close(self, reason: str, pending_interrupts: str) -> dict[str, Any]:
         if self._close_snapshot is not None:
@@ -327,6 +304,8 @@ class TriggerFlowWorkflow:
             lambda: self._engine.active == 0 and all(t.done() for t in self._detached)
         )
         self._detached = []
+        if self._interventions.expire_pending(self._now()):
+            self._write_ledger()
         for kind in self._engine.joins:
             self._engine.joins[kind] = {}
         if self._status not in ("failed", "cancelled"):
@@ -362,16 +341,53 @@ class TriggerFlowWorkflow:
             resume=signal["meta"].get("resume"),
             blueprint_hash=self._spec.blueprint_hash,
             tenant=self._options.tenant,
+            interventions=list(self._interventions.records.values()),
         )
-        if self._permits is not None:
-            async with self._permits:
+        self._inflight[run_id] = {"kind": "chunk", "op": op["id"], "signal": signal}
+        try:
+            if self._permits is not None:
+                async with self._permits:
+                    output = await self._execute_chunk(name, options, chunk_input)
+            else:
                 output = await self._execute_chunk(name, options, chunk_input)
-        else:
-            output = await self._execute_chunk(name, options, chunk_input)
-        await self._apply_ops(output.ops, signal)
-        if output.pause is not None:
-            return PausedBranch(self._record_interrupt(op, signal, output.pause))
-        return output.value
+            await self._apply_ops(output.ops, signal)
+            paused = None
+            if output.pause is not None:
+                paused = PausedBranch(self._record_interrupt(op, signal, output.pause))
+            self._record_step(op, signal, run_id, output.value, paused is not None)
+        finally:
+            self._inflight.pop(run_id, None)
+        return paused if paused is not None else output.value
+
+    def _record_step(
+        self, op: dict[str, Any], signal: dict[str, Any], run_id: str, value: Any, paused: bool
+    ) -> None:
+        """Count a finished chunk; when a history recorder is attached, snapshot the step.
+
+        The recorder is only set on the replayer that ``async_get_history`` runs over the
+        event history, so live executions pay for a counter increment only. A step's
+        snapshot re-runs, on load, the chunk runs in flight at that moment plus this
+        chunk's continuation: that is what "fork from after chunk N" means.
+        """
+        self._steps += 1
+        recorder = getattr(self._runtime, "step_recorder", None)
+        if recorder is None:
+            return
+        pending = [copy.deepcopy(v) for k, v in self._inflight.items() if k != run_id]
+        if not paused:
+            pending.append({"kind": "continue", "op": op["id"], "signal": signal, "result": value})
+        recorder(
+            self._execution_id,
+            {
+                "step": self._steps,
+                "chunk": op["name"],
+                "run_id": run_id,
+                "paused": paused,
+                "state": copy.deepcopy(self._engine.state),
+                "state_version": self._engine.state_version,
+                "snapshot": self._snapshot(pending),
+            },
+        )
 
     async def _execute_chunk(
         self, name: str, options: dict[str, Any], chunk_input: ChunkInput
@@ -395,7 +411,7 @@ class TriggerFlowWorkflow:
                 activity_name, chunk_input, result_type=ChunkOutput, **config
             )
         except ActivityError as error:
-            raise ChunkFailure(_failure_from_activity(error, self._spec.name, name)) from None
+            raise ChunkFailure(failure_from_activity(error, self._spec.name, name)) from None
 
     async def _run_inline(self, name: str, chunk_input: ChunkInput) -> ChunkOutput:
         handler = self._runtime.inline_handler(self._spec.name, name)
@@ -482,8 +498,32 @@ class TriggerFlowWorkflow:
     def _on_stream_item(self, item: Any) -> None:
         """Runtime stream items (issue: observability); recorded for now."""
 
+    # ========================================================= interventions
+    def _before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
+        """Insert interventions: at an ``intervention_point`` (planned) or any operator (auto)."""
+        mode = self._interventions.mode
+        if mode == "planned" and op["kind"] == "intervention_point":
+            target = (op.get("options") or {}).get("target")
+            inserted = self._interventions.insert_planned(target, op, signal, self._now())
+        elif mode == "auto":
+            inserted = self._interventions.insert_auto(op, signal, self._now())
+        else:
+            return
+        if inserted:
+            self._write_ledger()
+
     def _on_intervention_consumed(self, intervention_id: str, info: dict[str, Any]) -> None:
-        """Intervention ledger updates (issue: human-in-the-loop)."""
+        try:
+            self._interventions.consume(intervention_id, info, self._now())
+        except KeyError:
+            return  # checked by the chunk against the records it was given
+        self._write_ledger()
+
+    def _write_ledger(self) -> None:
+        """Mirror the ledger into state under ``$interventions``, as natively."""
+        self._engine.state[INTERVENTIONS_KEY] = copy.deepcopy(self._interventions.records)
+        self._engine.state_version += 1
+        self._touch()
 
     # ============================================================= sub-flows
     async def _run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
@@ -514,194 +554,8 @@ class TriggerFlowWorkflow:
                 static_summary=f"{child.name} (sub-flow of {self._spec.name})",
             )
         except ChildWorkflowError as error:
-            raise ChunkFailure(_failure_from_activity(error, child.name, op["name"])) from None
+            raise ChunkFailure(failure_from_activity(error, child.name, op["name"])) from None
         return write_back_value(options.get("write_back") or {}, result, signal, self._engine.state)
-
-    # ============================================================ interrupts
-    def _record_interrupt(
-        self, op: dict[str, Any], signal: dict[str, Any], request: dict[str, Any]
-    ) -> dict[str, Any]:
-        from ._interrupt_records import new_interrupt_record
-
-        interrupt_id = request.get("interrupt_id") or workflow.uuid4().hex
-        existing = self._interrupts.get(interrupt_id)
-        if (
-            existing is not None
-            and existing.get("resume_to") == "self"
-            and existing.get("max_resumes") is not None
-            and int(existing.get("resume_count") or 0) >= int(existing["max_resumes"])
-        ):
-            raise ChunkFailure(
-                {
-                    "flow": self._spec.name,
-                    "chunk": op["name"],
-                    "type": "RuntimeError",
-                    "module": "builtins",
-                    "message": (
-                        f"TriggerFlow self resume limit reached for interrupt '{interrupt_id}': "
-                        f"resume_count={existing['resume_count']}, "
-                        f"max_resumes={existing['max_resumes']}."
-                    ),
-                }
-            )
-        if existing is not None and existing["status"] == "waiting":
-            raise ChunkFailure(
-                {
-                    "flow": self._spec.name,
-                    "chunk": op["name"],
-                    "type": "ValueError",
-                    "module": "builtins",
-                    "message": f"Interrupt id {interrupt_id!r} is already waiting; use unique ids.",
-                }
-            )
-        record = new_interrupt_record(
-            interrupt_id=interrupt_id,
-            request=request,
-            op=op,
-            signal=signal,
-            execution_id=self._execution_id,
-            flow_name=self._spec.name,
-            created_at=workflow.now().timestamp(),
-            previous=existing,
-        )
-        self._interrupts[interrupt_id] = record
-        if request.get("timeout"):
-            deadline = workflow.now().timestamp() + float(request["timeout"])
-            self._deadlines[interrupt_id] = {"at": deadline, "value": request.get("timeout_value")}
-            self._start_timeout_timer(interrupt_id)
-        self._touch()
-        return copy.deepcopy(record)
-
-    def _start_timeout_timer(self, interrupt_id: str) -> None:
-        deadline = self._deadlines[interrupt_id]
-
-        async def expire() -> None:
-            remaining = deadline["at"] - workflow.now().timestamp()
-            if remaining > 0:
-                await workflow.sleep(
-                    timedelta(seconds=remaining), summary=f"interrupt {interrupt_id} timeout"
-                )
-            record = self._interrupts.get(interrupt_id)
-            if record is None or record["status"] != "waiting" or self._lifecycle != "open":
-                return
-            try:
-                await self._continue(
-                    ContinueRequest(
-                        interrupt_id=interrupt_id, value=deadline["value"], actor="timeout"
-                    )
-                )
-            except ApplicationError:
-                pass  # the resumed chain failed; recorded as the execution's failure
-
-        self._timers[interrupt_id] = asyncio.ensure_future(expire())
-
-    async def _resolve_resume_event(self, signal: dict[str, Any]) -> None:
-        """An ordinary emit of a waiting interrupt's ``resume_event`` resolves it."""
-        for record in self._interrupts.values():
-            if record["status"] != "waiting":
-                continue
-            target = record.get("resume_event")
-            resume_to = record.get("resume_to")
-            if isinstance(resume_to, dict):
-                target = target or resume_to.get("event")
-            if target == signal["trigger_event"] and signal["trigger_type"] == "event":
-                record["status"] = "resumed"
-                record["resumed_at"] = workflow.now().timestamp()
-                record["resume_value"] = signal["value"]
-
-    def _check_continue(self, request: ContinueRequest) -> bool:
-        """Raise why ``request`` cannot resume; False for an idempotent duplicate."""
-        from ._interrupt_records import check_response
-
-        record = self._interrupts.get(request.interrupt_id)
-        if record is None:
-            raise ApplicationError(
-                f"{request.interrupt_id!r}: unknown interrupt id for execution "
-                f"{self._execution_id}; pending: {sorted(self.pending_interrupts_query())}.",
-                type="KeyError",
-                non_retryable=True,
-            )
-        ledger = record.get("resume_requests") or {}
-        if request.resume_request_id is not None and request.resume_request_id in ledger:
-            if ledger[request.resume_request_id]["value"] != request.value:
-                raise ApplicationError(
-                    f"TriggerFlow interrupt {request.interrupt_id!r} got a conflicting "
-                    f"resume_request_id {request.resume_request_id!r}: it was used with a "
-                    "different value.",
-                    type="ValueError",
-                    non_retryable=True,
-                )
-            return False
-        if record["status"] != "waiting":
-            raise ApplicationError(
-                f"TriggerFlow interrupt {request.interrupt_id!r} is not waiting "
-                f"(status {record['status']!r}).",
-                type="ValueError",
-                non_retryable=True,
-            )
-        problem = check_response(record, request.value)
-        if problem:
-            raise ApplicationError(problem, type="ValueError", non_retryable=True)
-        return True
-
-    async def _continue(self, request: ContinueRequest) -> dict[str, Any]:
-        if not self._check_continue(request):
-            return copy.deepcopy(self._interrupts[request.interrupt_id])
-        record = self._interrupts[request.interrupt_id]
-        if request.resume_request_id is not None:
-            record.setdefault("resume_requests", {})[request.resume_request_id] = {
-                "request_id": request.resume_request_id,
-                "status": "accepted",
-                "value": copy.deepcopy(request.value),
-                "actor": request.actor,
-                "accepted_at": workflow.now().timestamp(),
-            }
-            record["resume_request_id"] = request.resume_request_id
-            record["resumed_by"] = request.actor
-        timer = self._timers.pop(request.interrupt_id, None)
-        if timer is not None and not timer.done() and request.actor != "timeout":
-            timer.cancel()
-        self._deadlines.pop(request.interrupt_id, None)
-        origin = record["source_signal"]
-        resume_to = record["resume_to"]
-        record["status"] = "resumed"
-        record["resumed_at"] = workflow.now().timestamp()
-        record["resume_value"] = request.value
-        record["response"] = request.value
-        resume_context = {
-            "interrupt_id": record["id"],
-            "value": request.value,
-            "interrupt": copy.deepcopy(record),
-            "origin_signal": copy.deepcopy(origin),
-        }
-        meta = {**origin["meta"], "resume": resume_context}
-        if resume_to == "self":
-            record["resume_count"] = int(record.get("resume_count") or 0) + 1
-            op = self._engine.ops[record["source_operator_id"]]
-            signal = self._engine.make_signal(
-                origin["trigger_event"],
-                origin["value"],
-                trigger_type=origin["trigger_type"],
-                layer_marks=origin["layer_marks"],
-                source="interrupt",
-                meta=meta,
-            )
-            self._refresh_status()
-            await self._guarded(self._engine._op_chunk(op, signal))
-        else:
-            event = (
-                resume_to["event"] if isinstance(resume_to, dict) else record["continuation_event"]
-            )
-            signal = self._engine.make_signal(
-                event,
-                request.value,
-                layer_marks=origin["layer_marks"] if resume_to == "next" else [],
-                source="interrupt",
-                meta={**self._engine.child_meta(origin), "resume": resume_context},
-            )
-            self._refresh_status()
-            await self._guarded(self._engine.dispatch(signal))
-        return copy.deepcopy(self._interrupts[request.interrupt_id])
 
     # ======================================================= continue-as-new
     def _export_runtime(self) -> dict[str, Any]:
@@ -716,6 +570,10 @@ class TriggerFlowWorkflow:
             "started_at": self._started_at,
             "last_activity_at": self._last_activity_at,
             "deadlines": copy.deepcopy(self._deadlines),
+            "intervention": self._interventions.section(),
+            "signal_log": copy.deepcopy(self._signal_log),
+            "rejected": copy.deepcopy(self._rejected),
+            "steps": self._steps,
         }
 
     def _restore_runtime(self, carry: dict[str, Any]) -> None:
@@ -729,6 +587,129 @@ class TriggerFlowWorkflow:
         self._started_at = carry.get("started_at")
         self._last_activity_at = carry.get("last_activity_at", self._last_activity_at)
         self._deadlines = copy.deepcopy(carry.get("deadlines") or {})
+        if carry.get("intervention"):
+            self._interventions.restore(carry["intervention"])
+        self._signal_log = copy.deepcopy(carry.get("signal_log") or [])
+        self._rejected = copy.deepcopy(carry.get("rejected") or [])
+        self._steps = int(carry.get("steps") or 0)
+
+    # ============================================================ snapshots
+    def _snapshot(self, pending: list[dict[str, Any]]) -> dict[str, Any]:
+        """The execution in Agently's schema v2 shape (``async_save``)."""
+        resource_keys = {key: "flow" for key in self._runtime.chunk_resources(self._spec.name, {})}
+        resource_keys.update({key: "execution" for key in self._options.runtime_resources})
+        engine = self._engine.export()
+        options = {
+            "auto_close": self._options.auto_close,
+            "auto_close_timeout": self._options.auto_close_timeout,
+            "skip_exceptions": self._options.skip_exceptions,
+            "concurrency": self._options.concurrency,
+            "intervention_mode": self._interventions.mode,
+            "tenant": self._options.tenant,
+        }
+        return build_snapshot(
+            execution_id=self._execution_id,
+            run_id=workflow.info().run_id,
+            flow_name=self._spec.name,
+            blueprint_hash=self._spec.blueprint_hash,
+            spec=self._spec.to_json(),
+            options=options,
+            task_queue=workflow.info().task_queue,
+            status=self._status,
+            lifecycle=self._lifecycle,
+            started=self._started,
+            state=self._engine.state,
+            state_version=self._engine.state_version,
+            flow_data=self._runtime.flow_data(self._spec.name),
+            interrupts=self._interrupts,
+            intervention=self._interventions.section(),
+            last_signal=self._engine.last_signal,
+            signal_attempts=self._signal_log,
+            joins=engine["joins"],
+            engine={"seq": engine["seq"], "errors": engine["errors"]},
+            pending=pending,
+            deadlines=self._deadlines,
+            rejected_requests=self._rejected,
+            error=self._error,
+            close_snapshot=self._close_snapshot,
+            close_reason=self._close_reason,
+            resource_keys=resource_keys,
+            created_at=self._created_at,
+            started_at=self._started_at,
+            last_activity_at=self._last_activity_at,
+            closed_at=self._closed_at,
+            now=self._now(),
+        )
+
+    def _restore_snapshot(self, saved: dict[str, Any]) -> None:
+        """Seed this new workflow from a parsed snapshot (``async_load``)."""
+        system = saved["durable_system_state"]
+        extra = system.get("temporal") or {}
+        engine = extra.get("engine") or {}
+        self._engine.restore(
+            {
+                "state": saved["runtime_data"],
+                "state_version": saved.get("state_version") or 0,
+                "joins": {kind: system.get(kind) or {} for kind in JOIN_KINDS},
+                "seq": engine.get("seq") or 0,
+                "last_signal": saved.get("last_signal") or None,
+                "errors": engine.get("errors") or [],
+            }
+        )
+        self._status = saved["status"]
+        self._lifecycle = saved["lifecycle_state"]
+        if self._lifecycle == "sealed":
+            self._lifecycle = "open"  # saved mid-close: the copy drains and closes itself
+        self._started = bool(extra.get("started"))
+        self._interrupts = copy.deepcopy(saved["interrupts"])
+        mode = self._interventions.mode
+        self._interventions.restore(saved["intervention"])
+        if mode is not None:
+            self._interventions.mode = mode  # the loading caller's choice wins
+        self._engine.state[INTERVENTIONS_KEY] = copy.deepcopy(self._interventions.records)
+        self._deadlines = copy.deepcopy(extra.get("deadlines") or {})
+        self._rejected = copy.deepcopy(extra.get("rejected_requests") or [])
+        self._error = copy.deepcopy(extra.get("error"))
+        self._signal_log = copy.deepcopy(
+            (saved.get("signal_net") or {}).get("signal_attempts") or []
+        )
+        self._pending_work = copy.deepcopy(extra.get("pending") or [])
+        self._started_at = saved.get("started_at")
+        if self._lifecycle == "closed":
+            self._close_snapshot = copy.deepcopy(self._engine.state)
+            self._close_reason = saved.get("close_reason")
+            self._closed_at = saved.get("closed_at")
+            self._pending_work = []
+        if not workflow.unsafe.is_replaying():
+            # flow_data is worker-local and not durable (as natively); load replaces it.
+            flow_data = self._runtime.flow_data(self._spec.name)
+            flow_data.clear()
+            flow_data.update(copy.deepcopy(saved.get("flow_data") or {}))
+
+    async def _resume_pending_work(self) -> None:
+        """Re-run what was in flight when the snapshot was taken (at least once)."""
+        work, self._pending_work = self._pending_work, []
+        coros = []
+        for item in work:
+            op = self._engine.ops.get(item.get("op", ""))
+            if op is None:
+                continue  # checked by the client before the load
+            signal = item["signal"]
+            if item.get("kind") == "continue":
+                coros.append(self._engine.continue_after_chunk(op, signal, item.get("result")))
+            else:
+                coros.append(self._engine.run_operator(op, signal))
+        if self._status in ("created", "waiting"):
+            self._status = "running"
+        self._engine.active += 1
+        try:
+            await self._guarded(gather_cancel_on_error(coros))
+        except ApplicationError:
+            pass  # recorded as the execution's failure
+        finally:
+            self._engine.active -= 1
+            self._restore_done = True
+            self._touch()
 
     # ============================================================== handlers
     @workflow.update(name="start")
@@ -746,8 +727,7 @@ class TriggerFlowWorkflow:
         )
         self._touch()
         await self._resolve_resume_event(signal)
-        results = await self._guarded(self._engine.dispatch(signal))
-        return results
+        return await self._run_external(signal, self._engine.dispatch(signal))
 
     @emit_update.validator
     def _validate_emit(self, request: EmitRequest) -> None:
@@ -770,7 +750,7 @@ class TriggerFlowWorkflow:
         self._touch()
         await self._resolve_resume_event(signal)
         try:
-            await self._guarded(self._engine.dispatch(signal))
+            await self._run_external(signal, self._engine.dispatch(signal))
         except ApplicationError:
             pass  # recorded as the execution's failure; a signal has no caller to tell
 
@@ -797,6 +777,72 @@ class TriggerFlowWorkflow:
         if self._lifecycle != "open":
             return  # the handler returns None and the client warns, as natively
         self._check_continue(request)
+
+    @workflow.signal(name="continue_with_nowait")
+    async def continue_with_signal(self, request: ContinueRequest) -> None:
+        """``continue_with`` for senders that can only signal.
+
+        A request that the update's validator would reject is kept in the
+        ``rejected_requests`` query (and the snapshot) instead of failing anything.
+        """
+        if self._lifecycle != "open":
+            self._reject_signal_request(
+                request,
+                ApplicationError(
+                    f"Execution {self._execution_id} is {self._lifecycle}.", type="RuntimeError"
+                ),
+            )
+            return
+        try:
+            if not self._check_continue(request):
+                return
+        except ApplicationError as error:
+            self._reject_signal_request(request, error)
+            return
+        try:
+            await self._continue(request)
+        except ApplicationError:
+            pass  # the resumed chain failed: recorded as the execution's failure
+
+    @workflow.update(name="intervene")
+    async def intervene_update(self, request: InterveneRequest) -> dict[str, Any]:
+        """Append a ``pending`` intervention to the ledger; returns its record."""
+        record = self._interventions.append(
+            intervention_id=workflow.uuid4().hex,
+            payload=request.payload,
+            author=request.author,
+            note=request.note,
+            target=request.target,
+            metadata=request.metadata,
+            now=self._now(),
+        )
+        self._write_ledger()
+        return copy.deepcopy(record)
+
+    @intervene_update.validator
+    def _validate_intervene(self, request: InterveneRequest) -> None:
+        if self._interventions.mode is None:
+            raise RuntimeError(
+                "TriggerFlow runtime intervention is disabled for this execution. "
+                "Create the execution with intervention_mode='planned' or "
+                "intervention_mode='auto'."
+            )
+        if self._lifecycle != "open":
+            raise RuntimeError(
+                f"TriggerFlow execution {self._execution_id} can not accept interventions "
+                f"while lifecycle state is '{self._lifecycle}'."
+            )
+        if request.metadata is not None and not isinstance(request.metadata, dict):
+            raise TypeError(
+                "TriggerFlow intervention metadata must be a dictionary, got: "
+                f"{type(request.metadata)}."
+            )
+
+    @workflow.update(name="loaded")
+    async def loaded_update(self) -> dict[str, Any]:
+        """Wait until work re-run from a loaded snapshot is quiescent; returns ``info``."""
+        await workflow.wait_condition(lambda: self._restore_done)
+        return self.info_query()
 
     @workflow.update(name="close")
     async def close_update(self, request: CloseRequest) -> dict[str, Any]:
@@ -850,28 +896,22 @@ class TriggerFlowWorkflow:
         """Every interrupt record, by id."""
         return self._interrupts
 
+    @workflow.query(name="snapshot")
+    def snapshot_query(self) -> dict[str, Any]:
+        """The execution snapshot in Agently's schema v2 shape (``async_save``)."""
+        return self._snapshot([copy.deepcopy(v) for v in self._inflight.values()])
+
+    @workflow.query(name="interventions")
+    def interventions_query(self) -> dict[str, Any]:
+        """The intervention ledger section (mode, version, records by id)."""
+        return self._interventions.section()
+
+    @workflow.query(name="rejected_requests")
+    def rejected_requests_query(self) -> list[dict[str, Any]]:
+        """``continue_with_nowait`` signals that were rejected, oldest first."""
+        return self._rejected
+
     @workflow.query(name="close_snapshot")
     def close_snapshot_query(self) -> dict[str, Any] | None:
         """The close snapshot, or None while open."""
         return self._close_snapshot
-
-
-class _Semaphore:
-    """An asyncio semaphore created lazily inside the workflow's event loop."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._inner: Any = None
-
-    async def __aenter__(self) -> None:
-        if self._inner is None:
-            self._inner = asyncio.Semaphore(self._limit)
-        await self._inner.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._inner.release()
-
-
-def _summarize(value: Any, limit: int = 120) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

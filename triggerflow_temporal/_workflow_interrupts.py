@@ -1,0 +1,251 @@
+"""Interrupts: ``pause_for`` records, timeouts, ``continue_with`` checks and resumes.
+
+A mixin of the interpreter workflow (split out to keep each module single-purpose). All of
+it is workflow code: deterministic, no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from ._engine import ChunkFailure, Engine
+from ._spec import FlowSpec
+from ._workflow_types import ContinueRequest
+
+# Rejected signal-variant requests kept for inspection (oldest dropped first).
+MAX_REJECTED_REQUESTS = 100
+
+
+class InterruptsMixin:
+    """Interrupt bookkeeping of :class:`~triggerflow_temporal._workflow.TriggerFlowWorkflow`."""
+
+    _spec: FlowSpec
+    _engine: Engine
+    _execution_id: str
+    _lifecycle: str
+    _interrupts: dict[str, dict[str, Any]]
+    _deadlines: dict[str, dict[str, Any]]
+    _timers: dict[str, asyncio.Future[None]]
+    _rejected: list[dict[str, Any]]
+
+    # Provided by the workflow class.
+    def _refresh_status(self) -> None:
+        raise NotImplementedError
+
+    async def _guarded(self, awaitable: Any) -> Any:
+        raise NotImplementedError
+
+    def _touch(self) -> None:
+        raise NotImplementedError
+
+    async def _run_external(self, signal: dict[str, Any], awaitable: Any) -> Any:
+        raise NotImplementedError
+
+    def _pending(self) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self._interrupts.items() if v["status"] == "waiting"}
+
+    def _record_interrupt(
+        self, op: dict[str, Any], signal: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        from ._interrupt_records import new_interrupt_record
+
+        interrupt_id = request.get("interrupt_id") or workflow.uuid4().hex
+        existing = self._interrupts.get(interrupt_id)
+        if (
+            existing is not None
+            and existing.get("resume_to") == "self"
+            and existing.get("max_resumes") is not None
+            and int(existing.get("resume_count") or 0) >= int(existing["max_resumes"])
+        ):
+            raise ChunkFailure(
+                {
+                    "flow": self._spec.name,
+                    "chunk": op["name"],
+                    "type": "RuntimeError",
+                    "module": "builtins",
+                    "message": (
+                        f"TriggerFlow self resume limit reached for interrupt '{interrupt_id}': "
+                        f"resume_count={existing['resume_count']}, "
+                        f"max_resumes={existing['max_resumes']}."
+                    ),
+                }
+            )
+        if existing is not None and existing["status"] == "waiting":
+            raise ChunkFailure(
+                {
+                    "flow": self._spec.name,
+                    "chunk": op["name"],
+                    "type": "ValueError",
+                    "module": "builtins",
+                    "message": f"Interrupt id {interrupt_id!r} is already waiting; use unique ids.",
+                }
+            )
+        record = new_interrupt_record(
+            interrupt_id=interrupt_id,
+            request=request,
+            op=op,
+            signal=signal,
+            execution_id=self._execution_id,
+            flow_name=self._spec.name,
+            created_at=workflow.now().timestamp(),
+            previous=existing,
+        )
+        self._interrupts[interrupt_id] = record
+        if request.get("timeout"):
+            deadline = workflow.now().timestamp() + float(request["timeout"])
+            self._deadlines[interrupt_id] = {"at": deadline, "value": request.get("timeout_value")}
+            self._start_timeout_timer(interrupt_id)
+        self._touch()
+        return copy.deepcopy(record)
+
+    def _start_timeout_timer(self, interrupt_id: str) -> None:
+        deadline = self._deadlines[interrupt_id]
+
+        async def expire() -> None:
+            remaining = deadline["at"] - workflow.now().timestamp()
+            if remaining > 0:
+                await workflow.sleep(
+                    timedelta(seconds=remaining), summary=f"interrupt {interrupt_id} timeout"
+                )
+            record = self._interrupts.get(interrupt_id)
+            if record is None or record["status"] != "waiting" or self._lifecycle != "open":
+                return
+            try:
+                await self._continue(
+                    ContinueRequest(
+                        interrupt_id=interrupt_id, value=deadline["value"], actor="timeout"
+                    )
+                )
+            except ApplicationError:
+                pass  # the resumed chain failed; recorded as the execution's failure
+
+        self._timers[interrupt_id] = asyncio.ensure_future(expire())
+
+    async def _resolve_resume_event(self, signal: dict[str, Any]) -> None:
+        """An ordinary emit of a waiting interrupt's ``resume_event`` resolves it."""
+        for record in self._interrupts.values():
+            if record["status"] != "waiting":
+                continue
+            target = record.get("resume_event")
+            resume_to = record.get("resume_to")
+            if isinstance(resume_to, dict):
+                target = target or resume_to.get("event")
+            if target == signal["trigger_event"] and signal["trigger_type"] == "event":
+                record["status"] = "resumed"
+                record["resumed_at"] = workflow.now().timestamp()
+                record["resume_value"] = signal["value"]
+
+    def _check_continue(self, request: ContinueRequest) -> bool:
+        """Raise why ``request`` cannot resume; False for an idempotent duplicate."""
+        from ._interrupt_records import check_response
+
+        record = self._interrupts.get(request.interrupt_id)
+        if record is None:
+            raise ApplicationError(
+                f"{request.interrupt_id!r}: unknown interrupt id for execution "
+                f"{self._execution_id}; pending: {sorted(self._pending())}.",
+                type="KeyError",
+                non_retryable=True,
+            )
+        ledger = record.get("resume_requests") or {}
+        if request.resume_request_id is not None and request.resume_request_id in ledger:
+            if ledger[request.resume_request_id]["value"] != request.value:
+                raise ApplicationError(
+                    f"TriggerFlow interrupt {request.interrupt_id!r} got a conflicting "
+                    f"resume_request_id {request.resume_request_id!r}: it was used with a "
+                    "different value.",
+                    type="ValueError",
+                    non_retryable=True,
+                )
+            return False
+        if record["status"] != "waiting":
+            raise ApplicationError(
+                f"TriggerFlow interrupt {request.interrupt_id!r} is not waiting "
+                f"(status {record['status']!r}).",
+                type="ValueError",
+                non_retryable=True,
+            )
+        problem = check_response(record, request.value)
+        if problem:
+            raise ApplicationError(problem, type="ValueError", non_retryable=True)
+        return True
+
+    async def _continue(self, request: ContinueRequest) -> dict[str, Any]:
+        if not self._check_continue(request):
+            return copy.deepcopy(self._interrupts[request.interrupt_id])
+        record = self._interrupts[request.interrupt_id]
+        if request.resume_request_id is not None:
+            record.setdefault("resume_requests", {})[request.resume_request_id] = {
+                "request_id": request.resume_request_id,
+                "status": "accepted",
+                "value": copy.deepcopy(request.value),
+                "actor": request.actor,
+                "accepted_at": workflow.now().timestamp(),
+            }
+            record["resume_request_id"] = request.resume_request_id
+            record["resumed_by"] = request.actor
+        timer = self._timers.pop(request.interrupt_id, None)
+        if timer is not None and not timer.done() and request.actor != "timeout":
+            timer.cancel()
+        self._deadlines.pop(request.interrupt_id, None)
+        origin = record["source_signal"]
+        resume_to = record["resume_to"]
+        record["status"] = "resumed"
+        record["resumed_at"] = workflow.now().timestamp()
+        record["resume_value"] = request.value
+        record["response"] = request.value
+        resume_context = {
+            "interrupt_id": record["id"],
+            "value": request.value,
+            "interrupt": copy.deepcopy(record),
+            "origin_signal": copy.deepcopy(origin),
+        }
+        meta = {**origin["meta"], "resume": resume_context}
+        if resume_to == "self":
+            record["resume_count"] = int(record.get("resume_count") or 0) + 1
+            op = self._engine.ops[record["source_operator_id"]]
+            signal = self._engine.make_signal(
+                origin["trigger_event"],
+                origin["value"],
+                trigger_type=origin["trigger_type"],
+                layer_marks=origin["layer_marks"],
+                source="interrupt",
+                meta=meta,
+            )
+            self._refresh_status()
+            await self._run_external(signal, self._engine._op_chunk(op, signal))
+        else:
+            event = (
+                resume_to["event"] if isinstance(resume_to, dict) else record["continuation_event"]
+            )
+            signal = self._engine.make_signal(
+                event,
+                request.value,
+                layer_marks=origin["layer_marks"] if resume_to == "next" else [],
+                source="interrupt",
+                meta={**self._engine.child_meta(origin), "resume": resume_context},
+            )
+            self._refresh_status()
+            await self._run_external(signal, self._engine.dispatch(signal))
+        return copy.deepcopy(self._interrupts[request.interrupt_id])
+
+    def _reject_signal_request(self, request: ContinueRequest, error: ApplicationError) -> None:
+        """Keep a rejected ``continue_with`` signal (a signal has no caller to tell)."""
+        self._rejected.append(
+            {
+                "interrupt_id": request.interrupt_id,
+                "value": copy.deepcopy(request.value),
+                "resume_request_id": request.resume_request_id,
+                "actor": request.actor,
+                "error_type": error.type,
+                "error": error.message,
+                "rejected_at": workflow.now().timestamp(),
+            }
+        )
+        del self._rejected[:-MAX_REJECTED_REQUESTS]
