@@ -689,12 +689,16 @@ class TriggerFlowExecution:
         except WorkflowUpdateFailedError as error:
             raise _rebuild_error(error) from None
         except RPCError as error:
-            if "workflow execution already completed" in str(error).lower() and name in (
-                "emit",
-                "continue_with",
-            ):
+            if "workflow execution already completed" not in str(error).lower() or name == "close":
+                raise
+            if name in ("emit", "continue_with"):
                 return None
-            raise
+            raise ExecutionStateError(
+                f"TriggerFlow execution {self._id} is closed; {name!r} needs an open execution."
+                if name != "intervene"
+                else f"TriggerFlow execution {self._id} can not accept interventions while "
+                "lifecycle state is 'closed'."
+            ) from None
 
     async def _query(self, name: str) -> Any:
         return await query(self._resolve_client(), self._id, name)
