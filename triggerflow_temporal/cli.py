@@ -1,235 +1,278 @@
-"""``triggerflow-temporal``: serve flows, run the embedded demo stack.
+"""``triggerflow-temporal``: run the dev stack, serve flows, and operate executions.
 
 Commands:
-    worker FLOW [FLOW ...]  serve flows named by import path (``pkg.module:flow``)
-    demo                    dev server (UI) + worker, run the example approval end to end
+    dev [FLOW ...]                     dev server + UI, Workspace service and a worker
+    worker [FLOW ...]                  serve flows named by import path (``pkg.module:flow``)
+    start FLOW [--input JSON]          start an execution (FLOW: a name or ``pkg.module:flow``)
+    list [--waiting]                   executions by status / flow (Temporal visibility)
+    show ID                            status, pending interrupts and state of one execution
+    continue ID INTERRUPT --value JSON resume a waiting interrupt
+    emit ID EVENT [--value JSON]       send an event to an execution
+    close ID                           close an execution and print its close snapshot
+    save ID > file                     print the execution's snapshot as JSON
+    load FILE                          start an execution from a saved snapshot
+
+Every command but ``dev`` talks to the server at ``--address`` (``TEMPORAL_ADDRESS``,
+default ``localhost:7233``) in ``--namespace`` (``TEMPORAL_NAMESPACE``); TLS and API keys
+come from the ``TEMPORAL_TLS_*`` / ``TEMPORAL_API_KEY`` variables (docs/operations.md).
+User errors print one line and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
+import logging
 import os
-import signal
 import sys
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from ._definition import TriggerFlow
+from ._cli_config import (
+    DEFAULT_ADDRESS,
+    DEFAULT_MAX_CACHED_WORKFLOWS,
+    DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+    DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS,
+    DEFAULT_NAMESPACE,
+    DEFAULT_TASK_QUEUE,
+    ENV_ADDRESS,
+    ENV_FLOWS,
+    ENV_HEALTH_PORT,
+    ENV_NAMESPACE,
+    ENV_TASK_QUEUE,
+    ENV_WORKSPACE,
+    STATUSES,
+    WORKER_ENV,
+    CLIError,
+    load_flow,
+    worker_settings,
+)
+from ._cli_ops import (
+    cmd_close,
+    cmd_continue,
+    cmd_emit,
+    cmd_list,
+    cmd_load,
+    cmd_save,
+    cmd_show,
+    cmd_start,
+)
+from ._cli_serve import cmd_dev, cmd_worker, run_worker
 
-ENV_ADDRESS = "TEMPORAL_ADDRESS"
-ENV_NAMESPACE = "TEMPORAL_NAMESPACE"
-ENV_TASK_QUEUE = "TRIGGERFLOW_TASK_QUEUE"
-ENV_WORKSPACE = "TRIGGERFLOW_WORKSPACE_URL"
+__all__ = [
+    "DEFAULT_MAX_CACHED_WORKFLOWS",
+    "DEFAULT_MAX_CONCURRENT_ACTIVITIES",
+    "DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS",
+    "WORKER_ENV",
+    "CLIError",
+    "build_parser",
+    "exit_process",
+    "load_flow",
+    "main",
+    "run_command",
+    "run_worker",
+    "worker_settings",
+]
 
-# Worker defaults measured on a 2-core machine (see bench/RESULTS.md): throughput is bound
-# by the server's CPU, so more pollers or slots only add contention.
-DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
-DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS = 100
-DEFAULT_MAX_CACHED_WORKFLOWS = 1000
-
-
-class CLIError(Exception):
-    """A user error: printed without a traceback, exit status 2."""
-
-
-def load_flow(path: str) -> TriggerFlow:
-    """Import ``"package.module:attribute"`` and return the TriggerFlow it names."""
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise CLIError(
-            f"Cannot load flow {path!r}: use the form 'package.module:flow_variable', e.g. "
-            "'myapp.flows:refund_flow'."
-        )
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise CLIError(
-            f"Cannot import module {module_name!r} for flow {path!r}: {error}"
-        ) from error
-    flow: Any = module
-    for part in attribute.split("."):
-        if not hasattr(flow, part):
-            raise CLIError(
-                f"Module {module_name!r} has no attribute {attribute!r} (flow {path!r})."
-            )
-        flow = getattr(flow, part)
-    if not isinstance(flow, TriggerFlow) and not type(flow).__module__.startswith("agently"):
-        raise CLIError(f"{path!r} is a {type(flow).__name__}, not a TriggerFlow.")
-    return flow
-
-
-async def run_worker(
-    flows: Sequence[TriggerFlow],
-    *,
-    address: str,
-    namespace: str,
-    task_queue: str,
-    workspace: str | None = None,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Connect, serve ``flows`` on ``task_queue`` until ``stop`` is set (or a signal)."""
-    from temporalio.client import Client
-    from temporalio.worker import Worker
-
-    from ._plugin import TriggerFlowPlugin
-
-    plugin = TriggerFlowPlugin(list(flows), workspace=workspace, task_queue=task_queue)
-    client = await Client.connect(address, namespace=namespace, plugins=[plugin])
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    worker = Worker(
-        client,
-        task_queue=task_queue,
-        max_concurrent_activities=DEFAULT_MAX_CONCURRENT_ACTIVITIES,
-        max_concurrent_workflow_tasks=DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS,
-        max_cached_workflows=DEFAULT_MAX_CACHED_WORKFLOWS,
-    )
-    names = ", ".join(sorted({flow.name for flow in flows}))
-    print(
-        f"worker: serving {names} on task queue {task_queue!r} at {address} ({namespace})",
-        flush=True,
-    )
-    async with worker:
-        await stop.wait()
-    print("worker: stopped (in-flight activities finished or were handed back)", flush=True)
+EXIT_USAGE = 2
 
 
-def _add_connection_args(parser: argparse.ArgumentParser) -> None:
+# -------------------------------------------------------------------------- parser
+def _add_connection_args(parser: argparse.ArgumentParser, *, timeout: bool = True) -> None:
     parser.add_argument(
         "--address",
-        default=os.environ.get(ENV_ADDRESS, "localhost:7233"),
-        help=f"Temporal frontend address (env {ENV_ADDRESS}, default localhost:7233)",
+        default=None,
+        help=f"Temporal frontend host:port (env {ENV_ADDRESS}, default {DEFAULT_ADDRESS})",
     )
     parser.add_argument(
         "--namespace",
-        default=os.environ.get(ENV_NAMESPACE, "default"),
-        help=f"Temporal namespace (env {ENV_NAMESPACE}, default 'default')",
+        default=None,
+        help=f"Temporal namespace (env {ENV_NAMESPACE}, default {DEFAULT_NAMESPACE!r})",
     )
-    parser.add_argument(
-        "--task-queue",
-        default=os.environ.get(ENV_TASK_QUEUE, "triggerflow"),
-        help=f"task queue (env {ENV_TASK_QUEUE}, default 'triggerflow')",
-    )
+    if timeout:
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=30.0,
+            help="seconds to wait for the workflow to answer (default 30)",
+        )
 
 
-async def _demo(args: argparse.Namespace) -> int:
-    from temporalio.client import Client
-    from temporalio.worker import Worker
-
-    from ._plugin import TriggerFlowPlugin
-    from .examples.approval import refund_flow
-    from .testing import start_dev_server
-
-    os.makedirs(args.data_dir, exist_ok=True)
-    db = os.path.join(args.data_dir, "temporal.db")
-    print(f"[1/4] starting the Temporal dev server (SQLite: {db}) ...", flush=True)
-    async with start_dev_server(
-        database_file=db, ui=True, port=args.port, ui_port=args.ui_port
-    ) as env:
-        ui = f"http://localhost:{args.ui_port}"
-        print(f"      Temporal UI: {ui}", flush=True)
-        workspace = f"sqlite+aiosqlite:///{os.path.join(args.data_dir, 'workspace.db')}"
-        try:
-            import workspace as _workspace_pkg  # noqa: F401
-
-            plugin = TriggerFlowPlugin([refund_flow], workspace=workspace, task_queue="triggerflow")
-            print(f"[2/4] Workspace on SQLite: {workspace}", flush=True)
-        except Exception as error:
-            print(f"[2/4] Workspace unavailable ({error}); continuing without it", flush=True)
-            plugin = TriggerFlowPlugin([refund_flow], task_queue="triggerflow")
-        client = Client(**{**env.client.config(), "plugins": [plugin]})
-        plugin.attach_client(client)
-        async with Worker(client, task_queue="triggerflow"):
-            print("[3/4] worker serving 'refund_approval' on task queue 'triggerflow'", flush=True)
-            execution_id = f"refund-R-1001-{uuid.uuid4().hex[:6]}"
-            execution = refund_flow.create_execution(execution_id=execution_id, auto_close=False)
-            await execution.async_start(
-                {"refund_id": "r-1001", "amount": "42.5", "reason": "broken"}
-            )
-            pending = await execution.async_get_pending_interrupts()
-            print(
-                f"[4/4] execution {execution_id} is {await execution.async_get_status()}: "
-                f"{list(pending)}",
-                flush=True,
-            )
-            print(
-                f"      see it in the UI: {ui}/namespaces/default/workflows/{execution_id}",
-                flush=True,
-            )
-            interrupt_id = next(iter(pending))
-            record = await execution.async_continue_with(
-                interrupt_id, {"approved": True, "by": "demo"}
-            )
-            print(
-                f"      approved: interrupt {interrupt_id} is {record and record['status']}",
-                flush=True,
-            )
-            snapshot = await execution.async_close()
-            print(f"      completed; close snapshot: {snapshot}", flush=True)
-            if args.keep_running:
-                print("      server, UI and worker keep running; Ctrl-C to stop", flush=True)
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stop.set)
-                await stop.wait()
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``triggerflow-temporal`` command."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``triggerflow-temporal`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="triggerflow-temporal",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="dev server + UI, Workspace service and a worker")
+    dev.add_argument("flows", nargs="*", help="extra flows as 'package.module:variable'")
+    dev.add_argument("--data-dir", default=".triggerflow", help="default .triggerflow/")
+    dev.add_argument("--port", type=int, default=7233, help="Temporal port (default 7233)")
+    dev.add_argument("--ui-port", type=int, default=8233, help="UI port (default 8233)")
+    dev.add_argument("--workspace-port", type=int, default=8080, help="default 8080")
+    dev.add_argument("--task-queue", default=DEFAULT_TASK_QUEUE)
+
     worker = sub.add_parser("worker", help="serve flows named by import path")
-    worker.add_argument("flows", nargs="+", help="flows as 'package.module:variable'")
-    _add_connection_args(worker)
     worker.add_argument(
-        "--workspace",
-        default=os.environ.get(ENV_WORKSPACE),
-        help=f"Workspace URL or path for data.workspace (env {ENV_WORKSPACE})",
+        "flows", nargs="*", help=f"flows as 'package.module:variable' (default ${ENV_FLOWS})"
     )
-    demo = sub.add_parser("demo", help="embedded dev server + worker; run the approval example")
-    demo.add_argument("--data-dir", default=".triggerflow")
-    demo.add_argument("--port", type=int, default=7233)
-    demo.add_argument("--ui-port", type=int, default=8233)
-    demo.add_argument("--keep-running", action="store_true")
-    args = parser.parse_args(argv)
+    _add_connection_args(worker, timeout=False)
+    worker.add_argument("--task-queue", default=None, help=f"env {ENV_TASK_QUEUE}")
+    worker.add_argument("--workspace", default=None, help=f"Workspace URL (env {ENV_WORKSPACE})")
+    worker.add_argument("--health-port", type=int, default=None, help=f"env {ENV_HEALTH_PORT}")
+
+    start = sub.add_parser("start", help="start an execution")
+    start.add_argument("flow", help="flow name (examples, $TRIGGERFLOW_FLOWS) or pkg.module:flow")
+    start.add_argument("--input", default=None, help="START value as JSON")
+    start.add_argument("--id", default=None, help="execution id (default <flow>-<random>)")
+    start.add_argument("--task-queue", default=None, help=f"env {ENV_TASK_QUEUE}")
+    start.add_argument("--tenant", default=None)
+    close_group = start.add_mutually_exclusive_group()
+    close_group.add_argument(
+        "--auto-close-timeout",
+        type=float,
+        default=None,
+        help="close after this many idle seconds with nothing waiting (default 0)",
+    )
+    close_group.add_argument("--no-auto-close", action="store_true", help="stay open until `close`")
+    start.add_argument("--json", action="store_true")
+    _add_connection_args(start)
+
+    listing = sub.add_parser("list", help="list executions (Temporal visibility)")
+    listing.add_argument("--waiting", action="store_true", help="only executions waiting")
+    listing.add_argument("--status", choices=STATUSES, default=None)
+    listing.add_argument("--flow", default=None, help="only this flow name")
+    listing.add_argument("--tenant", default=None)
+    listing.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
+    listing.add_argument("--json", action="store_true")
+    _add_connection_args(listing)
+
+    show = sub.add_parser("show", help="status, pending interrupts and state of an execution")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    _add_connection_args(show)
+
+    cont = sub.add_parser("continue", help="resume a waiting interrupt")
+    cont.add_argument("id")
+    cont.add_argument("interrupt")
+    cont.add_argument("--value", default=None, help="the response as JSON (default null)")
+    cont.add_argument("--request-id", default=None, help="idempotency key for the resume")
+    cont.add_argument("--actor", default=None)
+    cont.add_argument("--json", action="store_true")
+    _add_connection_args(cont)
+
+    emit = sub.add_parser("emit", help="send an event to an execution")
+    emit.add_argument("id")
+    emit.add_argument("event")
+    emit.add_argument("--value", default=None, help="event value as JSON")
+    emit.add_argument(
+        "--trigger-type", default="event", choices=("event", "runtime_data", "flow_data")
+    )
+    emit.add_argument("--nowait", action="store_true", help="signal; do not wait for handlers")
+    _add_connection_args(emit)
+
+    close = sub.add_parser("close", help="close an execution; prints the close snapshot")
+    close.add_argument("id")
+    close.add_argument("--reason", default="manual")
+    close.add_argument(
+        "--cancel-pending", action="store_true", help="cancel waiting interrupts instead of failing"
+    )
+    _add_connection_args(close)
+
+    save = sub.add_parser("save", help="print an execution's snapshot as JSON")
+    save.add_argument("id")
+    save.add_argument("-o", "--output", default=None, help="write to a file instead of stdout")
+    _add_connection_args(save)
+
+    load = sub.add_parser("load", help="start an execution from a saved snapshot")
+    load.add_argument("file", help="snapshot JSON file ('-' for stdin)")
+    load.add_argument("--id", default=None, help="new execution id (default: the saved id)")
+    load.add_argument("--task-queue", default=None, help="default: the saved task queue")
+    _add_connection_args(load)
+    return parser
+
+
+_COMMANDS: dict[
+    str, Callable[[argparse.Namespace, Mapping[str, str]], Coroutine[Any, Any, int]]
+] = {
+    "dev": cmd_dev,
+    "worker": cmd_worker,
+    "start": cmd_start,
+    "list": cmd_list,
+    "show": cmd_show,
+    "continue": cmd_continue,
+    "emit": cmd_emit,
+    "close": cmd_close,
+    "save": cmd_save,
+    "load": cmd_load,
+}
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Entry point of the ``triggerflow-temporal`` command.
+
+    Called without ``argv`` (the console script, ``python -m``), it ends the process itself
+    once the command is done; see :func:`exit_process`.
+
+    Args:
+        argv: Arguments (default ``sys.argv[1:]``).
+        env: Environment (default ``os.environ``).
+
+    Returns:
+        The exit status: 0, 2 for a user error, 130 after Ctrl-C.
+    """
+    code = run_command(argv, env)
+    if argv is None:
+        exit_process(code)
+    return code
+
+
+def run_command(argv: Sequence[str] | None, env: Mapping[str, str] | None = None) -> int:
+    """Parse ``argv`` and run the command; user errors print one line and return 2."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "timeout", 1.0) <= 0:
+        print("error: --timeout must be > 0 seconds.", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        if args.command == "worker":
-            flows = [load_flow(path) for path in args.flows]
-            asyncio.run(
-                run_worker(
-                    flows,
-                    address=args.address,
-                    namespace=args.namespace,
-                    task_queue=args.task_queue,
-                    workspace=args.workspace,
-                )
-            )
-            return 0
-        if args.command == "demo":
-            return asyncio.run(_demo(args))
+        return asyncio.run(_COMMANDS[args.command](args, os.environ if env is None else env))
     except CLIError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    return 2
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as other command-line tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def exit_process(code: int) -> None:
+    """Flush output, logs and spans, then end the process without interpreter teardown.
+
+    The Temporal client's native threads can outlive the event loop and abort a finishing
+    interpreter ("PyGILState_Release ... finalizing", temporalio/sdk-python#300); a
+    command-line process has nothing left to tear down, so it skips that phase.
+    """
+    tracing = sys.modules.get("opentelemetry.trace")
+    if tracing is not None:
+        shutdown = getattr(tracing.get_tracer_provider(), "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown()
+            except Exception:  # a failing exporter must not change the exit status
+                pass
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
