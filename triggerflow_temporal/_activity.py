@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from ._data import ChunkData, ChunkInput, ChunkOutput
 from ._errors import chunk_failure_details
+from ._tracing import annotate_chunk, annotate_pause
 
 if TYPE_CHECKING:
     from ._plugin import _FlowRegistry
@@ -24,6 +26,7 @@ def make_chunk_activity(
 
     @activity.defn(name=f"{flow_name}.{chunk_name}")
     async def run_chunk(chunk_input: ChunkInput) -> ChunkOutput:
+        span = annotate_chunk(chunk_input)
         handler = registry.handler(flow_name, chunk_name)
         data = ChunkData(
             chunk_input,
@@ -52,6 +55,10 @@ def make_chunk_activity(
                 type=type(error).__name__,
             ) from error
         output = data.to_output(result)
+        if output.pause is not None and not output.pause.get("interrupt_id"):
+            # Named here, not by the workflow, so the chunk's span and logs can carry it.
+            output.pause["interrupt_id"] = uuid.uuid4().hex
+        annotate_pause(span, output.pause)
         registry.check_output(flow_name, chunk_name, output)
         return output
 

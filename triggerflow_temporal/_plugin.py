@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -25,8 +26,10 @@ from ._activity import make_chunk_activity
 from ._data import ChunkOutput
 from ._definition import TriggerFlow
 from ._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
+from ._events import EventHub, RuntimeEvent
 from ._spec import FlowSpec
 from ._state import json_default
+from ._tracing import instrument_httpx, resolve_tracing, temporal_interceptors
 from ._workflow import TriggerFlowWorkflow, WorkflowInput
 
 DEFAULT_TASK_QUEUE = "triggerflow"
@@ -159,8 +162,6 @@ class _FlowRegistry:
             ) from error
 
 
-
-
 def _sanitize(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name)[:60]
 
@@ -247,6 +248,14 @@ class TriggerFlowPlugin(SimplePlugin):
         default_activity_config: ``ActivityConfig`` defaults for every chunk (a chunk's
             own options win). Defaults: 5 min start-to-close, 5 attempts, handler bugs
             (``TypeError``, ``ValueError``, ``KeyError``, ...) not retried.
+        tracing: OpenTelemetry tracing (needs the ``otel`` extra; see docs/observability.md):
+            ``True`` uses the global tracer provider (built from the ``OTEL_*`` variables
+            when none is set), a ``ReplaySafeTracerProvider`` is installed as the global one,
+            ``False`` turns tracing off, and ``None`` (default) turns it on when
+            ``OTEL_TRACES_EXPORTER`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. Adds
+            Temporal's tracing interceptor to client and worker and traces this process's
+            ``httpx`` requests, so one trace runs from the client call through the workflow
+            and every chunk to the Workspace service.
 
     Raises:
         FlowDefinitionError: A flow cannot be compiled (lambda or ``__main__`` handler,
@@ -262,6 +271,7 @@ class TriggerFlowPlugin(SimplePlugin):
         workspace: Any = None,
         task_queue: str | None = None,
         default_activity_config: Mapping[str, Any] | None = None,
+        tracing: Any = None,
     ) -> None:
         if isinstance(flows, (TriggerFlow, str)) or not isinstance(flows, Sequence):
             raise FlowDefinitionError(
@@ -300,6 +310,7 @@ class TriggerFlowPlugin(SimplePlugin):
                 "default_activity_config must set start_to_close_timeout or "
                 "schedule_to_close_timeout; Temporal needs one of them for every activity."
             )
+        self.tracer_provider = resolve_tracing(tracing)
         self._client: temporalio.client.Client | None = None
         self._explicit_task_queue = task_queue
         self._worker_task_queue: str | None = None
@@ -312,6 +323,9 @@ class TriggerFlowPlugin(SimplePlugin):
             config,
             _workspace_factory(workspace),
         )
+        # RuntimeEvent hooks (on_event); the workflow reads the hub from the registry.
+        self.events = EventHub()
+        self.registry.events = self.events  # pyright: ignore[reportAttributeAccessIssue]
         workflows = [_make_workflow_class(name, self.registry) for name in versions]
         activities: list[Callable[..., Any]] = []
         for name, bucket in versions.items():
@@ -321,14 +335,26 @@ class TriggerFlowPlugin(SimplePlugin):
                     chunk_names.setdefault(chunk.name, None)
             activities.extend(make_chunk_activity(self.registry, name, c) for c in chunk_names)
         self.workflow_classes = workflows
+        interceptors: list[Any] = [_ClientCapture(self)]
+        passthrough = _PASSTHROUGH
+        if self.tracer_provider is not None:
+            interceptors.extend(temporal_interceptors())
+            # The OpenTelemetry context and the global (replay-safe) tracer provider must be
+            # the process's own inside the sandbox, or workflow spans go nowhere.
+            passthrough = (*_PASSTHROUGH, "opentelemetry")
+            instrument_httpx(self.tracer_provider)
+            enable = getattr(workspace, "enable_tracing", None)
+            if callable(enable):
+                enable(self.tracer_provider)
         super().__init__(
             "triggerflow_temporal.TriggerFlowPlugin",
             data_converter=_data_converter,
             activities=activities,
             workflows=workflows,
-            workflow_runner=_workflow_runner,
+            workflow_runner=functools.partial(_workflow_runner, passthrough=passthrough),
             workflow_failure_exception_types=[TriggerFlowError],
-            interceptors=[_ClientCapture(self)],
+            interceptors=interceptors,
+            run_context=self.events.running,
         )
         for flow in coerced:
             flow._plugin = self
@@ -342,6 +368,40 @@ class TriggerFlowPlugin(SimplePlugin):
     def client(self) -> temporalio.client.Client | None:
         """The client this plugin was attached to, if any."""
         return self._client
+
+    def on_event(
+        self,
+        callback: Callable[[RuntimeEvent], Any],
+        event_types: str | Sequence[str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> str:
+        """Call ``callback(event)`` for each RuntimeEvent of executions this worker runs.
+
+        Callbacks (sync or async) run on the worker's event loop, outside workflow code,
+        one queue per hook in event order; their errors are logged and never reach the
+        execution. Events are never delivered while a history is replayed, and at most
+        once per worker process (see docs/observability.md).
+
+        Args:
+            callback: Takes a :class:`~triggerflow_temporal._events.RuntimeEvent`.
+            event_types: One type or a list (``"chunk.completed"``,
+                ``"triggerflow.execution_started"``; ``workflow.<x>`` aliases accepted);
+                None for all.
+            name: Hook name for :meth:`off_event`; generated when omitted.
+
+        Returns:
+            The hook name.
+
+        Raises:
+            TypeError: ``callback`` is not callable.
+            ValueError: An unknown event type or a duplicate name.
+        """
+        return self.events.register(callback, event_types=event_types, name=name)
+
+    def off_event(self, name: str) -> None:
+        """Remove the hook ``name`` returned by :meth:`on_event`."""
+        self.events.unregister(name)
 
     def attach_client(self, client: temporalio.client.Client) -> None:
         """Use ``client`` for ``create_execution()`` calls that pass none."""
@@ -393,17 +453,19 @@ def _data_converter(existing: DataConverter | None) -> DataConverter:
     return existing
 
 
-def _workflow_runner(existing: WorkflowRunner | None) -> WorkflowRunner:
+def _workflow_runner(
+    existing: WorkflowRunner | None, *, passthrough: tuple[str, ...] = _PASSTHROUGH
+) -> WorkflowRunner:
     if existing is None:
         return SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough)
         )
     if isinstance(existing, SandboxedWorkflowRunner):
         import dataclasses
 
         return dataclasses.replace(
             existing,
-            restrictions=existing.restrictions.with_passthrough_modules(*_PASSTHROUGH),
+            restrictions=existing.restrictions.with_passthrough_modules(*passthrough),
         )
     return existing
 

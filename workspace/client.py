@@ -71,6 +71,32 @@ class WorkspaceClient(BaseWorkspace):
         """The service URL."""
         return self._base_url
 
+    def enable_tracing(self, tracer_provider: Any = None) -> None:
+        """Trace each request as an OpenTelemetry client span that carries the trace context.
+
+        The W3C ``traceparent`` header lets a traced service (``create_app(tracing=...)``)
+        continue the caller's trace. Needs the ``otel`` extra. A no-op when ``httpx`` is
+        already traced process-wide (``TriggerFlowPlugin(tracing=...)`` does that) or when
+        this client is traced already.
+
+        Args:
+            tracer_provider: The provider; default the global one.
+
+        Raises:
+            ImportError: Without the OpenTelemetry packages.
+        """
+        try:
+            from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+        except ImportError as exc:
+            raise ImportError(
+                "Workspace client tracing needs opentelemetry-instrumentation-httpx; install it "
+                "with `pip install 'triggerflow-temporal[otel]'`."
+            ) from exc
+        if HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
+            return
+        if not getattr(self._http, "_is_instrumented_by_opentelemetry", False):
+            HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
+
     async def setup(self) -> None:
         """Check that the service is reachable and healthy.
 

@@ -296,12 +296,46 @@ def _error(status: int, name: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": name, "message": message, **extra}, status_code=status)
 
 
+def _tracer_provider(tracing: Any) -> Any:
+    if tracing is False or (
+        tracing is None and not any(name.startswith("OTEL_") for name in os.environ)
+    ):
+        return None
+    from triggerflow_temporal._tracing import service_tracer_provider
+
+    return service_tracer_provider(tracing, service_name="workspace")
+
+
+def _instrument_app(app: FastAPI, tracer_provider: Any) -> None:
+    try:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    except ImportError as exc:
+        raise ImportError(
+            "Workspace service tracing needs opentelemetry-instrumentation-fastapi; install it "
+            "with `pip install 'triggerflow-temporal[otel]'`."
+        ) from exc
+    excluded = None
+    if not any(
+        os.environ.get(name)
+        for name in ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS")
+    ):
+        excluded = "/healthz"
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=tracer_provider,
+        excluded_urls=excluded,
+        # One server span per request; the ASGI receive/send spans add nothing here.
+        exclude_spans=["receive", "send"],
+    )
+
+
 def create_app(
     workspace: StorageWorkspace | None = None,
     *,
     database_url: str | None = None,
     tokens: Mapping[str, str] | str | None = None,
     max_body_bytes: int | None = None,
+    tracing: Any = None,
 ) -> FastAPI:
     """Build the FastAPI application.
 
@@ -314,6 +348,12 @@ def create_app(
             ``WORKSPACE_TOKENS`` variable. A mapping is consulted on every request, so it may be
             updated while serving (token rotation).
         max_body_bytes: Request body limit; default ``WORKSPACE_MAX_BODY_BYTES`` or 8 MiB.
+        tracing: OpenTelemetry spans for requests (FastAPI) and SQL statements (SQLAlchemy),
+            continuing the caller's trace from its ``traceparent`` header. ``True`` uses the
+            global tracer provider (built from the ``OTEL_*`` variables when none is set), a
+            ``TracerProvider`` is used as is, ``False`` turns tracing off, and ``None``
+            (default) turns it on when ``OTEL_TRACES_EXPORTER`` or
+            ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. Needs the ``otel`` extra.
 
     Returns:
         The application.
@@ -329,12 +369,15 @@ def create_app(
     if max_body_bytes <= 0:
         raise ValueError("max_body_bytes must be positive")
     url = database_url or os.environ.get("WORKSPACE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    tracer_provider = _tracer_provider(tracing)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         owned = workspace is None
         store = SQLWorkspace(url) if workspace is None else workspace
         await store.setup()
+        if tracer_provider is not None and isinstance(store, SQLWorkspace):
+            store.enable_tracing(tracer_provider)
         app.state.workspace = store
         if not token_map:
             log.warning("WORKSPACE_TOKENS is empty: the service accepts unauthenticated requests")
@@ -352,6 +395,8 @@ def create_app(
     )
     app.state.tokens = token_map
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)  # type: ignore[arg-type]
+    if tracer_provider is not None:
+        _instrument_app(app, tracer_provider)
 
     @app.exception_handler(WorkspaceError)
     async def _workspace_error(_request: Request, exc: Exception) -> JSONResponse:

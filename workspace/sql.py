@@ -182,6 +182,9 @@ def normalize_url(url: str | os.PathLike[str]) -> str:
     )
 
 
+# Engines already traced by ``SQLWorkspace.enable_tracing`` (tenants share one engine).
+_TRACED_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
+
 # Engines already given the SQLite hooks: workspaces sharing an engine must not emit BEGIN twice.
 _PREPARED_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -345,6 +348,40 @@ class SQLWorkspace(StorageWorkspace):
         """Dispose the engine (only if this instance created it)."""
         if self._owns_engine:
             await self._engine.dispose()
+
+    def enable_tracing(self, tracer_provider: Any = None) -> None:
+        """Emit an OpenTelemetry span for every SQL statement on this workspace's engine.
+
+        Needs the ``otel`` extra (``opentelemetry-instrumentation-sqlalchemy``). Only this
+        engine is instrumented, nothing process-wide; calling it again is a no-op.
+
+        Args:
+            tracer_provider: The provider; default the global one.
+
+        Raises:
+            ImportError: Without the OpenTelemetry packages.
+        """
+        sync_engine = self._engine.sync_engine
+        if sync_engine in _TRACED_ENGINES:
+            return
+        try:
+            from opentelemetry import metrics, trace
+            from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+            from opentelemetry.instrumentation.sqlalchemy.version import __version__
+        except ImportError as exc:
+            raise ImportError(
+                "SQL tracing needs opentelemetry-instrumentation-sqlalchemy; install it with "
+                "`pip install 'triggerflow-temporal[otel]'`."
+            ) from exc
+        name = "opentelemetry.instrumentation.sqlalchemy"
+        tracer = trace.get_tracer(name, __version__, tracer_provider)
+        usage = metrics.get_meter(name, __version__).create_up_down_counter(
+            name="db.client.connections.usage",
+            unit="connections",
+            description="The number of connections that are currently in the given state.",
+        )
+        EngineTracer(tracer, sync_engine, usage)
+        _TRACED_ENGINES.add(sync_engine)
 
     async def ping(self) -> None:
         """Run a trivial query; raises if the database is unreachable."""
