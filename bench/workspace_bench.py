@@ -4,17 +4,22 @@ Run on demand (not part of the tests)::
 
     python bench/workspace_bench.py --records 100000
     python bench/workspace_bench.py --records 10000 --backends sqlite,http
+    python bench/workspace_bench.py --small            # 5,000 records, every backend
 
 PostgreSQL: a throwaway database is created on --pg-dsn's server and dropped afterwards.
-HTTP: a uvicorn server on 127.0.0.1 (random port) in a background thread, backed by SQLite.
+HTTP: ``python -m workspace serve`` in a separate process, backed by SQLite.
+native: Agently 4.1.4.10's own RecordStore (local SQLite) doing the same ingest, search and
+retrieve, run by ``bench/native_recordstore.py`` in the agently venv
+(``TRIGGERFLOW_BENCH_AGENTLY_PYTHON``, default /work/agently-venv/bin/python); skipped with a
+note when that venv is missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import random
 import secrets
 import socket
 import subprocess
@@ -28,36 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._records import context_plan, pct, records, search_plan  # noqa: E402
 from workspace import SQLWorkspace, WorkspaceClient  # noqa: E402 - after sys.path
 from workspace.base import BaseWorkspace  # noqa: E402
-
-SYLLABLES = ["ka", "lo", "mi", "ra", "te", "su", "no", "vi", "pe", "da", "xo", "bri", "qua", "zen"]
-COLLECTIONS = ["observations", "artifacts", "decisions"]
-
-
-def vocabulary(size: int, rng: random.Random) -> list[str]:
-    words: set[str] = set()
-    while len(words) < size:
-        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
-    return sorted(words)
-
-
-def make_record(i: int, vocab: list[str], rng: random.Random) -> dict[str, object]:
-    # Zipf-like word choice so some words are common and others rare, as in real text.
-    text = " ".join(vocab[min(int(rng.paretovariate(1.2)) - 1, len(vocab) - 1)] for _ in range(60))
-    return {
-        "content": f"record {i}: {text}",
-        "collection": COLLECTIONS[i % 3],
-        "kind": "note" if i % 2 else "report",
-        "summary": f"summary {i} {vocab[i % len(vocab)]}" if i % 5 == 0 else None,
-        "scope": {"task_id": f"task-{i % 100}"},
-        "meta": {"pinned": True} if i % 20_000 == 0 else {"n": i % 7},
-    }
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
 
 
 async def timed(calls: list[Callable[[], Awaitable[object]]]) -> list[float]:
@@ -140,11 +118,9 @@ async def http_backend(tmp: Path) -> AsyncIterator[BaseWorkspace]:
 async def bench_one(
     name: str, ws: BaseWorkspace, args: argparse.Namespace
 ) -> dict[str, float | str]:
-    rng = random.Random(42)
-    vocab = vocabulary(5000, rng)
-    records = [make_record(i, vocab, rng) for i in range(args.records)]
+    vocab, recs = records(args.records)
     queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-    for rec in records:
+    for rec in recs:
         queue.put_nowait(rec)
     done = 0
 
@@ -164,35 +140,18 @@ async def bench_one(
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     ingest_s = time.perf_counter() - start
 
-    qrng = random.Random(7)
-    common = vocab[:50]
-    rare = vocab[500:5000]
-    searches: list[Callable[[], Awaitable[object]]] = []
-    for i in range(args.queries):
-        kind = i % 4
-        if kind == 0:
-            q = qrng.choice(rare)
-            searches.append(lambda q=q: ws.search(q, limit=20))
-        elif kind == 1:
-            q = f"{qrng.choice(common)} {qrng.choice(common)}"
-            searches.append(lambda q=q: ws.search(q, limit=20))
-        elif kind == 2:
-            q, task = qrng.choice(common), f"task-{qrng.randrange(100)}"
-            searches.append(lambda q=q, t=task: ws.search(q, scope={"task_id": t}, limit=20))
-        else:
-            task = f"task-{qrng.randrange(100)}"
-            searches.append(
-                lambda t=task: ws.search(filters={"scope.task_id": t, "meta.n": 3}, limit=20)
-            )
+    searches: list[Callable[[], Awaitable[object]]] = [
+        lambda r=request: ws.search(
+            r.get("query"), filters=r.get("filters"), scope=r.get("scope"), limit=20
+        )
+        for request in search_plan(vocab, args.queries)
+    ]
     search_lat = await timed(searches)
 
-    contexts: list[Callable[[], Awaitable[object]]] = []
-    for i in range(args.contexts):
-        goal = " ".join(qrng.choice(common + rare[:200]) for _ in range(3))
-        scope = None if i % 2 == 0 else {"task_id": f"task-{qrng.randrange(100)}"}
-        contexts.append(
-            lambda g=goal, s=scope: ws.build_context(g, scope=s, budget={"tokens": 4000})
-        )
+    contexts: list[Callable[[], Awaitable[object]]] = [
+        lambda r=request: ws.build_context(r["goal"], scope=r["scope"], budget={"tokens": 4000})
+        for request in context_plan(vocab, args.contexts)
+    ]
     context_lat = await timed(contexts)
     return {
         "backend": name,
@@ -206,24 +165,86 @@ async def bench_one(
 
 
 def print_table(rows: list[dict[str, float | str]]) -> None:
+    native = next((r for r in rows if r["backend"] == "native"), None)
+
+    def vs(row: dict[str, float | str], key: str, higher_is_better: bool) -> str:
+        if native is None or row is native:
+            return ""
+        a, b = float(row[key]), float(native[key])
+        return f" ({a / b:.2f}x)" if b else ""
+
     header = (
-        f"| {'backend':<9} | {'records':>8} | {'ingest rec/s':>12} | {'search p50 ms':>13} "
-        f"| {'search p95 ms':>13} | {'context p50 ms':>14} | {'context p95 ms':>14} |"
+        "| backend | records | ingest rec/s | search p50 ms | search p95 ms | context p50 ms "
+        "| context p95 ms |"
     )
     print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    print(
+        "|---------|---------|--------------|---------------|---------------|----------------|"
+        "----------------|"
+    )
     for r in rows:
         print(
-            f"| {r['backend']:<9} | {r['records']:>8} | {r['ingest_rps']:>12.0f} "
-            f"| {r['search_p50']:>13.1f} | {r['search_p95']:>13.1f} "
-            f"| {r['context_p50']:>14.1f} | {r['context_p95']:>14.1f} |"
+            f"| {r['backend']} | {r['records']} | {float(r['ingest_rps']):.0f}"
+            f"{vs(r, 'ingest_rps', True)} | {float(r['search_p50']):.1f}"
+            f"{vs(r, 'search_p50', False)}"
+            f" | {float(r['search_p95']):.1f}{vs(r, 'search_p95', False)}"
+            f" | {float(r['context_p50']):.1f}{vs(r, 'context_p50', False)}"
+            f" | {float(r['context_p95']):.1f}{vs(r, 'context_p95', False)} |"
+        )
+    if native is not None:
+        print(
+            "\n(x) = ratio to the native RecordStore row. native search = substring scan of every "
+            f"row returning all matches (median {native.get('median_hits')} hits, "
+            f"{native.get('searches_run')} searches run); native context = "
+            f"RecordStore.retrieve(method='keyword') ({native.get('contexts_run')} run)."
         )
 
 
+def run_native(args: argparse.Namespace) -> dict[str, float | str] | None:
+    python = os.environ.get("TRIGGERFLOW_BENCH_AGENTLY_PYTHON", "/work/agently-venv/bin/python")
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        print(
+            f"native RecordStore baseline skipped: no agently venv at {python}. Create one with "
+            "`python3 -m venv /work/agently-venv && /work/agently-venv/bin/pip install "
+            "agently==4.1.4.10`, or set TRIGGERFLOW_BENCH_AGENTLY_PYTHON.",
+            file=sys.stderr,
+        )
+        return None
+    print(f"benchmarking native RecordStore with {args.records} records...", file=sys.stderr)
+    proc = subprocess.run(
+        [
+            python,
+            str(ROOT / "bench" / "native_recordstore.py"),
+            "--records",
+            str(args.records),
+            "--concurrency",
+            str(args.concurrency),
+            "--queries",
+            str(args.queries),
+            "--contexts",
+            str(args.contexts),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        print(f"native RecordStore run failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    row = json.loads(lines[-1])
+    row["backend"] = "native"
+    return row
+
+
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--backends", default="sqlite,postgres,http")
+    parser.add_argument("--small", action="store_true", help="5,000 records, fewer queries")
+    parser.add_argument("--backends", default="sqlite,postgres,http,native")
     parser.add_argument(
         "--pg-dsn",
         default=os.environ.get(
@@ -234,8 +255,14 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--contexts", type=int, default=20)
     args = parser.parse_args()
+    if args.small:
+        args.records, args.queries, args.contexts = 5000, 80, 10
 
     rows = []
+    print(
+        f"# bench/workspace_bench.py --records {args.records} ({time.strftime('%Y-%m-%d %H:%M')}"
+        f", {os.cpu_count()} cores)\n"
+    )
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         factories = {
@@ -244,13 +271,22 @@ async def main() -> None:
             "http": lambda: http_backend(tmp),
         }
         for name in args.backends.split(","):
+            name = name.strip()
+            if name == "native":
+                native = run_native(args)
+                if native is not None:
+                    rows.append(native)
+                continue
             print(f"benchmarking {name} with {args.records} records...", file=sys.stderr)
-            async with factories[name.strip()]() as ws:
-                rows.append(await bench_one(name.strip(), ws, args))
+            started = time.perf_counter()
+            async with factories[name]() as ws:
+                rows.append(await bench_one(name, ws, args))
+            print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     print_table(rows)
     print(
         f"\nIngest with {args.concurrency} concurrent tasks; "
-        f"{args.queries} searches (rare word, two common words, word+scope, filters only); "
+        f"{args.queries} searches (rare word, two common words, word+scope, filters only; "
+        "limit 20); "
         f"{args.contexts} build_context calls (4000-token budget, half tenant-wide)."
     )
 

@@ -1,0 +1,99 @@
+"""Hand-written Temporal baseline workflows (plain ``@workflow.defn`` code)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from bench._baseline import RETRY, START_TO_CLOSE, hw_ask, hw_commit
+
+
+@workflow.defn(name="hw_chain")
+class HwChain:
+    """``n`` activities (``hw.c0`` ... ``hw.c<n-1>``) in sequence, passing a small dict."""
+
+    @workflow.run
+    async def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        value = request["value"]
+        for i in range(request["n"]):
+            if request.get("local"):
+                value = await workflow.execute_local_activity(
+                    f"hw.c{i}", value, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+                )
+            else:
+                value = await workflow.execute_activity(
+                    f"hw.c{i}", value, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+                )
+        return value
+
+
+@workflow.defn(name="hw_approval")
+class HwApproval:
+    """Update ``start`` runs ``hw.ask`` and waits; update ``approve`` runs ``hw.commit``.
+
+    Mirrors an ``auto_close=False`` TriggerFlow execution: open until the ``close`` update.
+    """
+
+    def __init__(self) -> None:
+        self._state: dict[str, Any] = {}
+        self._pending: dict[str, Any] = {}
+        self._closed = False
+
+    @workflow.run
+    async def run(self, ticket: Any) -> dict[str, Any]:
+        await workflow.wait_condition(lambda: self._closed)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    @workflow.update(name="start")
+    async def start(self, ticket: Any) -> None:
+        request = await workflow.execute_activity(
+            hw_ask, ticket, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+        )
+        self._state["asked"] = ticket
+        self._pending["approval"] = request
+
+    @workflow.update(name="approve")
+    async def approve(self, decision: Any) -> dict[str, Any]:
+        record = self._pending.pop("approval")
+        self._state["decision"] = await workflow.execute_activity(
+            hw_commit, decision, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+        )
+        return record
+
+    @workflow.update(name="close")
+    async def close(self) -> dict[str, Any]:
+        self._closed = True
+        return self._state
+
+    @workflow.query(name="state")
+    def state(self) -> dict[str, Any]:
+        return self._state
+
+    @workflow.query(name="pending")
+    def pending(self) -> dict[str, Any]:
+        return self._pending
+
+
+@workflow.defn(name="hw_foreach")
+class HwForEach:
+    """One activity per item, all at once (as ``for_each`` without a concurrency limit)."""
+
+    @workflow.run
+    async def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = "hw.store_item_inline" if request.get("inline") else "hw.store_item"
+        refs = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    name, item, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+                )
+                for item in request["items"]
+            )
+        )
+        return {"count": len(refs), "first": refs[0][:40] if refs else None}
+
+
+HW_WORKFLOWS = [HwChain, HwApproval, HwForEach]
