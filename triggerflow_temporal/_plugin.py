@@ -350,7 +350,6 @@ class TriggerFlowPlugin(SimplePlugin):
             workflow_runner=functools.partial(_workflow_runner, passthrough=passthrough),
             workflow_failure_exception_types=[TriggerFlowError],
             interceptors=interceptors,
-            run_context=self.events.running,
         )
         for flow in coerced:
             flow._plugin = self
