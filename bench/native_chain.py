@@ -18,8 +18,8 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from agently import TriggerFlow  # noqa: E402
-from agently.base import event_center  # noqa: E402
+from agently import TriggerFlow  # noqa: E402  # pyright: ignore[reportMissingImports]
+from agently.base import event_center  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 # Console/log sinks off: stdout carries only the JSON line (as shared/conformance does).
 for _hooker in ("RuntimeConsoleSinkHooker", "RuntimeStorageSinkHooker"):

@@ -26,7 +26,7 @@ warnings.simplefilter("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _records import context_plan, pct, records, search_plan  # noqa: E402
-from agently.core.storage import RecordStore  # noqa: E402
+from agently.core.storage import RecordStore  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 
 async def main() -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -21,49 +23,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 async def main(args: argparse.Namespace) -> None:
     if args.yappi_path:
         sys.path.insert(0, args.yappi_path)
-    import yappi
+    import yappi  # pyright: ignore[reportMissingImports]
     from temporalio.worker import Replayer
 
     from bench import _flows
     from bench._common import connect, dev_server, log, make_plugin, worker
 
     histories = []
-    with_workspace = args.flow == "foreach"
-    ws_ctx = None
-    if with_workspace:
-        import tempfile
+    options: dict[str, object] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        if args.flow == "foreach":  # chunks write to a Workspace (SQLite in a temp dir)
+            from workspace import SQLWorkspace
 
-        from workspace import SQLWorkspace
-
-        tmp = tempfile.mkdtemp()
-        ws_ctx = SQLWorkspace.from_url(f"sqlite+aiosqlite:///{tmp}/p.db")
-        ws = await ws_ctx.__aenter__()
-        _flows.set_bench_workspace(ws)
-    options = {"workspace": ws} if with_workspace else {}
-    async with dev_server() as env:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            ws = await stack.enter_async_context(
+                SQLWorkspace.from_url(f"sqlite+aiosqlite:///{tmp}/p.db")
+            )
+            _flows.set_bench_workspace(ws)
+            options["workspace"] = ws
+        env = await stack.enter_async_context(dev_server())
         task_queue = f"prof-{uuid.uuid4().hex[:6]}"
         plugin = make_plugin(_flows.ALL_FLOWS, **options)
         client = connect(env, plugin, task_queue)
-        async with worker(client, task_queue):
-            if args.flow == "foreach":
-                flow, value, count = _flows.foreach_flow, list(range(args.items)), 1
-            else:
-                flow, value, count = _flows.CHAIN_FLOWS["activity"], {"i": 0}, args.runs
-            for _ in range(count):
-                execution = flow.create_execution(
-                    auto_close=True, auto_close_timeout=0.0, hidden=True
-                )
-                start = time.perf_counter()
-                await execution.async_start(value)
-                log(f"ran {execution.id} in {time.perf_counter() - start:.1f} s")
-                async for run in client.list_workflows(f"WorkflowId = '{execution.id}'"):
-                    histories.append(
-                        await client.get_workflow_handle(
-                            execution.id, run_id=run.run_id
-                        ).fetch_history()
-                    )
-    if ws_ctx is not None:
-        await ws_ctx.__aexit__(None, None, None)
+        await stack.enter_async_context(worker(client, task_queue))
+        if args.flow == "foreach":
+            flow, value, count = _flows.foreach_flow, list(range(args.items)), 1
+        else:
+            flow, value, count = _flows.CHAIN_FLOWS["activity"], {"i": 0}, args.runs
+        for _ in range(count):
+            execution = flow.create_execution(auto_close=True, auto_close_timeout=0.0, hidden=True)
+            start = time.perf_counter()
+            await execution.async_start(value)
+            log(f"ran {execution.id} in {time.perf_counter() - start:.1f} s")
+            async for run in client.list_workflows(f"WorkflowId = '{execution.id}'"):
+                handle = client.get_workflow_handle(execution.id, run_id=run.run_id)
+                histories.append(await handle.fetch_history())
     replayer = Replayer(workflows=[], plugins=[make_plugin(_flows.ALL_FLOWS, **options)])
     yappi.set_clock_type(args.clock)
     yappi.start(builtins=False)
