@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from ._errors import ChunkFailedError, ExecutionStateError, SnapshotError, TriggerFlowError
-from ._interventions import check_mode
+from ._interventions import InterventionLedger, check_mode
 from ._persistence import (
     execution_history,
     load_execution,
@@ -450,14 +450,9 @@ class TriggerFlowExecution:
         since_version: int | None = None,
     ) -> list[dict[str, Any]]:
         """Intervention records matching the filters, in creation order."""
-        records = (await self._query("interventions"))["ledger"].values()
-        return [
-            record
-            for record in records
-            if (status is None or record.get("status") == status)
-            and (target is None or record.get("target") == target)
-            and (since_version is None or int(record.get("version") or 0) > since_version)
-        ]
+        ledger = InterventionLedger()
+        ledger.restore(await self._query("interventions"))
+        return ledger.filtered(status=status, target=target, since_version=since_version)
 
     async def async_get_pending_interventions(
         self, target: str | None = None
