@@ -317,15 +317,31 @@ class ChunkData:
 
     # ---------------------------------------------------------------- stream
     def put_into_stream(self, item: Any) -> None:
-        """Put an item on the execution's runtime stream."""
+        """Put ``item`` (JSON data) on the execution's runtime stream.
+
+        Items reach consumers (``execution.get_async_runtime_stream()``) when this chunk
+        completes, in the order they were put and in order with the chunk's other
+        operations; a retried attempt's items never appear twice.
+        """
         self._ops.append(["stream", copy.deepcopy(item)])
 
     async def async_put_into_stream(self, item: Any) -> None:
-        """Put an item on the execution's runtime stream."""
+        """Async twin of :meth:`put_into_stream`."""
         self.put_into_stream(item)
 
     put = put_into_stream
     async_put = async_put_into_stream
+
+    def stop_stream(self) -> None:
+        """End the runtime stream when this chunk completes (consumers finish).
+
+        Items put afterwards, by any chunk, are dropped (``stream_item_rejected`` event).
+        """
+        self._ops.append(["stop_stream"])
+
+    async def async_stop_stream(self) -> None:
+        """Async twin of :meth:`stop_stream`."""
+        self.stop_stream()
 
     # ------------------------------------------------------------- resources
     @property

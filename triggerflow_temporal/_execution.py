@@ -698,6 +698,59 @@ class TriggerFlowExecution:
     async def _query(self, name: str) -> Any:
         return await query(self._resolve_client(), self._id, name)
 
+    # ---------------------------------------------------------- runtime stream
+    async def get_async_runtime_stream(
+        self, initial_value: Any = None, *, timeout: float | None = 10.0
+    ):  # -> AsyncIterator[Any] (inferred)
+        """Yield the runtime stream's items, as natively; ends when the stream closes.
+
+        Items are what chunks put (``data.async_put_into_stream``) plus the system items for
+        interrupts (``{"type": "interrupt", "action": "pause" | "resume", ...}``) and
+        interventions. Starts the execution with ``initial_value`` if this handle has not
+        started it. Every read starts from the first item; use
+        :meth:`get_async_runtime_stream_items` for sequence numbers and resuming.
+
+        Args:
+            initial_value: The start value, used only when this call starts the execution.
+            timeout: Seconds to wait for each item; None waits forever.
+        """
+        from ._stream import iter_runtime_stream
+
+        stream = iter_runtime_stream(self, initial_value, timeout=timeout)
+        try:
+            async for entry in stream:
+                yield entry.item
+        finally:
+            await stream.aclose()  # also when the consumer stops early
+
+    def get_async_runtime_stream_items(
+        self,
+        initial_value: Any = None,
+        *,
+        from_seq: int = 0,
+        timeout: float | None = 10.0,
+        poll_interval: float = 0.1,
+    ):  # -> AsyncGenerator[RuntimeStreamItem, None] (inferred)
+        """Yield :class:`RuntimeStreamItem` (``seq``, ``item``, ``system``) from ``from_seq``.
+
+        ``seq`` is stable across reads, reconnects and worker restarts: resume with
+        ``from_seq=last_seen + 1``, or drop items with ``seq <= last_seen`` (delivery is
+        at least once across reconnects).
+        """
+        from ._stream import iter_runtime_stream
+
+        return iter_runtime_stream(
+            self, initial_value, from_seq=from_seq, timeout=timeout, poll_interval=poll_interval
+        )
+
+    async def async_stop_stream(self) -> None:
+        """End the runtime stream (consumers finish); the execution stays open."""
+        try:
+            await self.handle.execute_update("stop_stream")
+        except RPCError as error:
+            if "workflow execution already completed" not in str(error).lower():
+                raise
+
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._flow.name!r}, id={self._id!r})"
 

@@ -26,6 +26,7 @@ from ._activity import make_chunk_activity
 from ._data import ChunkOutput
 from ._definition import TriggerFlow
 from ._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
+from ._events import EventHub, RuntimeEvent
 from ._spec import FlowSpec
 from ._state import json_default
 from ._tracing import instrument_httpx, resolve_tracing, temporal_interceptors
@@ -92,6 +93,8 @@ class _FlowRegistry:
         self._resource_factories = dict(resource_factories)
         self.default_activity_config = default_activity_config
         self.workspace_factory = workspace_factory
+        # The worker's RuntimeEvent hub (set by the plugin); workflows hand events to it.
+        self.events: EventHub | None = None
 
     def _versions(self, flow: str) -> list[TriggerFlow]:
         versions = self._flows.get(flow)
@@ -322,6 +325,9 @@ class TriggerFlowPlugin(SimplePlugin):
             config,
             _workspace_factory(workspace),
         )
+        # RuntimeEvent hooks (on_event); the workflow reads the hub from the registry.
+        self.events = EventHub()
+        self.registry.events = self.events
         workflows = [_make_workflow_class(name, self.registry) for name in versions]
         activities: list[Callable[..., Any]] = []
         for name, bucket in versions.items():
@@ -350,6 +356,7 @@ class TriggerFlowPlugin(SimplePlugin):
             workflow_runner=functools.partial(_workflow_runner, passthrough=passthrough),
             workflow_failure_exception_types=[TriggerFlowError],
             interceptors=interceptors,
+            run_context=self.events.running,
         )
         for flow in coerced:
             flow._plugin = self
@@ -363,6 +370,40 @@ class TriggerFlowPlugin(SimplePlugin):
     def client(self) -> temporalio.client.Client | None:
         """The client this plugin was attached to, if any."""
         return self._client
+
+    def on_event(
+        self,
+        callback: Callable[[RuntimeEvent], Any],
+        event_types: str | Sequence[str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> str:
+        """Call ``callback(event)`` for each RuntimeEvent of executions this worker runs.
+
+        Callbacks (sync or async) run on the worker's event loop, outside workflow code,
+        one queue per hook in event order; their errors are logged and never reach the
+        execution. Events are never delivered while a history is replayed, and at most
+        once per worker process (see docs/observability.md).
+
+        Args:
+            callback: Takes a :class:`~triggerflow_temporal._events.RuntimeEvent`.
+            event_types: One type or a list (``"chunk.completed"``,
+                ``"triggerflow.execution_started"``; ``workflow.<x>`` aliases accepted);
+                None for all.
+            name: Hook name for :meth:`off_event`; generated when omitted.
+
+        Returns:
+            The hook name.
+
+        Raises:
+            TypeError: ``callback`` is not callable.
+            ValueError: An unknown event type or a duplicate name.
+        """
+        return self.events.register(callback, event_types=event_types, name=name)
+
+    def off_event(self, name: str) -> None:
+        """Remove the hook ``name`` returned by :meth:`on_event`."""
+        self.events.unregister(name)
 
     def attach_client(self, client: temporalio.client.Client) -> None:
         """Use ``client`` for ``create_execution()`` calls that pass none."""

@@ -15,16 +15,19 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from ._data import ChunkData, ChunkInput, ChunkOutput
 from ._engine import JOIN_KINDS, ChunkFailure, Engine, PausedBranch, gather_cancel_on_error
+from ._events import EventRecorder
 from ._interventions import STATE_KEY as INTERVENTIONS_KEY
 from ._interventions import InterventionLedger
 from ._search_attributes import search_attribute_updates
 from ._snapshot import build_snapshot
 from ._spec import FlowSpec, deserialize_activity_config
 from ._state import apply_state_op
+from ._workflow_events import error_info, stream_state_from_carry
 from ._workflow_interrupts import InterruptsMixin
 from ._workflow_types import (
     CloseRequest,
@@ -67,6 +70,18 @@ class TriggerFlowWorkflow(InterruptsMixin):
         self._options = input.options
         self._runtime: FlowRuntime = type(self)._tf_runtime
         self._execution_id = workflow.info().workflow_id
+        observe = (input.carry or {}).get("observe") or {}
+        self._events = EventRecorder(
+            getattr(self._runtime, "events", None),
+            execution_id=self._execution_id,
+            run_id=workflow.info().run_id,
+            flow_name=self._spec.name,
+            tenant=input.options.tenant,
+            seq=int(observe.get("event_seq") or 0),
+        )
+        # The runtime stream; WorkflowStream registers its handlers from @workflow.init only.
+        self._stream = WorkflowStream(prior_state=stream_state_from_carry(observe))
+        self._stream_stopped = bool(observe.get("stream_stopped"))
         self._engine = Engine(
             self._spec,
             execution_id=self._execution_id,
@@ -122,24 +137,24 @@ class TriggerFlowWorkflow(InterruptsMixin):
                 if self._options.hidden:
                     raise
         while self._lifecycle != "closed":
-            if self._should_continue_as_new():
-                workflow.continue_as_new(
-                    WorkflowInput(
-                        spec=self._spec.to_json(),
-                        options=self._options,
-                        carry=self._export_runtime(),
+            if self._continue_as_new_due():
+                await self._release_stream_pollers()
+                if self._should_continue_as_new():
+                    workflow.continue_as_new(
+                        WorkflowInput(
+                            spec=self._spec.to_json(),
+                            options=self._options,
+                            carry=self._export_runtime(),
+                        )
                     )
-                )
             timeout = self._options.auto_close_timeout
             if not self._options.auto_close or timeout is None:
                 await workflow.wait_condition(
-                    lambda: self._lifecycle == "closed" or self._should_continue_as_new()
+                    lambda: self._lifecycle == "closed" or self._continue_as_new_due()
                 )
                 continue
             await workflow.wait_condition(
-                lambda: (
-                    self._lifecycle == "closed" or self._idle() or self._should_continue_as_new()
-                )
+                lambda: self._lifecycle == "closed" or self._idle() or self._continue_as_new_due()
             )
             if self._lifecycle == "closed" or not self._idle():
                 continue
@@ -158,6 +173,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
                     pass
             if self._lifecycle != "closed" and self._idle():
                 await self._close("auto_close_idle_timeout", "error")
+        self._stream.detach_pollers()  # also when the run starts closed (a loaded snapshot)
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._status == "failed" and self._error is not None:
             raise chunk_failed_error(self._error)
@@ -171,14 +187,32 @@ class TriggerFlowWorkflow(InterruptsMixin):
             and not any(i["status"] == "waiting" for i in self._interrupts.values())
         )
 
-    def _should_continue_as_new(self) -> bool:
+    def _continue_as_new_due(self) -> bool:
         return (
             workflow.info().is_continue_as_new_suggested()
             and self._lifecycle == "open"
             and self._engine.active == 0
             and not self._closing
-            and workflow.all_handlers_finished()
         )
+
+    def _should_continue_as_new(self) -> bool:
+        return self._continue_as_new_due() and workflow.all_handlers_finished()
+
+    async def _release_stream_pollers(self) -> None:
+        """Runtime stream subscribers hold a poll update open; release them before CAN.
+
+        Their clients follow the continue-as-new chain and go on reading from the same
+        offsets in the next run, which carries the stream log over.
+        """
+        if workflow.all_handlers_finished():
+            return
+        self._stream.detach_pollers()
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() or not self._continue_as_new_due()
+        )
+        if not self._should_continue_as_new():
+            # Continue-as-new deferred (new work arrived): serve subscribers again.
+            self._stream._detaching = False  # pyright: ignore[reportPrivateUsage]
 
     def _touch(self) -> None:
         self._tick += 1
@@ -194,6 +228,11 @@ class TriggerFlowWorkflow(InterruptsMixin):
         self._started = True
         self._status = "running"
         self._started_at = workflow.now().timestamp()
+        self._emit(
+            "triggerflow.execution_started",
+            f"TriggerFlow execution '{self._execution_id}' started.",
+            lambda: {"initial_value": value},
+        )
         signal = self._engine.make_signal("START", value, source="start")
         await self._run_external(signal, self._engine.dispatch(signal))
 
@@ -236,6 +275,14 @@ class TriggerFlowWorkflow(InterruptsMixin):
     def _fail(self, details: dict[str, Any]) -> None:
         if self._error is None:
             self._error = details
+            self._emit(
+                "triggerflow.execution_failed",
+                f"TriggerFlow execution '{self._execution_id}' failed in chunk "
+                f"'{details.get('chunk')}'.",
+                lambda: {"chunk": details.get("chunk"), "flow": details.get("flow")},
+                level="ERROR",
+                error=error_info(details),
+            )
         self._status = "failed"
         self._update_details()
 
@@ -284,6 +331,13 @@ class TriggerFlowWorkflow(InterruptsMixin):
             return copy.deepcopy(self._close_snapshot)
         waiting = [i for i in self._interrupts.values() if i["status"] == "waiting"]
         if waiting and pending_interrupts != "cancel":
+            self._emit(
+                "triggerflow.pending_interrupts_close_rejected",
+                f"TriggerFlow execution '{self._execution_id}' can not close while interrupts "
+                "are waiting.",
+                {"interrupt_ids": [i["id"] for i in waiting], "reason": reason},
+                level="WARNING",
+            )
             raise ApplicationError(
                 f"Cannot close execution {self._execution_id}: interrupts "
                 f"{[i['id'] for i in waiting]} are still waiting. Continue them first, or "
@@ -298,14 +352,35 @@ class TriggerFlowWorkflow(InterruptsMixin):
             if not timer.done():
                 timer.cancel()
         if waiting:
+            self._emit(
+                "triggerflow.pending_interrupts_cancelled",
+                f"TriggerFlow execution '{self._execution_id}' cancelled its pending interrupts.",
+                lambda: {"interrupt_ids": [i["id"] for i in waiting], "interrupts": waiting},
+                level="WARNING",
+            )
+            if self._status != "failed":
+                self._emit(
+                    "triggerflow.execution_cancelled",
+                    f"TriggerFlow execution '{self._execution_id}' cancelled.",
+                    {"reason": reason},
+                    level="WARNING",
+                )
             self._status = "cancelled"
         self._lifecycle = "sealed"
+        self._emit(
+            "triggerflow.execution_sealed",
+            f"TriggerFlow execution '{self._execution_id}' sealed.",
+            {"reason": reason},
+        )
         await workflow.wait_condition(
             lambda: self._engine.active == 0 and all(t.done() for t in self._detached)
         )
         self._detached = []
-        if self._interventions.expire_pending(self._now()):
+        expired = self._interventions.expire_pending(self._now())
+        if expired:
             self._write_ledger()
+            for record in expired:
+                self._on_intervention("expire", record)
         for kind in self._engine.joins:
             self._engine.joins[kind] = {}
         if self._status not in ("failed", "cancelled"):
@@ -313,8 +388,27 @@ class TriggerFlowWorkflow(InterruptsMixin):
         self._close_snapshot = copy.deepcopy(self._engine.state)
         self._close_reason = reason
         self._closed_at = workflow.now().timestamp()
+        if self._status == "completed":
+            self._emit(
+                "triggerflow.execution_completed",
+                f"TriggerFlow execution '{self._execution_id}' completed.",
+                lambda: {"result": self._close_snapshot},
+            )
+        self._stop_runtime_stream("close")
         self._lifecycle = "closed"
         self._closing = False
+        self._emit(
+            "triggerflow.execution_closed",
+            f"TriggerFlow execution '{self._execution_id}' closed.",
+            {
+                "reason": reason,
+                "closed_at": self._closed_at,
+                "execution_id": self._execution_id,
+                "retention_status": "not_configured",
+            },
+        )
+        # Waiting stream polls return now and new ones are refused, so the run can finish.
+        self._stream.detach_pollers()
         self._update_details()
         return copy.deepcopy(self._close_snapshot)
 
@@ -347,14 +441,38 @@ class TriggerFlowWorkflow(InterruptsMixin):
         try:
             if self._permits is not None:
                 async with self._permits:
+                    self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
                     output = await self._execute_chunk(name, options, chunk_input)
             else:
+                self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
                 output = await self._execute_chunk(name, options, chunk_input)
-            await self._apply_ops(output.ops, signal)
+            await self._apply_ops(output.ops, signal, op)
             paused = None
             if output.pause is not None:
                 paused = PausedBranch(self._record_interrupt(op, signal, output.pause))
             self._record_step(op, signal, run_id, output.value, paused is not None)
+            self._emit_chunk(
+                "chunk.completed",
+                op,
+                signal,
+                run_id,
+                lambda: {
+                    "status": "waiting" if paused is not None else "completed",
+                    "returned_pause_signal": paused is not None,
+                    "output": None if paused is not None else output.value,
+                },
+            )
+        except ChunkFailure as failure:
+            self._emit_chunk(
+                "chunk.failed",
+                op,
+                signal,
+                run_id,
+                {"status": "failed"},
+                level="ERROR",
+                error=error_info(failure.details),
+            )
+            raise
         finally:
             self._inflight.pop(run_id, None)
         return paused if paused is not None else output.value
@@ -441,7 +559,9 @@ class TriggerFlowWorkflow(InterruptsMixin):
             ) from None
         return data.to_output(result)
 
-    async def _apply_ops(self, ops: list[list[Any]], signal: dict[str, Any]) -> None:
+    async def _apply_ops(
+        self, ops: list[list[Any]], signal: dict[str, Any], chunk: dict[str, Any] | None = None
+    ) -> None:
         """Apply a chunk's recorded operations in order; watchers and emits are awaited."""
         for op in ops:
             kind = op[0]
@@ -454,7 +574,9 @@ class TriggerFlowWorkflow(InterruptsMixin):
                     asyncio.ensure_future(self._emit_detached(signal, op[1], op[2], op[3]))
                 )
             elif kind == "stream":
-                self._on_stream_item(op[1])
+                self._put_stream_item(op[1], chunk)
+            elif kind == "stop_stream":
+                self._stop_runtime_stream("stop_stream")
             elif kind == "intervention_consumed":
                 self._on_intervention_consumed(op[1], op[2])
 
@@ -495,9 +617,6 @@ class TriggerFlowWorkflow(InterruptsMixin):
         finally:
             self._touch()
 
-    def _on_stream_item(self, item: Any) -> None:
-        """Runtime stream items (issue: observability); recorded for now."""
-
     # ========================================================= interventions
     def _before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
         """Insert interventions: at an ``intervention_point`` (planned) or any operator (auto)."""
@@ -511,13 +630,16 @@ class TriggerFlowWorkflow(InterruptsMixin):
             return
         if inserted:
             self._write_ledger()
+            for record in inserted:
+                self._on_intervention("insert", record)
 
     def _on_intervention_consumed(self, intervention_id: str, info: dict[str, Any]) -> None:
         try:
-            self._interventions.consume(intervention_id, info, self._now())
+            record = self._interventions.consume(intervention_id, info, self._now())
         except KeyError:
             return  # checked by the chunk against the records it was given
         self._write_ledger()
+        self._on_intervention("consume", record)
 
     def _write_ledger(self) -> None:
         """Mirror the ledger into state under ``$interventions``, as natively."""
@@ -535,6 +657,16 @@ class TriggerFlowWorkflow(InterruptsMixin):
             raise RuntimeError(f"sub-flow {options['sub_flow_name']!r} missing from the spec")
         child_input = capture_input(options.get("capture") or {}, signal, self._engine.state)
         child_id = f"{self._execution_id}:{op['id']}:{self._engine.next_id('child-')}"
+        frame = {
+            "child_execution_id": child_id,
+            "operator_id": op["id"],
+            "sub_flow_name": child.name,
+        }
+        self._emit(
+            "triggerflow.sub_flow_started",
+            f"TriggerFlow execution '{self._execution_id}' started sub-flow '{child.name}'.",
+            lambda: {**frame, "input": child_input},
+        )
         try:
             result = await workflow.execute_child_workflow(
                 child.name,
@@ -554,7 +686,20 @@ class TriggerFlowWorkflow(InterruptsMixin):
                 static_summary=f"{child.name} (sub-flow of {self._spec.name})",
             )
         except ChildWorkflowError as error:
-            raise ChunkFailure(failure_from_activity(error, child.name, op["name"])) from None
+            details = failure_from_activity(error, child.name, op["name"])
+            self._emit(
+                "triggerflow.sub_flow_failed",
+                f"TriggerFlow execution '{self._execution_id}' sub-flow '{child.name}' failed.",
+                frame,
+                level="ERROR",
+                error=error_info(details),
+            )
+            raise ChunkFailure(details) from None
+        self._emit(
+            "triggerflow.sub_flow_completed",
+            f"TriggerFlow execution '{self._execution_id}' sub-flow '{child.name}' completed.",
+            lambda: {**frame, "result": result},
+        )
         return write_back_value(options.get("write_back") or {}, result, signal, self._engine.state)
 
     # ======================================================= continue-as-new
@@ -574,6 +719,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
             "signal_log": copy.deepcopy(self._signal_log),
             "rejected": copy.deepcopy(self._rejected),
             "steps": self._steps,
+            "observe": self._export_stream(),
         }
 
     def _restore_runtime(self, carry: dict[str, Any]) -> None:
@@ -721,6 +867,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
     async def emit_update(self, request: EmitRequest) -> list[Any] | None:
         """Dispatch an external event; returns the handlers' return values."""
         if self._lifecycle != "open":
+            self._reject_event(request)
             return None
         signal = self._engine.make_signal(
             request.event, request.value, trigger_type=request.trigger_type, source="runtime"
@@ -728,6 +875,20 @@ class TriggerFlowWorkflow(InterruptsMixin):
         self._touch()
         await self._resolve_resume_event(signal)
         return await self._run_external(signal, self._engine.dispatch(signal))
+
+    def _reject_event(self, request: EmitRequest) -> None:
+        self._emit(
+            "triggerflow.event_rejected",
+            f"TriggerFlow execution '{self._execution_id}' ignored event '{request.event}' "
+            f"because it is {self._lifecycle}.",
+            lambda: {
+                "event": request.event,
+                "value": request.value,
+                "trigger_type": request.trigger_type,
+                "lifecycle_state": self._lifecycle,
+            },
+            level="WARNING",
+        )
 
     @emit_update.validator
     def _validate_emit(self, request: EmitRequest) -> None:
@@ -743,6 +904,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
     async def emit_signal(self, request: EmitRequest) -> None:
         """Fire-and-forget external event (for senders that can only signal)."""
         if self._lifecycle != "open":
+            self._reject_event(request)
             return
         signal = self._engine.make_signal(
             request.event, request.value, trigger_type=request.trigger_type, source="runtime"
@@ -817,6 +979,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
             now=self._now(),
         )
         self._write_ledger()
+        self._on_intervention("append", record)
         return copy.deepcopy(record)
 
     @intervene_update.validator
@@ -843,6 +1006,11 @@ class TriggerFlowWorkflow(InterruptsMixin):
         """Wait until work re-run from a loaded snapshot is quiescent; returns ``info``."""
         await workflow.wait_condition(lambda: self._restore_done)
         return self.info_query()
+
+    @workflow.update(name="stop_stream")
+    async def stop_stream_update(self) -> None:
+        """End the runtime stream (consumers finish); the execution stays open."""
+        self._stop_runtime_stream("stop_stream")
 
     @workflow.update(name="close")
     async def close_update(self, request: CloseRequest) -> dict[str, Any]:

@@ -16,13 +16,14 @@ from temporalio.exceptions import ApplicationError
 
 from ._engine import ChunkFailure, Engine
 from ._spec import FlowSpec
+from ._workflow_events import EventsMixin
 from ._workflow_types import ContinueRequest
 
 # Rejected signal-variant requests kept for inspection (oldest dropped first).
 MAX_REJECTED_REQUESTS = 100
 
 
-class InterruptsMixin:
+class InterruptsMixin(EventsMixin):
     """Interrupt bookkeeping of :class:`~triggerflow_temporal._workflow.TriggerFlowWorkflow`."""
 
     _spec: FlowSpec
@@ -63,6 +64,13 @@ class InterruptsMixin:
             and existing.get("max_resumes") is not None
             and int(existing.get("resume_count") or 0) >= int(existing["max_resumes"])
         ):
+            self._emit(
+                "triggerflow.self_resume_limit_reached",
+                f"TriggerFlow execution '{self._execution_id}' reached the self resume limit of "
+                f"interrupt '{interrupt_id}'.",
+                lambda: {"interrupt_id": interrupt_id, "interrupt": existing},
+                level="ERROR",
+            )
             raise ChunkFailure(
                 {
                     "flow": self._spec.name,
@@ -102,6 +110,7 @@ class InterruptsMixin:
             self._deadlines[interrupt_id] = {"at": deadline, "value": request.get("timeout_value")}
             self._start_timeout_timer(interrupt_id)
         self._touch()
+        self._on_interrupt_raised(record, signal)
         return copy.deepcopy(record)
 
     def _start_timeout_timer(self, interrupt_id: str) -> None:
@@ -140,6 +149,9 @@ class InterruptsMixin:
                 record["status"] = "resumed"
                 record["resumed_at"] = workflow.now().timestamp()
                 record["resume_value"] = signal["value"]
+                self._on_interrupt_resumed(
+                    record, signal["value"], by_event=signal["trigger_event"]
+                )
 
     def _check_continue(self, request: ContinueRequest) -> bool:
         """Raise why ``request`` cannot resume; False for an idempotent duplicate."""
@@ -209,6 +221,13 @@ class InterruptsMixin:
         meta = {**origin["meta"], "resume": resume_context}
         if resume_to == "self":
             record["resume_count"] = int(record.get("resume_count") or 0) + 1
+        self._on_interrupt_resumed(
+            record,
+            request.value,
+            resume_request_id=request.resume_request_id,
+            actor=request.actor,
+        )
+        if resume_to == "self":
             op = self._engine.ops[record["source_operator_id"]]
             signal = self._engine.make_signal(
                 origin["trigger_event"],
@@ -249,3 +268,10 @@ class InterruptsMixin:
             }
         )
         del self._rejected[:-MAX_REJECTED_REQUESTS]
+        self._emit(
+            "triggerflow.continue_rejected",
+            f"TriggerFlow execution '{self._execution_id}' rejected continue_with for interrupt "
+            f"'{request.interrupt_id}': {error.message}",
+            lambda: copy.deepcopy(self._rejected[-1]),
+            level="WARNING",
+        )
