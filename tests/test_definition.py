@@ -181,3 +181,13 @@ def test_create_execution_without_client_says_how_to_attach():
         flow.create_execution(record_store=False)
     with pytest.raises(TypeError, match="JSON-ready"):
         flow.create_execution(runtime_resources={"db": object()})
+
+
+def test_flow_config_operator_kinds_are_the_ones_the_engine_runs():
+    # The config loader refuses kinds outside OPERATOR_KINDS; a kind the engine gained but
+    # the loader did not would make valid exported configs unloadable.
+    from triggerflow_temporal._engine import Engine
+    from triggerflow_temporal._flow_config import OPERATOR_KINDS
+
+    engine_kinds = {name[len("_op_") :] for name in dir(Engine) if name.startswith("_op_")}
+    assert OPERATOR_KINDS == engine_kinds | {"match_case"}

@@ -53,13 +53,28 @@ def make_chunk_activity(
                     message=str(error),
                 ),
                 type=type(error).__name__,
+                non_retryable=_non_retryable(error),
             ) from error
         output = data.to_output(result)
         if output.pause is not None and not output.pause.get("interrupt_id"):
             # Named here, not by the workflow, so the chunk's span and logs can carry it.
             output.pause["interrupt_id"] = uuid.uuid4().hex
         annotate_pause(span, output.pause)
-        registry.check_output(flow_name, chunk_name, output)
+        registry.check_output(flow_name, chunk_name, output, data.state_after_writes())
         return output
 
     return run_chunk
+
+
+def _non_retryable(error: Exception) -> bool:
+    """True when a base class of ``error`` is one of the chunk's non-retryable types.
+
+    Temporal matches ``non_retryable_error_types`` against the exact type name only, so a
+    ``ValueError`` subclass (a Workspace ``InvalidInputError``, a pydantic
+    ``ValidationError``) would be retried although ``ValueError`` is listed. Bad input does
+    not heal on retry: the base classes are checked here, against the policy this attempt
+    runs under (the chunk's own or the worker default).
+    """
+    policy = activity.info().retry_policy
+    names = set(policy.non_retryable_error_types or []) if policy is not None else set()
+    return any(cls.__name__ in names for cls in type(error).__mro__[1:])

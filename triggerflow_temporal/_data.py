@@ -525,6 +525,13 @@ class ChunkData:
         return self._workspace
 
     # ----------------------------------------------------------------- result
+    def state_after_writes(self) -> dict[str, Any]:
+        """The execution state with this chunk's writes applied (no copy: do not mutate).
+
+        Used by the activity to check that the next chunk's input fits a Temporal payload.
+        """
+        return self._state
+
     def to_output(self, value: Any) -> ChunkOutput:
         """Package the handler's return value and the recorded operations."""
         if isinstance(value, TriggerFlowPauseSignal):

@@ -1294,14 +1294,29 @@ class TriggerFlow:
     def load_json_flow(self, path_or_text: str) -> TriggerFlow:
         """Import a JSON flow config from a path or a JSON string."""
         text = _read_text_or_path(path_or_text)
-        return self.load_flow_config(json.loads(text))
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise FlowDefinitionError(
+                f"Cannot load a JSON flow config: {error} (line {error.lineno}, column "
+                f"{error.colno}). Pass a path to a file or the JSON text of a trigger_flow/v1 "
+                "config (flow.get_json_flow())."
+            ) from None
+        return self.load_flow_config(config)
 
     def load_yaml_flow(self, path_or_text: str) -> TriggerFlow:
         """Import a YAML flow config from a path or a YAML string."""
         import yaml
 
         text = _read_text_or_path(path_or_text)
-        return self.load_flow_config(yaml.safe_load(text))
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise FlowDefinitionError(
+                f"Cannot load a YAML flow config: {error}. Pass a path to a file or the YAML "
+                "text of a trigger_flow/v1 config (flow.get_yaml_flow())."
+            ) from None
+        return self.load_flow_config(config)
 
     def save_blueprint(self) -> TriggerFlowBlueprint:
         """Return a copy of the graph with its live handlers (not serialisable)."""

@@ -15,9 +15,9 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from ._errors import ChunkFailedError, ExecutionStateError, SnapshotError, TriggerFlowError
 from ._interventions import InterventionLedger, check_mode
@@ -30,7 +30,7 @@ from ._persistence import (
     start_options,
 )
 from ._snapshot import parse_snapshot
-from ._state import get_path, json_default
+from ._state import MAX_PAYLOAD_BYTES, describe_size, get_path, json_size
 from ._workflow_types import (
     CloseRequest,
     ContinueRequest,
@@ -247,6 +247,9 @@ class TriggerFlowExecution:
             spec.name,
             workflow_input,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # A closed execution's id is not reused: a new run under it would become the
+            # "current" execution and hide the closed one's state from every handle.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             result_type=dict,
             **kwargs,
         )
@@ -260,16 +263,21 @@ class TriggerFlowExecution:
             this execution.
         """
         _check_json("start value", value)
+        if self._started:
+            # Native: start is idempotent. Answer as the first start did, without a new run.
+            if self._options.auto_close and not self._attached:
+                return await self.async_result()
+            return self
         client = self._resolve_client()
         spec = self._spec()
         options = self._input_options(spec)
         if timeout is not None:
             options.auto_close_timeout = float(timeout)
         workflow_input = WorkflowInput(spec=spec.to_json(), options=options)
-        self._started = True
         try:
             if options.hidden:
                 workflow_input.start = {"value": value}
+                self._started = True
                 return await client.execute_workflow(
                     spec.name,
                     workflow_input,
@@ -280,11 +288,15 @@ class TriggerFlowExecution:
             await client.execute_update_with_start_workflow(
                 "start", {"value": value}, start_workflow_operation=operation
             )
+            self._started = True
             if options.auto_close:
                 handle = await operation.workflow_handle()
                 return await handle.result()
         except (WorkflowUpdateFailedError, WorkflowFailureError) as error:
+            self._started = True  # the workflow exists; its start or run failed
             raise _rebuild_error(error) from None
+        except WorkflowAlreadyStartedError:
+            raise self._already_closed() from None
         return self
 
     # --------------------------------------------------------------- events
@@ -312,9 +324,18 @@ class TriggerFlowExecution:
     ) -> None:
         """Send an event as a signal (fire and forget)."""
         _check_json("emit value", value)
-        await self.handle.signal(
-            "emit_nowait", EmitRequest(event=event, value=value, trigger_type=trigger_type)
-        )
+        try:
+            await self.handle.signal(
+                "emit_nowait", EmitRequest(event=event, value=value, trigger_type=trigger_type)
+            )
+        except RPCError as error:
+            if not _is_closed_error(error):
+                raise self._not_found(error) from None
+            warnings.warn(
+                f"Execution {self._id} is not open; event {event!r} was ignored.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     async def async_set_state(self, key: str, value: Any, *, emit: bool = True) -> None:
         """Write execution state from outside; ``emit=True`` runs watchers."""
@@ -681,10 +702,14 @@ class TriggerFlowExecution:
                 self._workflow_created = True
                 return result
             return await self.handle.execute_update(name, arg)
+        except WorkflowAlreadyStartedError:
+            raise self._already_closed() from None
         except WorkflowUpdateFailedError as error:
             raise _rebuild_error(error) from None
         except RPCError as error:
-            if "workflow execution already completed" not in str(error).lower() or name == "close":
+            if not _is_closed_error(error):
+                raise self._not_found(error) from None
+            if name == "close":
                 raise
             if name in ("emit", "continue_with"):
                 return None
@@ -694,6 +719,23 @@ class TriggerFlowExecution:
                 else f"TriggerFlow execution {self._id} can not accept interventions while "
                 "lifecycle state is 'closed'."
             ) from None
+
+    def _already_closed(self) -> ExecutionStateError:
+        return ExecutionStateError(
+            f"TriggerFlow execution {self._id!r} already ran and is closed; an execution id is "
+            "used once. Create the execution with a new execution_id, or continue from its "
+            "state with create_execution(...).async_load(saved) after async_save()."
+        )
+
+    def _not_found(self, error: RPCError) -> Exception:
+        """``error`` as a typed ExecutionStateError when no execution has this id."""
+        if error.status != RPCStatusCode.NOT_FOUND:
+            return error
+        return ExecutionStateError(
+            f"No execution {self._id!r} in namespace {self._resolve_client().namespace!r}: "
+            "check the id (flow.get_execution() attaches to an existing execution; "
+            "create_execution() starts a new one)."
+        )
 
     async def _query(self, name: str) -> Any:
         return await query(self._resolve_client(), self._id, name)
@@ -748,21 +790,32 @@ class TriggerFlowExecution:
         try:
             await self.handle.execute_update("stop_stream")
         except RPCError as error:
-            if "workflow execution already completed" not in str(error).lower():
-                raise
+            if not _is_closed_error(error):
+                raise self._not_found(error) from None
 
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._flow.name!r}, id={self._id!r})"
 
 
-def _check_json(what: str, value: Any) -> None:
-    import json
+def _is_closed_error(error: RPCError) -> bool:
+    """The server refused a call because the workflow has finished (closed execution)."""
+    return "workflow execution already completed" in str(error).lower()
 
+
+def _check_json(what: str, value: Any) -> None:
+    """Refuse a value history cannot hold: not JSON-ready (TypeError) or too big (ValueError)."""
     try:
-        json.dumps(value, default=json_default)
+        size = json_size(value)
     except (TypeError, ValueError) as error:
         raise TypeError(
             f"The {what} must be JSON-ready data (it is stored in Temporal history): {error}. "
             "Keep live objects in TriggerFlowPlugin(runtime_resources=...) and large data in "
             "the Workspace."
         ) from None
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(
+            f"The {what} is {describe_size(size)} of JSON, over the "
+            f"{describe_size(MAX_PAYLOAD_BYTES)} this runtime carries through Temporal history "
+            "(Temporal refuses payloads over 2 MiB). Store the content in the Workspace and "
+            "pass its ref instead."
+        )

@@ -17,6 +17,26 @@ FLOW_CONFIG_VERSION = "trigger_flow/v1"
 # Per-chunk run options ride in the chunk operator's options under this key; Agently
 # ignores it, and the compiler moves it out of the hashed operator.
 RUN_OPTIONS_KEY = "temporal"
+# Operator kinds the interpreter runs (one ``_op_<kind>`` each in _engine.py; ``match_case``
+# is folded into its ``match_route`` by the compiler). tests/test_definition.py keeps the two
+# lists equal.
+OPERATOR_KINDS = frozenset(
+    {
+        "chunk",
+        "signal_gate",
+        "batch_fanout",
+        "batch_collect",
+        "for_each_split",
+        "for_each_collect",
+        "match_route",
+        "match_case",
+        "match_collect",
+        "collect_branch",
+        "sub_flow",
+        "intervention_point",
+        "result_sink",
+    }
+)
 
 
 def export_flow_config(flow: TriggerFlow, *, validate_serializable: bool = True) -> dict[str, Any]:
@@ -100,14 +120,7 @@ def import_flow_config(
     operators: dict[str, dict[str, Any]] = {}
     sub_flows: dict[str, TriggerFlow] = {}
     for index, raw in enumerate(raw_operators):
-        if not isinstance(raw, Mapping) or "id" not in raw or "kind" not in raw:
-            raise FlowDefinitionError(
-                f"Cannot load TriggerFlow config: operator #{index} needs 'id' and 'kind'."
-            )
-        op = copy.deepcopy(dict(raw))
-        op.setdefault("options", {})
-        op.setdefault("listen_signals", [])
-        op.setdefault("emit_signals", [])
+        op = _checked_operator(index, raw, operators)
         if op["kind"] == "chunk":
             name = str((op.get("handler_ref") or {}).get("name") or op.get("name"))
             handler = flow._chunk_registry.get(name)
@@ -183,6 +196,50 @@ def import_flow_config(
     if config.get("name"):
         flow.name = str(config["name"])
     flow._meta = copy.deepcopy(dict(config.get("meta") or {}))
+
+
+def _checked_operator(index: int, raw: Any, seen: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of operator ``raw`` with defaults, or a FlowDefinitionError naming what is wrong.
+
+    A hand-edited or corrupted config must fail here, with the operator named, rather than
+    compile into a net that silently never fires (an unknown kind, a signal list that is a
+    string) or shadows an operator (a duplicate id).
+    """
+    where = f"Cannot load TriggerFlow config: operator #{index}"
+    if not isinstance(raw, Mapping) or "id" not in raw or "kind" not in raw:
+        raise FlowDefinitionError(f"{where} needs 'id' and 'kind'.")
+    op = copy.deepcopy(dict(raw))  # pyright: ignore[reportUnknownArgumentType]
+    op_id, kind = op["id"], op["kind"]
+    if not isinstance(op_id, str) or not op_id:
+        raise FlowDefinitionError(f"{where} has id {op_id!r}; ids are non-empty strings.")
+    where = f"{where} ('{op_id}')"
+    if op_id in seen:
+        raise FlowDefinitionError(
+            f"{where} has a duplicate id: every operator id must be unique. Re-export the "
+            "config from the flow instead of copying operators by hand."
+        )
+    if kind not in OPERATOR_KINDS:
+        raise FlowDefinitionError(
+            f"{where} has unknown kind {kind!r}; known kinds: {sorted(OPERATOR_KINDS)}."
+        )
+    op.setdefault("options", {})
+    op.setdefault("listen_signals", [])
+    op.setdefault("emit_signals", [])
+    if not isinstance(op["options"], Mapping):
+        raise FlowDefinitionError(f"{where}: 'options' must be a dict, got {op['options']!r}.")
+    for key in ("listen_signals", "emit_signals"):
+        signals = op[key]
+        if not isinstance(signals, list) or not all(
+            isinstance(signal, Mapping)
+            and isinstance(signal.get("id"), str)
+            and isinstance(signal.get("trigger_event"), str)
+            for signal in signals  # pyright: ignore[reportUnknownVariableType]
+        ):
+            raise FlowDefinitionError(
+                f"{where}: {key!r} must be a list of signal dicts with string 'id' and "
+                f"'trigger_event', got {signals!r}."
+            )
+    return op
 
 
 def _node_id(op_id: str) -> str:

@@ -73,6 +73,37 @@ def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any
             )
         out["timeout"] = float(timeout)
     for key in ("request_payload_schema", "response_payload_schema"):
-        if out[key] is not None and not isinstance(out[key], dict):
-            raise ValueError(f"pause_for({key}=...) in chunk '{chunk}' must be a JSON schema dict.")
+        if out[key] is not None:
+            _check_schema(chunk, key, out[key])
+    if out["request_payload_schema"] is not None:
+        _check_payload(chunk, out["payload"], out["request_payload_schema"])
     return out
+
+
+def _check_schema(chunk: str, key: str, schema: Any) -> None:
+    """An invalid schema is caught at pause time, not when a resume value arrives."""
+    if not isinstance(schema, dict):
+        raise ValueError(f"pause_for({key}=...) in chunk '{chunk}' must be a JSON schema dict.")
+    import jsonschema
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as error:
+        raise ValueError(
+            f"pause_for({key}=...) in chunk '{chunk}' is not a valid JSON schema: {error.message}."
+        ) from None
+
+
+def _check_payload(chunk: str, payload: Any, schema: dict[str, Any]) -> None:
+    """The chunk's own payload must match the request schema it announces."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(payload, schema)
+    except jsonschema.ValidationError as error:
+        path = "/".join(str(p) for p in error.absolute_path) or "<root>"
+        raise ValueError(
+            f"pause_for(payload=...) in chunk '{chunk}' does not match its "
+            f"request_payload_schema at {path}: {error.message}."
+        ) from None

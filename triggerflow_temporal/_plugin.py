@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +27,7 @@ from ._definition import TriggerFlow
 from ._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
 from ._events import EventHub, RuntimeEvent
 from ._spec import FlowSpec
-from ._state import json_default
+from ._state import MAX_PAYLOAD_BYTES, describe_size, json_size
 from ._tracing import instrument_httpx, resolve_tracing, temporal_interceptors
 from ._workflow import TriggerFlowWorkflow, WorkflowInput
 
@@ -137,31 +136,62 @@ class _FlowRegistry:
             resources[key] = factory(value) if factory is not None else value
         return resources
 
-    def check_output(self, flow: str, chunk: str, output: ChunkOutput) -> None:
-        """Fail fast, and non-retryably, when a chunk produced non-JSON data."""
-        try:
-            json.dumps([output.value, output.ops, output.pause], default=json_default)
-        except (TypeError, ValueError) as error:
-            from temporalio.exceptions import ApplicationError
+    def check_output(
+        self, flow: str, chunk: str, output: ChunkOutput, state: dict[str, Any] | None = None
+    ) -> None:
+        """Fail fast, and non-retryably, when a chunk's data cannot travel through history.
 
-            message = (
+        Two checks: the data is JSON-ready, and it fits Temporal's payload limit. The size
+        counts what this chunk returns (value, state writes, emits, stream items) and, with
+        ``state`` (the execution state after this chunk's writes), what the next chunk will
+        receive: the state plus this chunk's value.
+        """
+        try:
+            sent = json_size([output.value, output.ops, output.pause])
+            carried = json_size([output.value, state]) if state is not None else 0
+        except (TypeError, ValueError) as error:
+            raise _output_error(
+                flow,
+                chunk,
                 f"Chunk '{chunk}' of flow '{flow}' returned or wrote a value that cannot be "
                 f"serialised ({error}). Chunk outputs, state values and emitted values must be "
                 "JSON-ready (dicts, lists, str, numbers, bool, None, pydantic models); keep "
-                "large or binary data in the Workspace and store its ref."
-            )
-            raise ApplicationError(
-                message,
-                {
-                    "flow": flow,
-                    "chunk": chunk,
-                    "type": ChunkOutputError.__name__,
-                    "module": ChunkOutputError.__module__,
-                    "message": message,
-                },
-                type=ChunkOutputError.__name__,
-                non_retryable=True,
+                "large or binary data in the Workspace and store its ref.",
             ) from error
+        size = max(sent, carried)
+        if size > MAX_PAYLOAD_BYTES:
+            what = (
+                "returned and wrote"
+                if sent >= carried
+                else "left the execution state (plus its return value) at"
+            )
+            raise _output_error(
+                flow,
+                chunk,
+                f"Chunk '{chunk}' of flow '{flow}' {what} {describe_size(size)} of data, over "
+                f"the {describe_size(MAX_PAYLOAD_BYTES)} this runtime carries through Temporal "
+                "history (Temporal refuses payloads over 2 MiB). Store large content in the "
+                "Workspace (data.workspace.ingest(...)) and keep its ref in state or in the "
+                "return value.",
+            )
+
+
+def _output_error(flow: str, chunk: str, message: str) -> Exception:
+    """A non-retryable ChunkOutputError failure for ``chunk`` (bad data does not heal)."""
+    from temporalio.exceptions import ApplicationError
+
+    return ApplicationError(
+        message,
+        {
+            "flow": flow,
+            "chunk": chunk,
+            "type": ChunkOutputError.__name__,
+            "module": ChunkOutputError.__module__,
+            "message": message,
+        },
+        type=ChunkOutputError.__name__,
+        non_retryable=True,
+    )
 
 
 def _sanitize(name: str) -> str:

@@ -254,10 +254,80 @@ def parse_snapshot(saved: Any) -> dict[str, Any]:
             "edited). Only snapshots saved by triggerflow_temporal can be loaded; start a new "
             "execution with the state instead (create_execution(...).async_set_state(...))."
         )
+    _check_fields("durable_system_state.temporal", system, _SYSTEM_FIELDS)
+    for key, section in saved["durable_system_state"].items():
+        if key != "temporal" and not isinstance(section, dict):
+            raise SnapshotError(
+                f"Snapshot join section durable_system_state.{key} must be a dict, got "
+                f"{type(section).__name__}."
+            )
+    _check_fields("temporal", temporal, _TEMPORAL_FIELDS)
+    _check_options(temporal["options"])
     for record_id, record in saved["interrupts"].items():
         if not isinstance(record, dict) or record.get("id") != record_id:
             raise SnapshotError(f"Snapshot interrupt {record_id!r} is malformed.")
     return copy.deepcopy(saved)
+
+
+# Sections of the snapshot only this runtime writes, and their types: a load seeds the
+# workflow from them, so a mistyped one must fail here, on the client, and not inside the
+# new workflow (where it would fail the workflow task over and over).
+_SYSTEM_FIELDS: dict[str, tuple[type, ...]] = {
+    "engine": (dict,),
+    "started": (bool,),
+    "pending": (list,),
+    "deadlines": (dict,),
+    "rejected_requests": (list,),
+    "error": (dict, type(None)),
+}
+_TEMPORAL_FIELDS: dict[str, tuple[type, ...]] = {
+    "workflow_type": (str,),
+    "task_queue": (str,),
+    "blueprint_hash": (str,),
+    "options": (dict,),
+    "spec": (dict,),
+}
+
+
+def _check_fields(where: str, section: dict[str, Any], fields: dict[str, tuple[type, ...]]) -> None:
+    for key, kinds in fields.items():
+        if key not in section:
+            raise SnapshotError(
+                f"Snapshot section {where} has no {key!r}; the snapshot is truncated or edited."
+            )
+        if not isinstance(section[key], kinds):
+            wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise SnapshotError(
+                f"Snapshot field {where}.{key} must be {wanted}, got {section[key]!r:.80}; "
+                "the snapshot is corrupted or edited. Load the dict async_save() returned."
+            )
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """The saved execution options, as ``create_execution`` would accept them."""
+    problems: list[str] = []
+    timeout = options.get("auto_close_timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+    ):
+        problems.append(f"auto_close_timeout={timeout!r} (seconds >= 0 or null)")
+    concurrency = options.get("concurrency")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        problems.append(f"concurrency={concurrency!r} (an int >= 1 or null)")
+    for key in ("auto_close", "skip_exceptions"):
+        if key in options and not isinstance(options[key], bool):
+            problems.append(f"{key}={options[key]!r} (true or false)")
+    for key in ("tenant", "intervention_mode"):
+        if options.get(key) is not None and not isinstance(options[key], str):
+            problems.append(f"{key}={options[key]!r} (a string or null)")
+    if problems:
+        raise SnapshotError(
+            "Snapshot execution options temporal.options are invalid: "
+            + "; ".join(problems)
+            + ". Load the snapshot async_save() returned, unedited."
+        )
 
 
 def blueprint_hash_of(saved: dict[str, Any]) -> str:

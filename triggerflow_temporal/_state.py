@@ -6,6 +6,12 @@ from typing import Any
 
 _MISSING = object()
 
+# Temporal refuses payloads over 2 MiB (the SDK's TMPRL1103 error limit; the server's blob
+# limit is the same by default), and a refused workflow-task completion is retried forever,
+# wedging the execution. Values this runtime carries in history are held under 1.5 MiB so
+# the envelope around them (signal, ids, the rest of the chunk input) still fits.
+MAX_PAYLOAD_BYTES = 1536 * 1024
+
 
 def get_path(data: dict[str, Any], key: str, default: Any = None) -> Any:
     """Return ``data[key]``, where ``"a.b"`` reads nested dicts; ``default`` when absent."""
@@ -100,3 +106,21 @@ def json_default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON (how the payload converter stores it).
+
+    Raises:
+        TypeError: ``value`` is not JSON-ready.
+    """
+    import json
+
+    return len(
+        json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False).encode()
+    )
+
+
+def describe_size(size: int) -> str:
+    """``size`` bytes as a short human reading (``"2.5 MiB"``)."""
+    return f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KiB"

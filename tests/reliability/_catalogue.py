@@ -1,0 +1,486 @@
+"""Every flow the tests and the examples run, with one scenario each, for recorded histories.
+
+``tests/histories/record_flows.py`` runs each entry and writes
+``tests/histories/flows/<entry name>.json``; ``test_determinism.py`` replays every file
+with the current interpreter and checks that every flow defined in ``tests/`` and
+``triggerflow_temporal/examples`` has a checked-in history.
+
+Flows that a test builds inside its function are rebuilt here from the same module-level
+handlers (the graph itself travels in the history, so replay only needs the handlers of
+conditions and inline chunks by name).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import RetryPolicy
+
+from tests import (
+    test_durability,
+    test_hitl_ui,
+    test_interventions,
+    test_pause_branches,
+    test_pause_resume,
+    test_persistence,
+    test_runtime,
+    test_time_skipping,
+)
+from tests.conformance import _replay as conformance
+from tests.conformance import test_14_snapshot_shape, test_20_runtime_resources
+from triggerflow_temporal import TriggerFlow
+from triggerflow_temporal.examples import approval as example_approval
+
+from . import bad_flows as bad
+from . import flows as rel
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HISTORIES_DIR = REPO_ROOT / "tests" / "histories"
+FLOW_HISTORIES_DIR = HISTORIES_DIR / "flows"
+
+# Flows that never run on Temporal: definition, compiler and flow-config tests.
+EXEMPT = {
+    "moved": "test_definition: hash and config tests only",
+    "c": "test_definition: collect id stability, compile only",
+    "lam": "test_definition: rejected lambda",
+    "lamcond": "test_definition: rejected lambda condition",
+    "clash": "test_definition: rejected closure names",
+    "main-mod": "test_definition: rejected __main__ handler",
+    "opts": "test_definition: rejected options",
+    "empty": "test_definition: config load error",
+    "x": "test_definition: config load error",
+    "restored": "test_definition: blueprint round trip",
+    "c08-bad": "conformance 08: rejected when({'collect': ...})",
+    "lambda": "conformance 17: rejected lambda",
+    "rel-config": "test_bad_input: corrupted flow configs, load only",
+    "loaded": "test_bad_input: corrupted flow configs, load only",
+    "text": "test_bad_input: unparsable flow text, load only",
+}
+
+Step = tuple[Any, ...]
+
+
+@dataclass
+class Entry:
+    """One recorded execution: a flow, how to start it and what to send it.
+
+    Steps: ``("start", value)``, ``("start_fails", value)``, ``("emit", event, value)``,
+    ``("continue", interrupt_id, value)``, ``("set_state", key, value)``,
+    ``("intervene", payload, kwargs)``, ``("wait_not_waiting",)``, ``("close",)``. The
+    execution is closed at the end unless
+    it closed itself (``auto_close``) or failed.
+    """
+
+    name: str
+    flow: TriggerFlow
+    steps: list[Step]
+    execution: dict[str, Any] = field(default_factory=lambda: {})
+    before: Callable[[], None] | None = None
+    serve: list[TriggerFlow] = field(default_factory=lambda: [])
+    custom: Callable[[Entry, Client, str], Awaitable[None]] | None = None
+
+
+def _flow(name: str, *handlers: Any, **kwargs: Any) -> TriggerFlow:
+    flow = TriggerFlow(name=name, **kwargs)
+    builder: Any = flow
+    for handler in handlers:
+        builder = builder.to(handler)
+    return flow
+
+
+def _runtime_flows() -> list[Entry]:
+    r = test_runtime
+    data_object = TriggerFlow(name="data-object")
+    data_object.to(r.inspect_data)
+    data_object.when("Side").to(r.on_side)
+    custom = TriggerFlow(name="fails-custom")
+    custom.chunk(r.fails_custom, retry_policy=RetryPolicy(maximum_attempts=1))
+    custom.to("fails_custom")
+    skips = TriggerFlow(name="skips", skip_exceptions=True)
+    skips.to(r.side_fails)
+    skips.to(r.survives)
+    retries = TriggerFlow(name="retries")
+    retries.chunk(
+        r.flaky,
+        retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=50), maximum_attempts=5),
+        start_to_close_timeout=timedelta(seconds=10),
+    )
+    retries.to("flaky").to(r.survives)
+    once = TriggerFlow(name="no-retries")
+    once.chunk(r.flaky, retry_policy=RetryPolicy(maximum_attempts=1))
+    once.to("flaky")
+    child = _flow("child", r.child_step)
+    parent = TriggerFlow(name="parent")
+    parent.to_sub_flow(child).to(r.parent_after)
+
+    def reset_flaky() -> None:
+        r.CALLS["flaky"] = 0
+
+    return [
+        Entry("modes", r.make_modes_flow(), [("start", 2)]),
+        Entry(
+            "data-object",
+            data_object,
+            [("set_state", "cfg", {"level": 3}), ("start", "hello")],
+            execution={"runtime_resources": {"tenant_db": "db-7"}},
+        ),
+        Entry("fails", _flow("fails", r.fails, r.never), [("start_fails", 8)]),
+        Entry("fails-custom", custom, [("start_fails", None)]),
+        Entry("skips", skips, [("start", 5)]),
+        Entry("retries", retries, [("start", None)], before=reset_flaky),
+        Entry("no-retries", once, [("start_fails", None)], before=reset_flaky),
+        Entry("bad-output", _flow("bad-output", r.returns_object), [("start_fails", None)]),
+        Entry("child", child, [("start", 41)]),
+        Entry("parent", parent, [("start", 41)]),
+        Entry(
+            "after-close",
+            _flow("after-close", r.survives),
+            [("start", 1), ("close",), ("emit", "X", 1)],
+        ),
+        Entry(
+            "auto-close",
+            _flow("auto-close", r.survives),
+            [("start", 3)],
+            execution={"auto_close": True, "auto_close_timeout": 0.2},
+        ),
+        Entry("ws-ref", _flow("ws-ref", r.store_report), [("start", None)]),
+    ]
+
+
+def _pause_resume_flows() -> list[Entry]:
+    p = test_pause_resume
+    self_flow = _flow("self", p.gate, p.after)
+    event = TriggerFlow(name="event")
+    event.to(p.ask_event).to(p.successor)
+    event.when("Approved").to(p.on_approved)
+    reply = TriggerFlow(name="reply")
+    reply.to(p.ask_reply)
+    reply.when("Reply").to(p.on_reply)
+    yes = {"approved": True}
+    return [
+        Entry("approval", p.approval, [("start", "T-1"), ("continue", None, yes)]),
+        Entry("self", self_flow, [("start", "doc"), ("continue", "gate-1", {"ok": True})]),
+        Entry("guard", _flow("guard", p.always_pause), [("start", None), ("continue", "loop", 1)]),
+        Entry("event", event, [("start", None), ("continue", "i1", "yes")]),
+        Entry("reply", reply, [("start", None), ("emit", "Reply", "hello")]),
+        Entry(
+            "reject",
+            _flow("reject", p.ask_schema, p.record_decision),
+            [("start", None), ("continue", "approve", yes), ("continue", "approve", yes)],
+        ),
+        Entry(
+            "race",
+            _flow("race", p.ask_schema, p.record_decision),
+            [("start", None), ("continue", "approve", yes)],
+        ),
+        Entry(
+            "timeout",
+            _flow("timeout", p.ask_with_timeout, p.record_decision),
+            [("start", None), ("wait_not_waiting",)],
+        ),
+        Entry(
+            "replay-approval",
+            _flow("replay-approval", p.ask_schema, p.record_decision),
+            [("start", None), ("continue", "approve", yes)],
+        ),
+    ]
+
+
+def _durability_flows() -> list[Entry]:
+    d = test_durability
+
+    def no_hang() -> None:
+        d.ATTEMPTS["slow"] = 1  # the first attempt hangs by design; record a later one
+
+    ticker = TriggerFlow(name="ticker")
+    ticker.when("tick").to(d.tick)
+    return [
+        Entry("restart", d.restart_flow(), [("start", 1)], before=no_hang),
+        Entry("ticker", ticker, [("start", None), ("emit", "tick", 0), ("emit", "tick", 1)]),
+    ]
+
+
+def _persistence_and_hitl_flows() -> list[Entry]:
+    shape = TriggerFlow(name="shape")
+    shape.to(test_14_snapshot_shape.ask).to(test_14_snapshot_shape.fin)
+    r20 = test_20_runtime_resources
+    res = TriggerFlow(name="res")
+    res.update_runtime_resources(policy="flow-policy", shared="flow-shared")
+    res_load = _flow("res-load", r20.ask, r20.fin)
+    b = test_pause_branches
+    iv = test_interventions
+    ps = test_persistence
+    return [
+        Entry("shape", shape, [("start", "x")]),
+        Entry(
+            "res",
+            res,
+            [("start", None)],
+            execution={"runtime_resources": {"policy": "exec-policy", "db": "db-0"}},
+        ),
+        Entry(
+            "res-load",
+            res_load,
+            [("start", None), ("continue", "i", 1)],
+            execution={"runtime_resources": {"db": "db-1"}},
+        ),
+        Entry(
+            "ui-approval",
+            test_hitl_ui.flow,
+            [("start", None), ("continue", "approve", {"approved": True})],
+        ),
+        Entry(
+            "iv-planned",
+            iv.planned,
+            [
+                ("start", "doc"),
+                ("intervene", {"hint": "be strict"}, {"author": "alice", "target": "review"}),
+                ("intervene", {"hint": "elsewhere"}, {"target": "nowhere"}),
+                ("continue", "gate", "go"),
+            ],
+        ),
+        Entry(
+            "iv-auto",
+            iv.auto,
+            [("start", "doc"), ("intervene", "tighten", {}), ("continue", "gate", "go")],
+            execution={"intervention_mode": "auto"},
+        ),
+        Entry(
+            "pb-for-each",
+            b.for_each_flow,
+            [("start", [1, 2, 3])] + [("continue", f"item-{i}", f"a{i}") for i in (3, 1, 2)],
+        ),
+        Entry("pb-one-pauses", b.one_pauses, [("start", "x"), ("continue", "left", "L")]),
+        Entry(
+            "pb-both-pause",
+            b.both_pause,
+            [("start", "x"), ("continue", "right", "R"), ("continue", "left", "L")],
+        ),
+        Entry("persist-approval", ps.approval, [("start", "p"), ("continue", "approve", "ok")]),
+        Entry("persist-chain", ps.chain, [("start", 1)]),
+        Entry("persist-batch", ps.batch_flow, [("start", "b"), ("continue", "slow", "done")]),
+        Entry(
+            "month-long-approval",
+            test_time_skipping.flow,
+            [("start", "day-0"), ("continue", "approve", {"approved": True})],
+        ),
+    ]
+
+
+def _example_flows() -> list[Entry]:
+    return [
+        Entry(
+            "refund_approval",
+            example_approval.refund_flow,
+            [
+                ("start", {"refund_id": "r-1", "amount": "42.5", "reason": "broken"}),
+                ("continue", "approve-R-1", {"approved": True, "by": "history"}),
+            ],
+        )
+    ]
+
+
+async def _start_chain(entry: Entry, client: Client, workflow_id: str) -> None:
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    await execution.async_start({"dir": str(REPO_ROOT), "blocks": []})
+    await execution.async_close()
+
+
+def _reliability_flows(tmp_dir: Path) -> list[Entry]:
+    gate_dir = tmp_dir / "gate"
+    gate_dir.mkdir(parents=True, exist_ok=True)
+    (gate_dir / "release").write_text("")
+    v1, v2 = rel.versioned_flows()
+    old, _new = bad.rolling_flows()
+    renamed = TriggerFlow(name="rel-approval-renamed")
+    renamed.to(rel.ask_approval).to(rel.record_decision)
+    yes = {"approved": True}
+    entries = [
+        Entry("rel-chain", rel.build_chain(), [], custom=_start_chain),
+        Entry("rel-gated", rel.gated, [("start", {"dir": str(gate_dir)})]),
+        Entry("rel-timed", rel.timed, [("start", {"timeout": 0.3}), ("wait_not_waiting",)]),
+        Entry(
+            "rel-approval", rel.approval, [("start", {"ticket": 1}), ("continue", "approve", yes)]
+        ),
+        Entry("rel-listener", rel.listener, [("start", None), ("emit", "Ping", 1)]),
+        Entry(
+            "rel-half-failed",
+            rel.half_failed_flow(),
+            [("start_fails", {"ticket": 4}), ("continue", "approve", yes)],
+        ),
+        Entry(
+            "rel-approval-renamed",
+            renamed,
+            [("start", {"ticket": 2}), ("continue", "approve", yes)],
+        ),
+        Entry("rel-versioned-v1", v1, [("start", 1), ("continue", "v-approve", yes)]),
+        Entry("rel-versioned-v2", v2, [("start", 2), ("continue", "v-approve", yes)]),
+        Entry("rel-good", bad.good_flow(), [("start", "fine")]),
+        Entry("rel-growing-state", bad.growing_state_flow(), [("start", 0.001)]),
+        Entry("rel-under-limit", bad.under_limit_flow(), [("start", 0.001)]),
+        Entry("rel-rolling", old, [("start", "x")]),
+    ]
+    entries += [
+        Entry(bad.non_json_flow(h).name, bad.non_json_flow(h), [("start_fails", None)])
+        for h in bad.NON_JSON_WRITERS
+    ]
+    entries += [
+        Entry(bad.oversized_flow(h).name, bad.oversized_flow(h), [("start", 0.001)])
+        for h in bad.OVERSIZED
+    ]
+    # Not recorded: bad.schema_flow(...) flows, whose pause is meant to become an error
+    # (test_pause_violating_its_own_schema_fails_the_chunk); their names are computed, so
+    # the literal-name coverage check does not ask for them.
+    entries += [
+        Entry(
+            bad.workspace_flow(name).name,
+            bad.workspace_flow(name),
+            [("start", {"content": "a report"})],
+        )
+        for name in bad.WORKSPACE_ERRORS
+    ]
+    return entries
+
+
+def _conformance_flows() -> list[Entry]:
+    entries = []
+    seen: set[str] = set()
+    for case in conformance.all_cases():
+        if case.flow.name in seen:
+            continue
+        seen.add(case.flow.name)
+
+        async def run(entry: Entry, client: Client, workflow_id: str, case: Any = case) -> None:
+            await conformance.run_case(case, client, workflow_id=workflow_id)
+
+        entries.append(Entry(case.flow.name, case.flow, [], custom=run))
+    return entries
+
+
+def entries(tmp_dir: Path) -> list[Entry]:
+    """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
+    found = [
+        *_runtime_flows(),
+        *_pause_resume_flows(),
+        *_durability_flows(),
+        *_persistence_and_hitl_flows(),
+        *_example_flows(),
+        *_reliability_flows(tmp_dir),
+        *_conformance_flows(),
+    ]
+    names = [entry.name for entry in found]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    return found
+
+
+def served_flows(found: list[Entry]) -> list[TriggerFlow]:
+    """The flows one plugin serves to record or replay every entry."""
+    flows: list[TriggerFlow] = []
+    for entry in found:
+        for flow in [entry.flow, *entry.serve]:
+            if not any(flow is known for known in flows):
+                flows.append(flow)
+    return flows
+
+
+RESOURCES = {"shared": "flow-level"}
+
+
+async def run_entry(entry: Entry, client: Client, workflow_id: str) -> None:
+    """Run ``entry``'s scenario to the end of its workflow."""
+    if entry.before is not None:
+        entry.before()
+    if entry.custom is not None:
+        await entry.custom(entry, client, workflow_id)
+        return
+    options = {"auto_close": False, **entry.execution}
+    execution = entry.flow.create_execution(client=client, execution_id=workflow_id, **options)
+    closed = False
+    for step in entry.steps:
+        kind = step[0]
+        if kind == "start":
+            await execution.async_start(step[1])
+            closed = closed or bool(options["auto_close"])
+        elif kind == "start_fails":
+            try:
+                await execution.async_start(step[1])
+            except Exception:
+                pass
+            else:
+                raise AssertionError(f"{entry.name}: start did not fail")
+        elif kind == "emit":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                await execution.async_emit(step[1], step[2])
+        elif kind == "continue":
+            interrupt_id = step[1] or next(iter(await execution.async_get_pending_interrupts()))
+            try:
+                await execution.async_continue_with(interrupt_id, step[2])
+            except (RuntimeError, ValueError):
+                pass  # a resume that fails the execution by design (resume limit)
+        elif kind == "set_state":
+            await execution.async_set_state(step[1], step[2])
+        elif kind == "intervene":
+            await execution.async_intervene(step[1], **step[2])
+        elif kind == "wait_not_waiting":
+            for _ in range(200):
+                if await execution.async_get_status() != "waiting":
+                    break
+                await asyncio.sleep(0.05)
+        elif kind == "close":
+            await execution.async_close()
+            closed = True
+        else:
+            raise ValueError(f"unknown step {kind!r}")
+    if not closed:
+        await execution.async_close(pending_interrupts="cancel")
+    try:
+        await client.get_workflow_handle(workflow_id).result()
+    except WorkflowFailureError:
+        pass
+
+
+def history_workflow_types(*, recursive: bool = True) -> dict[str, Path]:
+    """Workflow type -> first checked-in history of it (tests/histories[/**]/*.json)."""
+    found: dict[str, Path] = {}
+    paths = HISTORIES_DIR.rglob("*.json") if recursive else HISTORIES_DIR.glob("*.json")
+    for path in sorted(paths):
+        events = json.loads(path.read_text(encoding="utf-8"))["events"]
+        name = events[0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
+        found.setdefault(name, path)
+    return found
+
+
+def literal_flow_names() -> dict[str, str]:
+    """``TriggerFlow(name="...")`` literals in tests/ and the examples: name -> file."""
+    roots = [REPO_ROOT / "tests", REPO_ROOT / "triggerflow_temporal" / "examples"]
+    names: dict[str, str] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and _callee(node) == "TriggerFlow"):
+                    continue
+                for keyword in node.keywords:
+                    if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                        names.setdefault(str(keyword.value.value), str(path.relative_to(REPO_ROOT)))
+    return names
+
+
+def _callee(node: ast.Call) -> str | None:
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
