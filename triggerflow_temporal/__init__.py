@@ -10,9 +10,12 @@ from ._errors import (
     SnapshotError,
     TriggerFlowError,
 )
+from ._events import RuntimeEvent, workspace_event_sink
 from ._execution import TriggerFlowExecution
 from ._plugin import TriggerFlowPlugin
 from ._spec import FlowSpec
+from ._stream import RuntimeStreamItem
+from ._tracing import configure_tracing
 
 __all__ = [
     "ChunkData",
@@ -21,6 +24,8 @@ __all__ = [
     "ExecutionStateError",
     "FlowDefinitionError",
     "FlowSpec",
+    "RuntimeEvent",
+    "RuntimeStreamItem",
     "SnapshotError",
     "TriggerFlow",
     "TriggerFlowChunk",
@@ -28,4 +33,6 @@ __all__ = [
     "TriggerFlowExecution",
     "TriggerFlowPauseSignal",
     "TriggerFlowPlugin",
+    "configure_tracing",
+    "workspace_event_sink",
 ]

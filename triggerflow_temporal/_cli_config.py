@@ -209,11 +209,12 @@ def connect_options(
 async def connect(env: Mapping[str, str], args: argparse.Namespace, **extra: Any) -> Client:
     """Connect a client (pydantic data converter unless a plugin sets one)."""
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from ._converter import triggerflow_data_converter
 
     options = connect_options(env, address=args.address, namespace=args.namespace)
     if "plugins" not in extra:
-        extra["data_converter"] = pydantic_data_converter
+        extra["data_converter"] = triggerflow_data_converter
     try:
         return await Client.connect(**options, **extra)
     except RuntimeError as error:

@@ -14,7 +14,7 @@ import temporalio.client
 import temporalio.worker
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultPayloadConverter
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from . import _workflow as _workflow_module
 from ._activity import make_chunk_activity
+from ._converter import TriggerFlowPayloadConverter, triggerflow_data_converter
 from ._data import ChunkOutput
 from ._definition import TriggerFlow
 from ._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
@@ -475,8 +476,9 @@ def _data_converter(existing: DataConverter | None) -> DataConverter:
     if existing is None or existing.payload_converter_class in (
         DefaultPayloadConverter,
         PydanticPayloadConverter,
+        TriggerFlowPayloadConverter,
     ):
-        return pydantic_data_converter
+        return triggerflow_data_converter
     warnings.warn(
         "TriggerFlowPlugin keeps the client's custom payload converter "
         f"{existing.payload_converter_class.__name__}; it must handle dataclasses and JSON.",
