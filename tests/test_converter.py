@@ -56,8 +56,6 @@ def test_round_trips_as_the_pydantic_converter_does():
 
 
 async def test_the_plugin_installs_it_on_clients(runtime):
-    flow = TriggerFlow(name="converter")
-    flow.to(keep_ticket)
     async with runtime([flow]) as client:
         assert client.data_converter is triggerflow_data_converter
         execution = flow.create_execution(auto_close=False)
@@ -68,3 +66,7 @@ async def test_the_plugin_installs_it_on_clients(runtime):
 async def keep_ticket(data: Any) -> None:
     # A user model validated in the chunk and stored as JSON data.
     await data.async_set_state("ticket", Ticket.model_validate(data.input).model_dump())
+
+
+flow = TriggerFlow(name="converter")
+flow.to(keep_ticket)

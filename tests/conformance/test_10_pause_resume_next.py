@@ -9,22 +9,11 @@ and the store never shows in this script's output.
 
 from __future__ import annotations
 
+# The handlers are the ones tests/test_pause_resume.py exercises beyond the native output.
+from tests.test_pause_resume import ask, commit
 from triggerflow_temporal import TriggerFlow
 
 from ._expected import load_expected, normalize
-
-
-async def ask(data):
-    await data.async_set_state("asked", data.input)
-    signal = await data.async_pause_for(type="approval", payload={"ticket": data.input})
-    await data.async_set_state("pause_returned_type", type(signal).__name__)
-    return signal
-
-
-async def commit(data):
-    await data.async_set_state("decision", data.input)
-    await data.async_set_state("commit_is_resume", data.is_resume)
-
 
 flow = TriggerFlow(name="c10-approval")
 flow.to(ask).to(commit)

@@ -13,28 +13,11 @@ native message is compared exactly as ``error.error_message`` and must appear in
 
 from __future__ import annotations
 
+# The handlers are the ones tests/test_pause_resume.py exercises beyond the native output.
+from tests.test_pause_resume import after, always_pause, gate
 from triggerflow_temporal import ChunkFailedError, TriggerFlow
 
 from ._expected import load_expected, normalize
-
-
-async def gate(data):
-    await data.async_append_state(
-        "calls",
-        {"input": data.input, "is_resume": data.is_resume, "resume_value": data.resume.value},
-    )
-    if data.is_resume:
-        return {"decision": data.resume.value}
-    return await data.async_pause_for(type="approval", interrupt_id="gate-1", resume_to="self")
-
-
-async def after(data):
-    await data.async_set_state("after", data.input)
-
-
-async def always_pause(data):
-    return await data.async_pause_for(type="approval", interrupt_id="loop", resume_to="self")
-
 
 flow = TriggerFlow(name="c11-self")
 flow.to(gate).to(after)

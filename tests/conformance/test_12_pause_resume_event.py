@@ -8,35 +8,20 @@ deviation 5), which the output does not show.
 
 from __future__ import annotations
 
+# The handlers are the ones tests/test_pause_resume.py exercises beyond the native output.
+from tests.test_pause_resume import (
+    ask_event,
+    ask_reply,
+    on_approved,
+    on_reply,
+    successor,
+)
 from triggerflow_temporal import TriggerFlow
 
 from ._expected import ReplayCase, load_expected, normalize
 
-
-async def ask(data):
-    return await data.async_pause_for(type="t", interrupt_id="i1", resume_to={"event": "Approved"})
-
-
-async def successor(data):
-    await data.async_set_state("successor_ran", True)
-
-
-async def on_approved(data):
-    await data.async_set_state("approved", data.input)
-    await data.async_set_state("is_resume", data.is_resume)
-    await data.async_set_state("resume_interrupt_id", data.resume.interrupt_id)
-
-
-async def ask_reply(data):
-    return await data.async_pause_for(type="t", interrupt_id="i2", resume_event="Reply")
-
-
-async def on_reply(data):
-    await data.async_set_state("reply", data.input)
-
-
 flow = TriggerFlow(name="c12-event")
-flow.to(ask).to(successor)
+flow.to(ask_event).to(successor)
 flow.when("Approved").to(on_approved)
 
 reply_flow = TriggerFlow(name="c12-reply")

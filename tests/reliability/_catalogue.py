@@ -26,17 +26,29 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import RetryPolicy
 
 from tests import (
+    test_cli,
+    test_converter,
     test_durability,
+    test_events,
     test_hitl_ui,
     test_interventions,
     test_pause_branches,
     test_pause_resume,
     test_persistence,
     test_runtime,
+    test_stream,
     test_time_skipping,
+    test_tracing,
 )
 from tests.conformance import _replay as conformance
-from tests.conformance import test_14_snapshot_shape, test_20_runtime_resources
+from tests.conformance import (
+    test_10_pause_resume_next,
+    test_11_pause_resume_self,
+    test_12_pause_resume_event,
+    test_14_snapshot_shape,
+    test_20_runtime_resources,
+    test_23_runtime_stream,
+)
 from triggerflow_temporal import TriggerFlow
 from triggerflow_temporal.examples import approval as example_approval
 
@@ -75,9 +87,9 @@ class Entry:
 
     Steps: ``("start", value)``, ``("start_fails", value)``, ``("emit", event, value)``,
     ``("continue", interrupt_id, value)``, ``("set_state", key, value)``,
-    ``("intervene", payload, kwargs)``, ``("wait_not_waiting",)``, ``("close",)``. The
-    execution is closed at the end unless
-    it closed itself (``auto_close``) or failed.
+    ``("intervene", payload, kwargs)``, ``("wait_not_waiting",)``, ``("close",)`` or
+    ``("close", kwargs)``. The execution is closed at the end unless it closed itself
+    (``auto_close``) or failed.
     """
 
     name: str
@@ -278,6 +290,7 @@ def _persistence_and_hitl_flows() -> list[Entry]:
 
 def _example_flows() -> list[Entry]:
     return [
+        Entry("converter", test_converter.flow, [("start", {"id": "T-9", "amount": 4})]),
         Entry(
             "refund_approval",
             example_approval.refund_flow,
@@ -368,6 +381,194 @@ def _conformance_flows() -> list[Entry]:
     return entries
 
 
+def _conformance_pause_and_stream_flows() -> list[Entry]:
+    # Conformance ports whose scenarios need continue_with or a stream consumer, which a
+    # ReplayCase cannot express (so they are not in conformance.all_cases()).
+    c10 = test_10_pause_resume_next
+    c11 = test_11_pause_resume_self
+    c12 = test_12_pause_resume_event
+    c23 = test_23_runtime_stream
+    stream = TriggerFlow(name="stream")
+    stream.to(c23.produce).to(c23.ask).to(c23.finish)
+    return [
+        Entry("c10-approval", c10.flow, [("start", "T-1"), ("continue", None, {"approved": True})]),
+        Entry("c11-self", c11.flow, [("start", "doc"), ("continue", "gate-1", {"ok": True})]),
+        # The resumed run pauses again: the resume fails the execution (max_resumes=1).
+        Entry("c11-guard", c11.guard_flow, [("start", None), ("continue", "loop", 1)]),
+        Entry("c12-event", c12.flow, [("start", None), ("continue", "i1", "yes")]),
+        Entry("c12-reply", c12.reply_flow, [("start", None), ("emit", "Reply", "hello")]),
+        Entry("stream", stream, [], custom=_stream_pause_resume),
+    ]
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, attempts: int = 500) -> None:
+    for _ in range(attempts):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _finish(client: Client, workflow_id: str) -> None:
+    try:
+        await client.get_workflow_handle(workflow_id).result()
+    except WorkflowFailureError:
+        pass
+
+
+async def _stream_pause_resume(entry: Entry, client: Client, workflow_id: str) -> None:
+    # As test_23: the consumer starts the execution lazily and reads until it closes.
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    items: list[Any] = []
+
+    async def consume() -> None:
+        async for item in execution.get_async_runtime_stream("in", timeout=None):
+            items.append(item)
+
+    consumer = asyncio.create_task(consume())
+
+    async def paused() -> bool:
+        return len(items) >= 3  # the pause item is out: the execution is waiting
+
+    await _until(paused, "the pause item")
+    await execution.async_continue_with("i", "ok")
+    await execution.async_close()
+    await asyncio.wait_for(consumer, 30)
+    await _finish(client, workflow_id)
+
+
+async def _stream_stop(entry: Entry, client: Client, workflow_id: str) -> None:
+    # As test_stream: the consumer starts the execution; the chunk stops the stream, the
+    # next chunk's item is rejected; a second stop from the client is a no-op.
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    items = [item async for item in execution.get_async_runtime_stream("x", timeout=None)]
+    assert items == ["last"], items
+
+    async def after_stop() -> bool:
+        return await execution.async_get_state("after_stop") is True
+
+    await _until(after_stop, "put_after_stop")
+    await execution.async_stop_stream()
+    await execution.async_close()
+    await _finish(client, workflow_id)
+
+
+async def _stream_start_fails(entry: Entry, client: Client, workflow_id: str) -> None:
+    # As test_stream: a consumer's own start fails, and the consumer raises its error.
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    try:
+        async for _ in execution.get_async_runtime_stream(None, timeout=None):
+            pass
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"{entry.name}: the stream did not raise the start's error")
+    await execution.async_close(pending_interrupts="cancel")
+    await _finish(client, workflow_id)
+
+
+async def _stream_continue_as_new(entry: Entry, client: Client, workflow_id: str) -> None:
+    """Tick with a subscriber connected until the server suggests continue-as-new.
+
+    test_stream lowers the suggestion threshold on its own dev server; the recorder's server
+    keeps the default (~4k events), so this ticks until a new run starts. The recorded
+    history is the last run: it starts from the carried runtime (stream log included) and
+    puts the second item with the next sequence number.
+    """
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    await execution.async_start(None)
+    handle = client.get_workflow_handle(workflow_id)
+    first_run = (await handle.describe()).run_id
+    entries: list[Any] = []
+
+    async def consume() -> None:
+        async for item in execution.get_async_runtime_stream_items(timeout=None):
+            entries.append(item)
+
+    consumer = asyncio.create_task(consume())
+    await execution.async_emit("tick", 0)
+
+    async def first_item() -> bool:
+        return len(entries) == 1
+
+    await _until(first_item, "item 0")
+    await asyncio.sleep(0.3)  # past the poll interval: the next poll is waiting
+    for i in range(1, 2000):
+        await execution.async_emit("tick", 100 + i)  # no item: tick puts only 0 and 24
+        if i % 20 == 0 and (await handle.describe()).run_id != first_run:
+            break
+    else:
+        raise AssertionError(f"{entry.name}: no continue-as-new after 2000 ticks")
+    await execution.async_emit("tick", 24)
+    await execution.async_close()
+    await asyncio.wait_for(consumer, 60)
+    assert [(e.item, e.seq) for e in entries] == [(0, 0), (24, 1)], entries
+    await _finish(client, workflow_id)
+
+
+def _stream_events_tracing_and_cli_flows() -> list[Entry]:
+    s = test_stream
+    ev = test_events
+    tr = test_tracing
+    stream_iv = TriggerFlow(name="stream-iv")
+    stream_iv.to(s.ask).intervention_point(name="point", target="review").to(s.review)
+    stream_stop = TriggerFlow(name="stream-stop")
+    stream_stop.to(s.put_then_stop).to(s.put_after_stop)
+    stream_fail = TriggerFlow(name="stream-fail")
+    stream_fail.to(s.fail)
+    stream_can = TriggerFlow(name="stream-can")
+    stream_can.when("tick").to(s.tick)
+    events_fail = TriggerFlow(name="events-fail")
+    events_fail.to(ev.a).to(ev.boom)
+    events_ws = TriggerFlow(name="events-ws")
+    events_ws.to(ev.keep_evidence)
+    return [
+        Entry(
+            "stream-iv",
+            stream_iv,
+            [
+                ("start", None),
+                ("intervene", {"hint": "strict"}, {"target": "review"}),
+                ("intervene", {"hint": "unused"}, {"target": "elsewhere"}),
+                ("continue", "i", "go"),
+            ],
+        ),
+        Entry("stream-stop", stream_stop, [], custom=_stream_stop),
+        Entry("stream-fail", stream_fail, [], custom=_stream_start_fails),
+        Entry("stream-can", stream_can, [], custom=_stream_continue_as_new),
+        Entry("events-fail", events_fail, [("start_fails", None)]),
+        Entry("events-ws", events_ws, [("start", "doc-1")]),
+        # Recorded without an OTel provider: tracing adds no workflow commands.
+        Entry("traced", tr.traced, [("start", "T-1")]),
+        Entry(
+            "traced_approval",
+            tr.traced_approval,
+            [("start", "T-2"), ("continue", None, {"approved": True})],
+        ),
+        # The calls the CLI test makes: start (no auto close, auto_close_timeout 0), emit,
+        # close with a reason, then an emit after close (ignored).
+        Entry(
+            "cli-ping",
+            test_cli.ping_flow,
+            [
+                ("start", "go"),
+                ("emit", "ping", "cli"),
+                ("close", {"reason": "done"}),
+                ("emit", "ping", None),
+            ],
+            execution={"auto_close_timeout": 0.0},
+        ),
+    ]
+
+
 def entries(tmp_dir: Path) -> list[Entry]:
     """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
     found = [
@@ -378,6 +579,8 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_example_flows(),
         *_reliability_flows(tmp_dir),
         *_conformance_flows(),
+        *_conformance_pause_and_stream_flows(),
+        *_stream_events_tracing_and_cli_flows(),
     ]
     names = [entry.name for entry in found]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
@@ -439,7 +642,7 @@ async def run_entry(entry: Entry, client: Client, workflow_id: str) -> None:
                     break
                 await asyncio.sleep(0.05)
         elif kind == "close":
-            await execution.async_close()
+            await execution.async_close(**(step[1] if len(step) > 1 else {}))
             closed = True
         else:
             raise ValueError(f"unknown step {kind!r}")
