@@ -60,6 +60,28 @@ async def test_waiting_executions_are_one_visibility_query(runtime):
         assert waiting.id in await _visible(client, closed, {waiting.id})
 
 
+async def test_search_attributes_can_be_turned_off_per_plugin(runtime):
+    # High-throughput flows may skip them: no upsert per status change, nothing listed.
+    async with runtime([flow], search_attributes=False) as client:
+        execution = flow.create_execution(auto_close=False, tenant="acme")
+        await execution.async_start(None)
+        description = await execution.handle.describe()
+        names = {k.name for k, _ in description.typed_search_attributes}  # type: ignore[attr-defined]
+        assert not {n for n in names if n.startswith("TriggerFlow")}
+        await execution.async_continue_with("approve", {"approved": True})
+        await execution.async_close()
+        history = await execution.handle.fetch_history()
+        kinds = {event.WhichOneof("attributes") for event in history.events}
+        assert "upsert_workflow_search_attributes_event_attributes" not in kinds
+        assert "workflow_execution_completed_event_attributes" in kinds
+        saved = await execution.async_save()
+        copy = flow.create_execution(client=client)
+        await copy.async_load(saved, execution_id=f"{execution.id}-copy")
+        names = {k.name for k, _ in (await copy.handle.describe()).typed_search_attributes}  # type: ignore[attr-defined]
+        assert not {n for n in names if n.startswith("TriggerFlow")}
+        await copy.async_close()
+
+
 async def test_signal_variant_records_rejections_and_resumes_once(runtime):
     async with runtime([flow]):
         execution = flow.create_execution(auto_close=False)

@@ -235,8 +235,17 @@ class TriggerFlowExecution:
 
     async def _start_options(self, spec: FlowSpec, options: ExecutionOptions) -> dict[str, Any]:
         return await start_options(
-            self._resolve_client(), spec, options, execution_id=self._id, task_queue=self._queue()
+            self._resolve_client(),
+            spec,
+            options,
+            execution_id=self._id,
+            task_queue=self._queue(),
+            search_attributes=self._search_attributes(),
         )
+
+    def _search_attributes(self) -> bool:
+        """False when the flow's plugin turned search attributes off."""
+        return bool(getattr(self._flow._plugin, "search_attributes", True))
 
     async def _with_start(
         self, spec: FlowSpec, workflow_input: WorkflowInput
@@ -635,6 +644,7 @@ class TriggerFlowExecution:
             spec=spec,
             options=options,
             allow_blueprint_change=allow_blueprint_change,
+            search_attributes=self._search_attributes(),
         )
         self._started = True
         return self

@@ -55,11 +55,13 @@ async def start_options(
     *,
     execution_id: str,
     task_queue: str,
+    search_attributes: bool = True,
 ) -> dict[str, Any]:
     """Keyword arguments every start of an execution workflow shares.
 
     Sets ``options.search_attributes`` when the namespace has the TriggerFlow search
-    attributes, and then starts with them so the execution is listed at once.
+    attributes (and the plugin did not turn them off with ``search_attributes=False``), and
+    then starts with them so the execution is listed at once.
     """
     kwargs: dict[str, Any] = {
         "id": execution_id,
@@ -67,7 +69,7 @@ async def start_options(
         "static_summary": f"{spec.name} @ {spec.short_hash}",
         "static_details": static_details(spec),
     }
-    if options.hidden:
+    if options.hidden or not search_attributes:
         options.search_attributes = False
     else:
         options.search_attributes = await namespace_supports(client)
@@ -129,6 +131,7 @@ async def load_execution(
     spec: FlowSpec | None = None,
     options: ExecutionOptions | None = None,
     allow_blueprint_change: bool = False,
+    search_attributes: bool = True,
 ) -> str:
     """Start a new execution workflow seeded from ``saved``; return its id.
 
@@ -142,6 +145,7 @@ async def load_execution(
         options: Execution options; default to the saved ones.
         allow_blueprint_change: Load into a ``spec`` whose blueprint hash differs from the
             snapshot's (every operator the snapshot refers to must still exist).
+        search_attributes: False when the plugin turned search attributes off.
 
     Raises:
         SnapshotError: The snapshot is malformed, foreign, or from another blueprint.
@@ -176,7 +180,14 @@ async def load_execution(
         )
     workflow_id = execution_id or parsed["execution_id"]
     queue = task_queue or temporal.get("task_queue") or "triggerflow"
-    kwargs = await start_options(client, spec, options, execution_id=workflow_id, task_queue=queue)
+    kwargs = await start_options(
+        client,
+        spec,
+        options,
+        execution_id=workflow_id,
+        task_queue=queue,
+        search_attributes=search_attributes,
+    )
     try:
         handle: WorkflowHandle[Any, Any] = await client.start_workflow(
             spec.name,
