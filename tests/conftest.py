@@ -14,6 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
+from . import _ast_parse_fix  # noqa: F401  (keeps pytest able to render failures; see module)
+
 
 @pytest_asyncio.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
