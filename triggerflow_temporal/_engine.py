@@ -10,6 +10,12 @@ marks of the fan-out that owns it, so nested fan-outs never mix (deviation 7).
 Everything here is deterministic: ids come from a counter carried across
 continue-as-new, iteration is over insertion-ordered dicts and lists only, and time
 comes from ``workflow.now()``.
+
+Fan-outs (``for_each`` items, ``batch`` branches) run at most ``concurrency`` at a time,
+``DEFAULT_FANOUT_CONCURRENCY`` when the flow gave none (a deviation: natively unbounded).
+A ``for_each`` keeps its not-yet-dispatched items in ``fanouts``: when the workflow holds
+fan-outs (continue-as-new is due) the in-flight items finish, the rest stay there and are
+carried to the next run, which dispatches them (:meth:`Engine.resume_fanout`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ from ._spec import FlowSpec
 SCOPE_KEY = "_triggerflow_aggregation_scope"
 PARENT_KEY = "_triggerflow_parent_signal_id"
 JOIN_KINDS = ("when_states", "batch_states", "collect_states", "for_each_results", "match_results")
+
+# In-flight cap of a for_each / batch fan-out whose flow gave no ``concurrency``: thousands
+# of activities scheduled in one workflow task make every task slow (bench/RESULTS.md F4),
+# and a bounded fan-out is what lets a for_each stop dispatching for continue-as-new.
+DEFAULT_FANOUT_CONCURRENCY = 100
 
 
 class ChunkFailure(Exception):
@@ -81,7 +92,12 @@ class Engine:
         condition: ConditionLookup,
         on_activity: Callable[[], None],
         before_operator: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+        fanout_limit: Callable[[], int | None] | None = None,
+        hold_fanout: Callable[[], bool] | None = None,
     ) -> None:
+        # fanout_limit: the in-flight cap of a fan-out that has no ``concurrency`` (None:
+        # unbounded, as before the cap existed). hold_fanout: True while no new for_each
+        # item may be dispatched (continue-as-new is due); held items stay in ``fanouts``.
         self.spec = spec
         self.execution_id = execution_id
         self._run_chunk = run_chunk
@@ -89,6 +105,8 @@ class Engine:
         self._condition = condition
         self._on_activity = on_activity
         self._before_operator = before_operator
+        self._fanout_limit = fanout_limit or (lambda: None)
+        self._hold_fanout = hold_fanout or (lambda: False)
         self.ops: dict[str, dict[str, Any]] = {op["id"]: op for op in spec.operators}
         self.listeners: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for op in spec.operators:
@@ -108,6 +126,10 @@ class Engine:
         self.skip_exceptions = False
         self.errors: list[dict[str, Any]] = []
         self.semaphores: dict[str, asyncio.Semaphore] = {}
+        # for_each instances with items not dispatched yet, by instance mark: ``op``, the
+        # split's ``signal`` (without its value), ``items`` ([item, mark] in input order),
+        # ``concurrency``, and ``held`` (no task is dispatching them: resume_fanout must).
+        self.fanouts: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ ids
     def next_id(self, prefix: str) -> str:
@@ -268,7 +290,7 @@ class Engine:
     async def _op_batch_fanout(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
         marks = [*signal["layer_marks"], self.next_id("m")]
         branches = [s["trigger_event"] for s in op["emit_signals"]]
-        limit = op["options"].get("concurrency")
+        limit = op["options"].get("concurrency") or self._fanout_limit()
         semaphore = asyncio.Semaphore(limit) if limit else None
 
         async def branch(event: str) -> Any:
@@ -313,7 +335,6 @@ class Engine:
         return None
 
     async def _op_for_each_split(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        send = op["emit_signals"][0]["trigger_event"]
         end = op["emit_signals"][1]["trigger_event"]
         value = signal["value"]
         items = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -327,20 +348,77 @@ class Engine:
             "order": item_marks,
             "values": {},
         }
-        limit = op["options"].get("concurrency")
-        semaphore = asyncio.Semaphore(limit) if limit else None
-        base = [*signal["layer_marks"], instance]
-
-        async def send_item(item: Any, mark: str) -> Any:
-            if semaphore is None:
-                return await self.emit_from(signal, send, item, [*base, mark], source="operator")
-            async with semaphore:
-                return await self.emit_from(signal, send, item, [*base, mark], source="operator")
-
-        await gather_cancel_on_error(
-            [send_item(item, mark) for item, mark in zip(items, item_marks, strict=True)]
-        )
+        self.fanouts[instance] = {
+            "op": op["id"],
+            # The items travel in the record; the split's value (the whole list) is not
+            # needed to dispatch them and would double the carry.
+            "signal": {**signal, "value": None},
+            "items": [[item, mark] for item, mark in zip(items, item_marks, strict=True)],
+            "concurrency": op["options"].get("concurrency") or self._fanout_limit(),
+            "held": False,
+        }
+        await self._send_items(instance)
         return None
+
+    async def resume_fanout(self, instance: str) -> None:
+        """Dispatch the items a held ``for_each`` has not dispatched yet (new run, close, load).
+
+        The join progress of the instance is in ``joins`` already; the items' results join
+        it like those of the items dispatched before.
+        """
+        record = self.fanouts.get(instance)
+        if record is None:
+            return
+        if record["op"] not in self.ops:
+            raise RuntimeError(
+                f"for_each operator {record['op']!r} of a carried fan-out is not in flow "
+                f"'{self.spec.name}'"
+            )
+        record["held"] = False
+        await self._send_items(instance)
+
+    async def _send_items(self, instance: str) -> None:
+        """Dispatch the items of ``fanouts[instance]``, at most ``concurrency`` at a time.
+
+        An item is taken out of the record when it is dispatched, so the record always
+        holds exactly the items no run has started: continue-as-new carries them and the
+        next run dispatches each once. While ``hold_fanout()`` is true, items waiting for a
+        slot are left in the record; the dispatch returns once the in-flight ones finished.
+        """
+        record = self.fanouts[instance]
+        op = self.ops[record["op"]]
+        signal = record["signal"]
+        send = op["emit_signals"][0]["trigger_event"]
+        base = [*signal["layer_marks"], instance]
+        limit = record["concurrency"]
+        semaphore = asyncio.Semaphore(limit) if limit else None
+        items: list[list[Any]] = record["items"]
+
+        async def dispatch(mark: str) -> Any:
+            if self._hold_fanout():
+                return None
+            # Slots are granted in input order, so the item is almost always first.
+            index = next(i for i, pair in enumerate(items) if pair[1] == mark)
+            item = items.pop(index)[0]
+            return await self.emit_from(signal, send, item, [*base, mark], source="operator")
+
+        async def send_item(mark: str) -> Any:
+            if semaphore is None:
+                return await dispatch(mark)
+            async with semaphore:
+                return await dispatch(mark)
+
+        try:
+            await gather_cancel_on_error([send_item(mark) for _, mark in list(items)])
+        except BaseException:
+            # A failed item fails the fan-out (the rest is cancelled, as natively): nothing
+            # of it may be dispatched later.
+            self.fanouts.pop(instance, None)
+            raise
+        if items:
+            record["held"] = True
+        else:
+            del self.fanouts[instance]
 
     async def _op_for_each_collect(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
         marks = signal["layer_marks"]
@@ -506,6 +584,7 @@ class Engine:
             "seq": self.seq,
             "last_signal": copy.deepcopy(self.last_signal),
             "errors": copy.deepcopy(self.errors),
+            "fanouts": copy.deepcopy(self.fanouts),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -517,6 +596,11 @@ class Engine:
         self.seq = int(data.get("seq") or 0)
         self.last_signal = copy.deepcopy(data.get("last_signal"))
         self.errors = copy.deepcopy(data.get("errors") or [])
+        # Nothing dispatches a restored fan-out until resume_fanout is called.
+        self.fanouts = {
+            instance: {**copy.deepcopy(record), "held": True}
+            for instance, record in (data.get("fanouts") or {}).items()
+        }
 
 
 async def gather_cancel_on_error(coros: Sequence[Awaitable[Any]]) -> list[Any]:

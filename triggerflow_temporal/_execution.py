@@ -808,8 +808,18 @@ class TriggerFlowExecution:
 
 
 def _is_closed_error(error: RPCError) -> bool:
-    """The server refused a call because the workflow has finished (closed execution)."""
-    return "workflow execution already completed" in str(error).lower()
+    """The server refused a call because the workflow has finished (closed execution).
+
+    Also when the workflow finished while the update was in flight ("aborted by closing
+    workflow"): close drains every running handler first, so an aborted update is one that
+    had not reached its handler (e.g. a close sent to a loaded copy of a closed execution,
+    whose first workflow task completes it).
+    """
+    text = str(error).lower()
+    return (
+        "workflow execution already completed" in text
+        or "update was aborted by closing workflow" in text
+    )
 
 
 def _check_json(what: str, value: Any) -> None:

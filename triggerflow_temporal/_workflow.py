@@ -10,6 +10,7 @@ Interrupt handling lives in ``_workflow_interrupts``; inputs and requests in
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -19,7 +20,14 @@ from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from ._data import ChunkData, ChunkInput, ChunkOutput
-from ._engine import JOIN_KINDS, ChunkFailure, Engine, PausedBranch, gather_cancel_on_error
+from ._engine import (
+    DEFAULT_FANOUT_CONCURRENCY,
+    JOIN_KINDS,
+    ChunkFailure,
+    Engine,
+    PausedBranch,
+    gather_cancel_on_error,
+)
 from ._events import EventRecorder
 from ._interventions import STATE_KEY as INTERVENTIONS_KEY
 from ._interventions import InterventionLedger
@@ -58,6 +66,17 @@ __all__ = [
 # Bounded logs kept in workflow memory (and carried over continue-as-new).
 MAX_SIGNAL_ATTEMPTS = 100
 
+# Patch id of the bounded fan-out (default in-flight cap, for_each items held and carried
+# over continue-as-new). Histories recorded before it replay the unbounded dispatch.
+FANOUT_PATCH = "triggerflow-bounded-fanout"
+
+# False in a chain that an update awaits until it is quiescent (start without auto close,
+# emit, set_state, continue_with, loaded): an update cannot outlive its run, so a fan-out
+# in such a chain is never held for continue-as-new; it finishes in this run.
+_CHAIN_MAY_HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "triggerflow_chain_may_hold", default=True
+)
+
 
 class TriggerFlowWorkflow(InterruptsMixin):
     """Generic interpreter; the plugin derives one ``@workflow.defn`` class per flow name."""
@@ -90,6 +109,8 @@ class TriggerFlowWorkflow(InterruptsMixin):
             condition=lambda name: self._runtime.condition(self._spec.name, name),
             on_activity=self._touch,
             before_operator=self._before_operator,
+            fanout_limit=self._fanout_limit,
+            hold_fanout=self._hold_fanout,
         )
         self._engine.skip_exceptions = input.options.skip_exceptions
         self._status = "created"
@@ -128,6 +149,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
     async def _run(self, input: WorkflowInput) -> dict[str, Any]:
         for interrupt_id in list(self._deadlines):
             self._start_timeout_timer(interrupt_id)  # timers restored after CAN or load
+        self._resume_held_fanouts()  # for_each items carried over continue-as-new
         if self._pending_work:
             await self._resume_pending_work()
         if input.start is not None and not self._started:
@@ -182,6 +204,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
     def _idle(self) -> bool:
         return (
             self._engine.active == 0
+            and not self._engine.fanouts  # held items go on in the next run
             and all(task.done() for task in self._detached)
             and not self._closing
             and not any(i["status"] == "waiting" for i in self._interrupts.values())
@@ -372,9 +395,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
             f"TriggerFlow execution '{self._execution_id}' sealed.",
             {"reason": reason},
         )
-        await workflow.wait_condition(
-            lambda: self._engine.active == 0 and all(t.done() for t in self._detached)
-        )
+        await self._drain_for_close()
         self._detached = []
         expired = self._interventions.expire_pending(self._now())
         if expired:
@@ -492,6 +513,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
         if recorder is None:
             return
         pending = [copy.deepcopy(v) for k, v in self._inflight.items() if k != run_id]
+        pending += self._pending_fanouts()
         if not paused:
             pending.append({"kind": "continue", "op": op["id"], "signal": signal, "result": value})
         recorder(
@@ -702,6 +724,68 @@ class TriggerFlowWorkflow(InterruptsMixin):
         )
         return write_back_value(options.get("write_back") or {}, result, signal, self._engine.state)
 
+    # ============================================================== fan-outs
+    def _fanout_bounded(self) -> bool:
+        """Whether this execution caps fan-outs by default and holds them for CAN."""
+        return workflow.patched(FANOUT_PATCH)
+
+    def _fanout_limit(self) -> int | None:
+        """In-flight cap of a fan-out that has no ``concurrency`` (None: unbounded)."""
+        return DEFAULT_FANOUT_CONCURRENCY if self._fanout_bounded() else None
+
+    def _hold_fanout(self) -> bool:
+        """Dispatch no new for_each item: continue-as-new is suggested and may happen.
+
+        In-flight items finish, the rest is carried to the next run. Never while closing
+        (close drains everything in this run) nor in a chain an update awaits.
+        """
+        return (
+            _CHAIN_MAY_HOLD.get()
+            and self._lifecycle == "open"
+            and not self._closing
+            and workflow.info().is_continue_as_new_suggested()
+            and self._fanout_bounded()
+        )
+
+    def _resume_held_fanouts(self) -> bool:
+        """Dispatch the rest of every held for_each in the background; True if there was any.
+
+        Called when a run starts from a carry, and by close when it overtook the
+        continue-as-new the items were held for.
+        """
+        held = [instance for instance, record in self._engine.fanouts.items() if record["held"]]
+        for instance in held:
+            self._engine.fanouts[instance]["held"] = False
+            self._engine.active += 1  # counted from now: no continue-as-new before it runs
+            self._detached.append(asyncio.ensure_future(self._run_held_fanout(instance)))
+        return bool(held)
+
+    async def _run_held_fanout(self, instance: str) -> None:
+        _CHAIN_MAY_HOLD.set(True)  # nobody awaits this chain: it may be held again
+        try:
+            await self._guarded(self._engine.resume_fanout(instance))
+        except ApplicationError:
+            pass  # recorded as the execution's failure; nobody awaits this work
+        finally:
+            self._engine.active -= 1
+            self._touch()
+
+    async def _drain_for_close(self) -> None:
+        """Wait until in-flight work is done, dispatching held for_each items in this run."""
+        while True:
+            await workflow.wait_condition(
+                lambda: self._engine.active == 0 and all(t.done() for t in self._detached)
+            )
+            if not self._resume_held_fanouts():
+                return
+
+    def _pending_fanouts(self) -> list[dict[str, Any]]:
+        """Undispatched for_each items, as snapshot pending work (re-dispatched on load)."""
+        return [
+            {"kind": "fanout", "instance": instance, **copy.deepcopy(record)}
+            for instance, record in self._engine.fanouts.items()
+        ]
+
     # ======================================================= continue-as-new
     def _export_runtime(self) -> dict[str, Any]:
         return {
@@ -840,6 +924,16 @@ class TriggerFlowWorkflow(InterruptsMixin):
             op = self._engine.ops.get(item.get("op", ""))
             if op is None:
                 continue  # checked by the client before the load
+            if item.get("kind") == "fanout":
+                # for_each items not dispatched when the snapshot was taken.
+                instance = item["instance"]
+                self._engine.fanouts[instance] = {
+                    key: copy.deepcopy(item[key])
+                    for key in ("op", "signal", "items", "concurrency")
+                }
+                self._engine.fanouts[instance]["held"] = True
+                coros.append(self._engine.resume_fanout(instance))
+                continue
             signal = item["signal"]
             if item.get("kind") == "continue":
                 coros.append(self._engine.continue_after_chunk(op, signal, item.get("result")))
@@ -848,11 +942,14 @@ class TriggerFlowWorkflow(InterruptsMixin):
         if self._status in ("created", "waiting"):
             self._status = "running"
         self._engine.active += 1
+        # The ``loaded`` update waits for this work to be quiescent: finish it in this run.
+        token = _CHAIN_MAY_HOLD.set(False)
         try:
             await self._guarded(gather_cancel_on_error(coros))
         except ApplicationError:
             pass  # recorded as the execution's failure
         finally:
+            _CHAIN_MAY_HOLD.reset(token)
             self._engine.active -= 1
             self._restore_done = True
             self._touch()
@@ -861,6 +958,9 @@ class TriggerFlowWorkflow(InterruptsMixin):
     @workflow.update(name="start")
     async def start_update(self, start: dict[str, Any]) -> None:
         """Dispatch ``START`` with ``start["value"]``; returns when the chain is quiescent."""
+        if not self._options.auto_close:
+            # The caller reads the state next; with auto close it waits for the result.
+            _CHAIN_MAY_HOLD.set(False)
         await self._start(start.get("value"))
 
     @workflow.update(name="emit")
@@ -869,6 +969,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
         if self._lifecycle != "open":
             self._reject_event(request)
             return None
+        _CHAIN_MAY_HOLD.set(False)
         signal = self._engine.make_signal(
             request.event, request.value, trigger_type=request.trigger_type, source="runtime"
         )
@@ -925,6 +1026,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
                 type="RuntimeError",
                 non_retryable=True,
             )
+        _CHAIN_MAY_HOLD.set(False)
         await self._guarded(self._apply_state_op(request.op))
 
     @workflow.update(name="continue_with")
@@ -932,6 +1034,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
         """Resume a waiting interrupt; returns the interrupt record once quiescent."""
         if self._lifecycle != "open":
             return None
+        _CHAIN_MAY_HOLD.set(False)
         return await self._continue(request)
 
     @continue_with_update.validator
@@ -1067,7 +1170,8 @@ class TriggerFlowWorkflow(InterruptsMixin):
     @workflow.query(name="snapshot")
     def snapshot_query(self) -> dict[str, Any]:
         """The execution snapshot in Agently's schema v2 shape (``async_save``)."""
-        return self._snapshot([copy.deepcopy(v) for v in self._inflight.values()])
+        pending = [copy.deepcopy(v) for v in self._inflight.values()]
+        return self._snapshot(pending + self._pending_fanouts())
 
     @workflow.query(name="interventions")
     def interventions_query(self) -> dict[str, Any]:

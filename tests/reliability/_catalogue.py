@@ -30,6 +30,7 @@ from tests import (
     test_converter,
     test_durability,
     test_events,
+    test_foreach_history_bound,
     test_hitl_ui,
     test_interventions,
     test_pause_branches,
@@ -298,7 +299,7 @@ def _example_flows() -> list[Entry]:
                 ("start", {"refund_id": "r-1", "amount": "42.5", "reason": "broken"}),
                 ("continue", "approve-R-1", {"approved": True, "by": "history"}),
             ],
-        )
+        ),
     ]
 
 
@@ -569,6 +570,37 @@ def _stream_events_tracing_and_cli_flows() -> list[Entry]:
     ]
 
 
+def _foreach_history_bound_flows() -> list[Entry]:
+    """One run each: pins the bounded fan-out (patch marker, default in-flight cap).
+
+    Their continue-as-new runs are replayed by tests/test_foreach_history_bound.py itself.
+    """
+    fb = test_foreach_history_bound
+
+    def open_gates() -> None:
+        fb.RELEASE_SLOW.set()
+        fb.OPEN_GATE.set()
+
+    return [
+        Entry(
+            "fb-large",
+            fb.large,
+            [("start", list(range(150)))],
+            execution={"auto_close": True, "auto_close_timeout": 0.0},
+        ),
+        Entry("fb-nested", fb.nested, [("start", [[1, 2], [3]])]),
+        Entry("fb-after-pause", fb.after_pause, [("start", None), ("continue", "approve", [1, 2])]),
+        Entry("fb-item-pauses", fb.item_pauses, [("start", [0, 1]), ("continue", "item-0", "r")]),
+        Entry(
+            "fb-close-held",
+            fb.close_held,
+            [("start", None), ("emit", "slow", None), ("emit", "go", [1, 2])],
+            before=open_gates,
+        ),
+        Entry("fb-snapshot", fb.snapshot_flow, [("start", [0, 1, 2])], before=open_gates),
+    ]
+
+
 def entries(tmp_dir: Path) -> list[Entry]:
     """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
     found = [
@@ -581,6 +613,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_conformance_flows(),
         *_conformance_pause_and_stream_flows(),
         *_stream_events_tracing_and_cli_flows(),
+        *_foreach_history_bound_flows(),
     ]
     names = [entry.name for entry in found]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
