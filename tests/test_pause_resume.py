@@ -304,3 +304,49 @@ async def test_pause_resume_history_replays(runtime):
         history = await client.get_workflow_handle(execution.id).fetch_history()
     result = await Replayer(workflows=[], plugins=[plugin]).replay_workflow(history)
     assert result.replay_failure is None
+
+
+async def read_resume(data):
+    await data.async_set_state(
+        "seen",
+        {
+            "keys": sorted(data.resume.to_dict()),
+            "source_event": data.resume.interrupt["source_signal"]["trigger_event"],
+            "origin_event": data.resume.origin_signal["trigger_event"],
+            "meta_resume_id": data.signal_meta["resume"]["interrupt_id"],
+            "meta_has_source": "source_signal" in data.signal_meta["resume"]["interrupt"],
+        },
+    )
+
+
+async def test_resumed_chunk_gets_the_whole_context_sent_once(runtime):
+    import json
+
+    flow = TriggerFlow(name="resume-context")
+    flow.to(ask).to(read_resume)
+    async with runtime([flow]) as client:
+        execution = flow.create_execution(auto_close=False)
+        await execution.async_start("T-2")
+        interrupt_id = next(iter(await execution.async_get_pending_interrupts()))
+        await execution.async_continue_with(interrupt_id, {"approved": True})
+        snapshot = await execution.async_close()
+        history = await client.get_workflow_handle(execution.id).fetch_history()
+    # The chunk sees what it saw before the context was packed (data.resume, signal_meta).
+    assert snapshot["seen"] == {
+        "keys": ["interrupt", "interrupt_id", "origin_signal", "value"],
+        "source_event": "START",
+        "origin_event": "START",
+        "meta_resume_id": interrupt_id,
+        "meta_has_source": True,
+    }
+    # ...while its activity input carries the context once, without the repeated signal.
+    [scheduled] = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name.endswith("read_resume")
+    ]
+    chunk_input = json.loads(scheduled.input.payloads[0].data)
+    assert "resume" not in chunk_input["signal"]["meta"]
+    assert "source_signal" not in chunk_input["resume"]["interrupt"]
+    assert chunk_input["resume"]["origin_signal"]["trigger_event"] == "START"

@@ -19,7 +19,7 @@ from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
-from ._data import ChunkData, ChunkInput, ChunkOutput
+from ._data import ChunkData, ChunkInput, ChunkOutput, pack_resume
 from ._engine import (
     DEFAULT_FANOUT_CONCURRENCY,
     JOIN_KINDS,
@@ -448,12 +448,13 @@ class TriggerFlowWorkflow(InterruptsMixin):
             signal={
                 "id": signal["id"],
                 "source": signal["source"],
-                "meta": signal["meta"],
+                # The resume context travels once, in ``resume`` (pack_resume).
+                "meta": {k: v for k, v in signal["meta"].items() if k != "resume"},
                 "layer_marks": signal["layer_marks"],
             },
             state=self._engine.state,
             resources=self._options.runtime_resources,
-            resume=signal["meta"].get("resume"),
+            resume=pack_resume(signal["meta"].get("resume")),
             blueprint_hash=self._spec.blueprint_hash,
             tenant=self._options.tenant,
             interventions=list(self._interventions.records.values()),

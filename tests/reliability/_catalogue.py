@@ -183,6 +183,11 @@ def _pause_resume_flows() -> list[Entry]:
         Entry("approval", p.approval, [("start", "T-1"), ("continue", None, yes)]),
         Entry("self", self_flow, [("start", "doc"), ("continue", "gate-1", {"ok": True})]),
         Entry("guard", _flow("guard", p.always_pause), [("start", None), ("continue", "loop", 1)]),
+        Entry(
+            "resume-context",
+            _flow("resume-context", p.ask, p.read_resume),
+            [("start", "T-2"), ("continue", None, yes)],
+        ),
         Entry("event", event, [("start", None), ("continue", "i1", "yes")]),
         Entry("reply", reply, [("start", None), ("emit", "Reply", "hello")]),
         Entry(
