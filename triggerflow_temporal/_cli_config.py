@@ -263,9 +263,14 @@ def load_flow(path: str) -> TriggerFlow:
                 f"Module {module_name!r} has no attribute {attribute!r} (flow {path!r})."
             )
         flow = getattr(flow, part)
-    if not isinstance(flow, TriggerFlow) and not type(flow).__module__.startswith("agently"):
-        raise CLIError(f"{path!r} is a {type(flow).__name__}, not a TriggerFlow.")
-    return flow
+    if isinstance(flow, TriggerFlow):
+        return flow
+    from ._agently import from_agently, is_agently_flow
+
+    if is_agently_flow(flow):
+        # The converted flow (the object the plugin serves): executions run on Temporal.
+        return from_agently(flow)
+    raise CLIError(f"{path!r} is a {type(flow).__name__}, not a TriggerFlow.")
 
 
 def flow_paths(env: Mapping[str, str], paths: Sequence[str] = ()) -> list[str]:

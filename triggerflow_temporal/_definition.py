@@ -1291,6 +1291,23 @@ class TriggerFlow:
             flow.register_condition_handler(condition, name=name)
         return flow.load_flow_config(config)
 
+    @classmethod
+    def from_agently(cls, flow: Any) -> TriggerFlow:
+        """Convert a live ``agently.TriggerFlow`` (needs the ``agently`` extra).
+
+        Returns the flow :class:`TriggerFlowPlugin` serves for that agently object (the
+        same object while its graph and handlers are unchanged): create executions from it.
+        Ids are re-derived from structure and handler names, so the blueprint hash equals
+        the same graph built with this class.
+
+        Raises:
+            FlowDefinitionError: agently is not installed, or a chunk or condition cannot
+                be served (a lambda, two functions with one name, ``__main__``).
+        """
+        from ._agently import from_agently
+
+        return from_agently(flow)
+
     def load_json_flow(self, path_or_text: str) -> TriggerFlow:
         """Import a JSON flow config from a path or a JSON string."""
         text = _read_text_or_path(path_or_text)

@@ -165,6 +165,9 @@ def import_flow_config(
             ref.clear()
             ref.update({"kind": "registered", "name": name})
         if op["kind"] == "sub_flow":
+            # Agently writes None for the default bindings and nests paths per scope.
+            for key in ("capture", "write_back"):
+                op["options"][key] = flat_binding(op["options"].get(key), key)
             child_config = op["options"].pop("sub_flow_config", None)
             child_name = str(op["options"].get("sub_flow_name"))
             if child_config is None:
@@ -178,6 +181,7 @@ def import_flow_config(
             import_flow_config(child, child_config)
             sub_flows[child.name] = child
         operators[op["id"]] = op
+    _route_case_branches(operators)
     if replace:
         flow._operators = operators
         flow._chunks = chunks
@@ -196,6 +200,45 @@ def import_flow_config(
     if config.get("name"):
         flow.name = str(config["name"])
     flow._meta = copy.deepcopy(dict(config.get("meta") or {}))
+
+
+def _route_case_branches(operators: Mapping[str, dict[str, Any]]) -> None:
+    """Make listeners of ``<case event>-Branch`` listen to the case event itself.
+
+    Agently's builder makes whatever follows a ``case`` listen to the ``-Branch`` event its
+    ``match_case`` operator re-emits; the interpreter skips ``match_case`` operators and
+    routes to the case event directly (as this package's builder wires it).
+    """
+    routes = {
+        signal["id"]: op["listen_signals"][0]
+        for op in operators.values()
+        if op["kind"] == "match_case" and op["listen_signals"]
+        for signal in op["emit_signals"]
+    }
+    for op in operators.values():
+        if op["kind"] != "match_case":
+            op["listen_signals"] = [
+                copy.deepcopy(routes.get(signal["id"], signal)) for signal in op["listen_signals"]
+            ]
+
+
+def flat_binding(spec: Any, mode: str) -> dict[str, str]:
+    """A sub-flow binding as ``{"scope.path": source}``; ``None`` is the default binding.
+
+    Agently nests paths per scope (``{"runtime_data": {"k": "value.x"}}``) and writes
+    ``None`` for the default; this package writes them flat (``{"runtime_data.k":
+    "value.x"}``). Both load.
+    """
+    if spec is None:
+        return {"input": "value"} if mode == "capture" else {"value": "result"}
+    flat: dict[str, str] = {}
+    for scope, binding in dict(spec).items():
+        if isinstance(binding, Mapping):
+            for path, source in binding.items():
+                flat[f"{scope}.{path}"] = str(source)
+        else:
+            flat[str(scope)] = str(binding)
+    return flat
 
 
 def _checked_operator(index: int, raw: Any, seen: Mapping[str, Any]) -> dict[str, Any]:

@@ -227,13 +227,10 @@ def _make_workflow_class(flow_name: str, registry: _FlowRegistry) -> type:
 def _coerce_flow(flow: Any) -> TriggerFlow:
     if isinstance(flow, TriggerFlow):
         return flow
-    module = type(flow).__module__ or ""
-    if module.startswith("agently"):
-        raise FlowDefinitionError(
-            "A live agently.TriggerFlow cannot be served directly yet. Export it and rebuild: "
-            "TriggerFlow.from_flow_config(agently_flow.get_flow_config(), handlers={...}, "
-            "conditions={...})."
-        )
+    from ._agently import from_agently, is_agently_flow
+
+    if is_agently_flow(flow):
+        return from_agently(flow)
     raise FlowDefinitionError(
         f"TriggerFlowPlugin(flows=...) takes TriggerFlow objects (triggerflow_temporal or "
         f"agently), got {type(flow).__name__}."

@@ -77,6 +77,10 @@ EXEMPT = {
     "rel-config": "test_bad_input: corrupted flow configs, load only",
     "loaded": "test_bad_input: corrupted flow configs, load only",
     "text": "test_bad_input: unparsable flow text, load only",
+    "agently-skip": "test_agently_compat: converted, not run",
+    "agently-lambda-condition": "test_agently_compat: rejected lambda condition",
+    "agently-main": "test_agently_compat: rejected __main__ handler",
+    "agently-contract": "test_agently_compat: converted, not run (contract warning)",
 }
 
 Step = tuple[Any, ...]
