@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conformance._replay import replay
 from triggerflow_temporal import ExecutionStateError, TriggerFlow, TriggerFlowPlugin
 from triggerflow_temporal._engine import DEFAULT_FANOUT_CONCURRENCY
-from triggerflow_temporal._workflow import FANOUT_PATCH
+from triggerflow_temporal._workflow_types import RUNTIME_VERSION
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
 SUGGEST_AT = 150
@@ -167,6 +167,14 @@ def within_bound(history: WorkflowHistory) -> bool:
     return len(history.events) <= SUGGEST_AT + 6 * max_in_flight(history) + 20
 
 
+def started_version(history: WorkflowHistory) -> int:
+    """The runtime version in the run's workflow input."""
+    import json
+
+    started = history.events[0].workflow_execution_started_event_attributes
+    return json.loads(started.input.payloads[0].data)["options"]["runtime_version"]
+
+
 def ends_continued(history: WorkflowHistory) -> bool:
     return history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
 
@@ -212,12 +220,32 @@ async def test_large_for_each_spans_runs_with_bounded_history(served):
     lengths = [len(h.events) for h in histories]
     assert all(within_bound(h) for h in histories), lengths
     assert sum(lengths) > SUGGEST_AT + 6 * DEFAULT_FANOUT_CONCURRENCY + 20  # not one run
-    # The new dispatch is behind a patch: histories from before it replay unchanged.
-    assert any(
-        e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        and FANOUT_PATCH.encode() in e.SerializeToString()
-        for e in histories[0].events
+    # The new dispatch is chosen by the input's runtime version (no patch marker, no
+    # TemporalChangeVersion upsert): histories from before it replay unchanged.
+    assert started_version(histories[0]) == RUNTIME_VERSION
+    assert not any(
+        e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for e in histories[0].events
     )
+    await assert_replays(histories)
+
+
+async def test_start_without_auto_close_returns_once_the_carried_items_finished(served):
+    # The main API: async_start (an update) returns when the chain is quiescent. Its
+    # for_each is still held for continue-as-new; the client follows the runs (settle).
+    RUNS.clear()
+    execution = large.create_execution(execution_id=new_id("fb-start"), auto_close=False)
+    await execution.async_start(list(range(ITEMS)))
+    # Right after the start returns, every item has run and the chain went on to `keep`.
+    assert await execution.async_get_state("results") == [i * 10 for i in range(ITEMS)]
+    assert set(RUNS.values()) == {1} and len(RUNS) == ITEMS
+    snapshot = await execution.async_close()
+    histories = await run_histories(served, execution.id)
+
+    assert snapshot["results"] == [i * 10 for i in range(ITEMS)]
+    assert len(histories) > 1
+    assert runs_scheduling(histories, "work") > 1
+    assert all(within_bound(h) for h in histories), [len(h.events) for h in histories]
+    assert started_version(histories[0]) == RUNTIME_VERSION
     await assert_replays(histories)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -294,13 +295,15 @@ class TriggerFlowExecution:
                     **await self._start_options(spec, options),
                 )
             operation = await self._with_start(spec, workflow_input)
-            await client.execute_update_with_start_workflow(
+            started = await client.execute_update_with_start_workflow(
                 "start", {"value": value}, start_workflow_operation=operation
             )
             self._started = True
             if options.auto_close:
                 handle = await operation.workflow_handle()
                 return await handle.result()
+            if isinstance(started, dict) and started.get("settled") is False:
+                await self._settle()
         except (WorkflowUpdateFailedError, WorkflowFailureError) as error:
             self._started = True  # the workflow exists; its start or run failed
             raise _rebuild_error(error) from None
@@ -729,6 +732,27 @@ class TriggerFlowExecution:
                 else f"TriggerFlow execution {self._id} can not accept interventions while "
                 "lifecycle state is 'closed'."
             ) from None
+
+    async def _settle(self) -> None:
+        """Wait for a start whose for_each went on in later runs (continue-as-new).
+
+        The ``settle`` update returns when the execution is quiescent, or when the run it
+        reached hands its held items to the next run; then it is sent again, to the latest
+        run. A run that continued as new between the two is no error: the next call
+        reaches its successor.
+        """
+        while True:
+            try:
+                result = await self.handle.execute_update("settle", result_type=dict)
+            except RPCError as error:
+                if not _is_closed_error(error):
+                    raise self._not_found(error) from None
+                description = await self.handle.describe()
+                if description.status != WorkflowExecutionStatus.RUNNING:
+                    return  # closed meanwhile: nothing left to wait for
+                continue
+            if result.get("settled"):
+                return
 
     def _already_closed(self) -> ExecutionStateError:
         return ExecutionStateError(

@@ -29,7 +29,7 @@ from ._errors import ExecutionStateError, SnapshotError
 from ._search_attributes import initial_search_attributes, namespace_supports
 from ._snapshot import blueprint_hash_of, parse_snapshot
 from ._spec import FlowSpec
-from ._workflow_types import ExecutionOptions, WorkflowInput
+from ._workflow_types import RUNTIME_VERSION, ExecutionOptions, WorkflowInput
 
 if TYPE_CHECKING:
     from ._definition import TriggerFlow
@@ -69,6 +69,7 @@ async def start_options(
         "static_summary": f"{spec.name} @ {spec.short_hash}",
         "static_details": static_details(spec),
     }
+    options.runtime_version = RUNTIME_VERSION  # this client's interpreter behaviour
     if options.hidden or not search_attributes:
         options.search_attributes = False
     else:

@@ -66,9 +66,10 @@ __all__ = [
 # Bounded logs kept in workflow memory (and carried over continue-as-new).
 MAX_SIGNAL_ATTEMPTS = 100
 
-# Patch id of the bounded fan-out (default in-flight cap, for_each items held and carried
-# over continue-as-new). Histories recorded before it replay the unbounded dispatch.
-FANOUT_PATCH = "triggerflow-bounded-fanout"
+# Runtime version (ExecutionOptions.runtime_version) from which fan-outs are bounded: a
+# default in-flight cap, for_each items held and carried over continue-as-new, and the start
+# update settling across runs. Executions started before it replay the unbounded dispatch.
+BOUNDED_FANOUT_VERSION = 2
 
 # False in a chain that an update awaits until it is quiescent (start without auto close,
 # emit, set_state, continue_with, loaded): an update cannot outlive its run, so a fan-out
@@ -701,6 +702,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
                         hidden=True,
                         runtime_resources=self._options.runtime_resources,
                         tenant=self._options.tenant,
+                        runtime_version=self._options.runtime_version,
                     ),
                     start={"value": child_input},
                 ),
@@ -728,7 +730,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
     # ============================================================== fan-outs
     def _fanout_bounded(self) -> bool:
         """Whether this execution caps fan-outs by default and holds them for CAN."""
-        return workflow.patched(FANOUT_PATCH)
+        return self._options.runtime_version >= BOUNDED_FANOUT_VERSION
 
     def _fanout_limit(self) -> int | None:
         """In-flight cap of a fan-out that has no ``concurrency`` (None: unbounded)."""
@@ -957,12 +959,42 @@ class TriggerFlowWorkflow(InterruptsMixin):
 
     # ============================================================== handlers
     @workflow.update(name="start")
-    async def start_update(self, start: dict[str, Any]) -> None:
-        """Dispatch ``START`` with ``start["value"]``; returns when the chain is quiescent."""
-        if not self._options.auto_close:
-            # The caller reads the state next; with auto close it waits for the result.
-            _CHAIN_MAY_HOLD.set(False)
+    async def start_update(self, start: dict[str, Any]) -> dict[str, Any] | None:
+        """Dispatch ``START`` with ``start["value"]``; returns when the chain is quiescent.
+
+        A large for_each in the start chain may be held for continue-as-new: the update then
+        returns ``{"settled": False}`` and the client waits with the ``settle`` update,
+        which follows the execution into its next runs (an update cannot outlive its run).
+        """
+        if not self._options.auto_close and not self._fanout_bounded():
+            _CHAIN_MAY_HOLD.set(False)  # executions started before the settle update
         await self._start(start.get("value"))
+        if self._options.auto_close or self._settled():
+            return None
+        return {"settled": False}
+
+    @workflow.update(name="settle")
+    async def settle_update(self) -> dict[str, Any]:
+        """Wait until the execution is quiescent or this run hands its items on.
+
+        Returns ``{"settled": True}`` when no chunk runs and no for_each item waits, and
+        ``{"settled": False}`` when this run is about to continue as new with held items.
+        """
+        await workflow.wait_condition(lambda: self._settled() or self._held_for_next_run())
+        return {"settled": self._settled()}
+
+    def _settled(self) -> bool:
+        """Quiescent: nothing runs and no for_each item waits (paused branches may wait)."""
+        return self._lifecycle == "closed" or (
+            self._engine.active == 0
+            and not self._engine.fanouts
+            and all(task.done() for task in self._detached)
+        )
+
+    def _held_for_next_run(self) -> bool:
+        return self._continue_as_new_due() and any(
+            record["held"] for record in self._engine.fanouts.values()
+        )
 
     @workflow.update(name="emit")
     async def emit_update(self, request: EmitRequest) -> list[Any] | None:

@@ -26,6 +26,16 @@ class ExecutionOptions:
     tenant: str | None = None
     # Upsert the TriggerFlow* search attributes (only when the namespace has them).
     search_attributes: bool = False
+    # Interpreter behaviour version, set by the client that starts the execution (see
+    # RUNTIME_VERSION). Inputs recorded before the field existed decode as 1, so their
+    # histories replay with the behaviour they were recorded with: versioning by input
+    # costs no patch marker and no TemporalChangeVersion upsert per execution.
+    runtime_version: int = 1
+
+
+# 2: bounded fan-out (default in-flight cap, for_each items carried over continue-as-new,
+# the start update settling across runs).
+RUNTIME_VERSION = 2
 
 
 @dataclass
