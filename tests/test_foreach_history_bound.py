@@ -249,6 +249,41 @@ async def test_start_without_auto_close_returns_once_the_carried_items_finished(
     await assert_replays(histories)
 
 
+async def test_continue_with_returns_once_its_carried_items_finished(served):
+    # The HITL shape: an approval resumes a chain whose for_each outgrows one run. The
+    # update returns the interrupt record only when every item ran, in whichever run.
+    RUNS.clear()
+    execution = after_pause.create_execution(
+        client=served, execution_id=new_id("fb-cw"), auto_close=False
+    )
+    await execution.async_start(None)
+    record = await execution.async_continue_with("approve", list(range(ITEMS)))
+    assert record is not None and record["status"] == "resumed"
+    assert await execution.async_get_state("results") == [i * 10 for i in range(ITEMS)]
+    assert set(RUNS.values()) == {1} and len(RUNS) == ITEMS
+    await execution.async_close()
+    histories = await run_histories(served, execution.id)
+    assert runs_scheduling(histories, "work") > 1
+    assert all(within_bound(h) for h in histories), [len(h.events) for h in histories]
+    await assert_replays(histories)
+
+
+async def test_emit_returns_once_its_carried_items_finished(served):
+    # (A test of its own: assert_replays builds a plugin that the flows then point at.)
+    RUNS.clear()
+    RELEASE_SLOW.set()
+    emitted = close_held.create_execution(
+        client=served, execution_id=new_id("fb-emit"), auto_close=False
+    )
+    await emitted.async_start(None)
+    await emitted.async_emit("go", list(range(ITEMS)))
+    assert await emitted.async_get_state("results") == [i * 10 for i in range(ITEMS)]
+    await emitted.async_close()
+    histories = await run_histories(served, emitted.id)
+    assert runs_scheduling(histories, "work") > 1
+    await assert_replays(histories)
+
+
 async def test_nested_for_each_survives_continue_as_new(served):
     RUNS.clear()
     # More rows than the cap: the outer fan-out is held; rows whose prep finishes while

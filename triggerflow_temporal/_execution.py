@@ -33,6 +33,7 @@ from ._persistence import (
 from ._snapshot import parse_snapshot
 from ._state import MAX_PAYLOAD_BYTES, describe_size, get_path, json_size
 from ._workflow_types import (
+    SETTLE_KEY,
     CloseRequest,
     ContinueRequest,
     EmitRequest,
@@ -302,8 +303,7 @@ class TriggerFlowExecution:
             if options.auto_close:
                 handle = await operation.workflow_handle()
                 return await handle.result()
-            if isinstance(started, dict) and started.get("settled") is False:
-                await self._settle()
+            await self._settled(started)
         except (WorkflowUpdateFailedError, WorkflowFailureError) as error:
             self._started = True  # the workflow exists; its start or run failed
             raise _rebuild_error(error) from None
@@ -713,8 +713,8 @@ class TriggerFlowExecution:
                     name, arg, start_workflow_operation=operation
                 )
                 self._workflow_created = True
-                return result
-            return await self.handle.execute_update(name, arg)
+                return await self._settled(result)
+            return await self._settled(await self.handle.execute_update(name, arg))
         except WorkflowAlreadyStartedError:
             raise self._already_closed() from None
         except WorkflowUpdateFailedError as error:
@@ -733,8 +733,15 @@ class TriggerFlowExecution:
                 "lifecycle state is 'closed'."
             ) from None
 
+    async def _settled(self, result: Any) -> Any:
+        """An update's result, once the chain it started is quiescent in every run."""
+        if isinstance(result, dict) and SETTLE_KEY in result:
+            await self._settle()
+            return result.get("result")
+        return result
+
     async def _settle(self) -> None:
-        """Wait for a start whose for_each went on in later runs (continue-as-new).
+        """Wait for an update whose for_each went on in later runs (continue-as-new).
 
         The ``settle`` update returns when the execution is quiescent, or when the run it
         reached hands its held items to the next run; then it is sent again, to the latest

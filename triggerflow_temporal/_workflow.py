@@ -38,6 +38,7 @@ from ._state import apply_state_op
 from ._workflow_events import error_info, stream_state_from_carry
 from ._workflow_interrupts import InterruptsMixin
 from ._workflow_types import (
+    SETTLE_KEY,
     CloseRequest,
     ContinueRequest,
     EmitRequest,
@@ -959,19 +960,16 @@ class TriggerFlowWorkflow(InterruptsMixin):
 
     # ============================================================== handlers
     @workflow.update(name="start")
-    async def start_update(self, start: dict[str, Any]) -> dict[str, Any] | None:
+    async def start_update(self, start: dict[str, Any]) -> Any:
         """Dispatch ``START`` with ``start["value"]``; returns when the chain is quiescent.
 
-        A large for_each in the start chain may be held for continue-as-new: the update then
-        returns ``{"settled": False}`` and the client waits with the ``settle`` update,
-        which follows the execution into its next runs (an update cannot outlive its run).
+        A large for_each in the chain may be held for continue-as-new (an update cannot
+        outlive its run): see :meth:`_settling`.
         """
-        if not self._options.auto_close and not self._fanout_bounded():
-            _CHAIN_MAY_HOLD.set(False)  # executions started before the settle update
+        if not self._options.auto_close:
+            self._hold_only_if_bounded()
         await self._start(start.get("value"))
-        if self._options.auto_close or self._settled():
-            return None
-        return {"settled": False}
+        return None if self._options.auto_close else self._settling(None)
 
     @workflow.update(name="settle")
     async def settle_update(self) -> dict[str, Any]:
@@ -992,23 +990,42 @@ class TriggerFlowWorkflow(InterruptsMixin):
         )
 
     def _held_for_next_run(self) -> bool:
-        return self._continue_as_new_due() and any(
-            record["held"] for record in self._engine.fanouts.values()
-        )
+        return self._continue_as_new_due() and self._holding()
+
+    def _holding(self) -> bool:
+        return any(record["held"] for record in self._engine.fanouts.values())
+
+    def _hold_only_if_bounded(self) -> None:
+        """Let this update's chain hold its fan-out only from the bounded-fan-out version.
+
+        Before it, the fan-out finished in the update's run, and histories replay that way.
+        """
+        if not self._fanout_bounded():
+            _CHAIN_MAY_HOLD.set(False)
+
+    def _settling(self, result: Any) -> Any:
+        """The update's result, wrapped when its fan-out was held for the next run.
+
+        ``{SETTLE_KEY: False, "result": result}``: the client then waits with the ``settle``
+        update (which follows the continue-as-new chain) before it returns ``result``.
+        """
+        if self._fanout_bounded() and self._holding():
+            return {SETTLE_KEY: False, "result": result}
+        return result
 
     @workflow.update(name="emit")
-    async def emit_update(self, request: EmitRequest) -> list[Any] | None:
+    async def emit_update(self, request: EmitRequest) -> Any:
         """Dispatch an external event; returns the handlers' return values."""
         if self._lifecycle != "open":
             self._reject_event(request)
             return None
-        _CHAIN_MAY_HOLD.set(False)
+        self._hold_only_if_bounded()
         signal = self._engine.make_signal(
             request.event, request.value, trigger_type=request.trigger_type, source="runtime"
         )
         self._touch()
         await self._resolve_resume_event(signal)
-        return await self._run_external(signal, self._engine.dispatch(signal))
+        return self._settling(await self._run_external(signal, self._engine.dispatch(signal)))
 
     def _reject_event(self, request: EmitRequest) -> None:
         self._emit(
@@ -1051,7 +1068,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
             pass  # recorded as the execution's failure; a signal has no caller to tell
 
     @workflow.update(name="set_state")
-    async def set_state_update(self, request: SetStateRequest) -> None:
+    async def set_state_update(self, request: SetStateRequest) -> Any:
         """Write execution state from outside (watchers run)."""
         if self._lifecycle == "closed":
             raise ApplicationError(
@@ -1059,16 +1076,17 @@ class TriggerFlowWorkflow(InterruptsMixin):
                 type="RuntimeError",
                 non_retryable=True,
             )
-        _CHAIN_MAY_HOLD.set(False)
+        self._hold_only_if_bounded()
         await self._guarded(self._apply_state_op(request.op))
+        return self._settling(None)
 
     @workflow.update(name="continue_with")
-    async def continue_with_update(self, request: ContinueRequest) -> dict[str, Any] | None:
+    async def continue_with_update(self, request: ContinueRequest) -> Any:
         """Resume a waiting interrupt; returns the interrupt record once quiescent."""
         if self._lifecycle != "open":
             return None
-        _CHAIN_MAY_HOLD.set(False)
-        return await self._continue(request)
+        self._hold_only_if_bounded()
+        return self._settling(await self._continue(request))
 
     @continue_with_update.validator
     def _validate_continue_with(self, request: ContinueRequest) -> None:

@@ -37,6 +37,10 @@ class ExecutionOptions:
 # the start update settling across runs).
 RUNTIME_VERSION = 2
 
+# Key of an update result whose chain handed for_each items to the next run: the client
+# waits with the ``settle`` update, then returns the wrapped ``result``.
+SETTLE_KEY = "__triggerflow_settle__"
+
 
 @dataclass
 class WorkflowInput:
