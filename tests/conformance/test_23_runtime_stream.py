@@ -9,23 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+# The handlers are the ones tests/test_stream.py exercises beyond the native output.
+from tests.test_stream import ask, finish, produce
 from triggerflow_temporal import TriggerFlow
 
 from ._expected import load_expected, normalize
-
-
-async def produce(data):
-    await data.async_put_into_stream({"step": 1})
-    data.put_into_stream("two")
-    return data.input
-
-
-async def ask(data):
-    return await data.async_pause_for(type="approval", interrupt_id="i", payload={"p": 1})
-
-
-async def finish(data):
-    await data.async_put_into_stream({"final": data.input})
 
 
 async def test_runtime_stream_items_and_interrupt_system_items(runtime):
