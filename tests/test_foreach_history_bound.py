@@ -427,7 +427,7 @@ async def test_a_fork_from_a_later_run_finishes_the_for_each(served):
     execution = large.create_execution(
         execution_id=new_id("fb-fork"), auto_close=True, auto_close_timeout=0.0, hidden=True
     )
-    await execution.async_start(list(range(200)))
+    await execution.async_start(list(range(ITEMS)))
     assert len(await run_histories(served, execution.id)) > 1
     steps = await execution.async_get_history()
     runs = [step["run_id"] for step in steps]
@@ -443,8 +443,11 @@ async def test_a_fork_from_a_later_run_finishes_the_for_each(served):
     )
     RUNS.clear()
     fork = await execution.async_fork(step["step"], execution_id=f"{execution.id}-fork")
+    # The load returns once the re-run work is quiescent, across the copy's own runs.
+    assert await fork.async_get_state("results") == [i * 10 for i in range(ITEMS)]
+    assert runs_scheduling(await run_histories(served, fork.id), "work") > 1
     snapshot = await fork.async_result()
 
-    assert snapshot["results"] == [i * 10 for i in range(200)]
+    assert snapshot["results"] == [i * 10 for i in range(ITEMS)]
     assert set(RUNS.values()) == {1}  # only the items not finished at that step run again
-    assert len(RUNS) < 200
+    assert len(RUNS) < ITEMS

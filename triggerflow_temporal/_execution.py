@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -24,10 +23,12 @@ from ._errors import ChunkFailedError, ExecutionStateError, SnapshotError, Trigg
 from ._interventions import InterventionLedger, check_mode
 from ._persistence import (
     execution_history,
+    is_closed_error,
     load_execution,
     pick_step,
     query,
     save_execution,
+    settle,
     start_options,
 )
 from ._snapshot import parse_snapshot
@@ -341,7 +342,7 @@ class TriggerFlowExecution:
                 "emit_nowait", EmitRequest(event=event, value=value, trigger_type=trigger_type)
             )
         except RPCError as error:
-            if not _is_closed_error(error):
+            if not is_closed_error(error):
                 raise self._not_found(error) from None
             warnings.warn(
                 f"Execution {self._id} is not open; event {event!r} was ignored.",
@@ -720,7 +721,7 @@ class TriggerFlowExecution:
         except WorkflowUpdateFailedError as error:
             raise _rebuild_error(error) from None
         except RPCError as error:
-            if not _is_closed_error(error):
+            if not is_closed_error(error):
                 raise self._not_found(error) from None
             if name == "close":
                 raise
@@ -741,25 +742,11 @@ class TriggerFlowExecution:
         return result
 
     async def _settle(self) -> None:
-        """Wait for an update whose for_each went on in later runs (continue-as-new).
-
-        The ``settle`` update returns when the execution is quiescent, or when the run it
-        reached hands its held items to the next run; then it is sent again, to the latest
-        run. A run that continued as new between the two is no error: the next call
-        reaches its successor.
-        """
-        while True:
-            try:
-                result = await self.handle.execute_update("settle", result_type=dict)
-            except RPCError as error:
-                if not _is_closed_error(error):
-                    raise self._not_found(error) from None
-                description = await self.handle.describe()
-                if description.status != WorkflowExecutionStatus.RUNNING:
-                    return  # closed meanwhile: nothing left to wait for
-                continue
-            if result.get("settled"):
-                return
+        """Wait for an update whose for_each went on in later runs (continue-as-new)."""
+        try:
+            await settle(self._resolve_client(), self._id)
+        except RPCError as error:
+            raise self._not_found(error) from None
 
     def _already_closed(self) -> ExecutionStateError:
         return ExecutionStateError(
@@ -831,26 +818,11 @@ class TriggerFlowExecution:
         try:
             await self.handle.execute_update("stop_stream")
         except RPCError as error:
-            if not _is_closed_error(error):
+            if not is_closed_error(error):
                 raise self._not_found(error) from None
 
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._flow.name!r}, id={self._id!r})"
-
-
-def _is_closed_error(error: RPCError) -> bool:
-    """The server refused a call because the workflow has finished (closed execution).
-
-    Also when the workflow finished while the update was in flight ("aborted by closing
-    workflow"): close drains every running handler first, so an aborted update is one that
-    had not reached its handler (e.g. a close sent to a loaded copy of a closed execution,
-    whose first workflow task completes it).
-    """
-    text = str(error).lower()
-    return (
-        "workflow execution already completed" in text
-        or "update was aborted by closing workflow" in text
-    )
 
 
 def _check_json(what: str, value: Any) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -29,7 +30,7 @@ from ._errors import ExecutionStateError, SnapshotError
 from ._search_attributes import initial_search_attributes, namespace_supports
 from ._snapshot import blueprint_hash_of, parse_snapshot
 from ._spec import FlowSpec
-from ._workflow_types import RUNTIME_VERSION, ExecutionOptions, WorkflowInput
+from ._workflow_types import RUNTIME_VERSION, SETTLE_KEY, ExecutionOptions, WorkflowInput
 
 if TYPE_CHECKING:
     from ._definition import TriggerFlow
@@ -79,6 +80,46 @@ async def start_options(
             flow=spec.name, blueprint_hash=spec.blueprint_hash, tenant=options.tenant
         )
     return kwargs
+
+
+def is_closed_error(error: RPCError) -> bool:
+    """The server refused a call because the workflow has finished (closed execution).
+
+    Also when the workflow finished while the update was in flight ("aborted by closing
+    workflow"): close drains every running handler first, so an aborted update is one that
+    had not reached its handler (e.g. a close sent to a loaded copy of a closed execution,
+    whose first workflow task completes it).
+    """
+    text = str(error).lower()
+    return (
+        "workflow execution already completed" in text
+        or "update was aborted by closing workflow" in text
+    )
+
+
+async def settle(client: Client, workflow_id: str) -> None:
+    """Wait until an execution whose update chain went on in later runs is quiescent.
+
+    The ``settle`` update returns when the execution is quiescent, or when the run it
+    reached hands its held for_each items to the next run; then it is sent again, to the
+    latest run. A run that continued as new between the two is no error: the next call
+    reaches its successor.
+
+    Raises:
+        RPCError: Anything but the execution having closed meanwhile.
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    while True:
+        try:
+            result = await handle.execute_update("settle", result_type=dict)
+        except RPCError as error:
+            if not is_closed_error(error):
+                raise
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                return  # closed meanwhile: nothing left to wait for
+            continue
+        if result.get("settled"):
+            return
 
 
 async def query(client: Client, execution_id: str, name: str) -> Any:
@@ -206,7 +247,9 @@ async def load_execution(
         ) from None
     if parsed["lifecycle_state"] != "closed":
         try:
-            await handle.execute_update("loaded", result_type=dict)
+            loaded = await handle.execute_update("loaded", result_type=dict)
+            if SETTLE_KEY in loaded:  # its for_each went on in the next run
+                await settle(client, workflow_id)
         except WorkflowUpdateFailedError as error:
             raise ExecutionStateError(
                 f"Execution {workflow_id!r} failed while resuming loaded work: {error.cause}"

@@ -946,8 +946,9 @@ class TriggerFlowWorkflow(InterruptsMixin):
         if self._status in ("created", "waiting"):
             self._status = "running"
         self._engine.active += 1
-        # The ``loaded`` update waits for this work to be quiescent: finish it in this run.
-        token = _CHAIN_MAY_HOLD.set(False)
+        # The ``loaded`` update waits for this work to be quiescent: before the bounded
+        # fan-out it finished in this run; from it, the client settles across runs.
+        token = _CHAIN_MAY_HOLD.set(self._fanout_bounded())
         try:
             await self._guarded(gather_cancel_on_error(coros))
         except ApplicationError:
@@ -1159,7 +1160,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
     async def loaded_update(self) -> dict[str, Any]:
         """Wait until work re-run from a loaded snapshot is quiescent; returns ``info``."""
         await workflow.wait_condition(lambda: self._restore_done)
-        return self.info_query()
+        return self._settling(self.info_query())
 
     @workflow.update(name="stop_stream")
     async def stop_stream_update(self) -> None:
