@@ -15,13 +15,19 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conformance._replay import replay
-from triggerflow_temporal import ExecutionStateError, TriggerFlow, TriggerFlowPlugin
+from triggerflow_temporal import (
+    ChunkOutputError,
+    ExecutionStateError,
+    TriggerFlow,
+    TriggerFlowPlugin,
+)
 from triggerflow_temporal._engine import DEFAULT_FANOUT_CONCURRENCY
 from triggerflow_temporal._workflow_types import RUNTIME_VERSION
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
@@ -95,7 +101,15 @@ close_held.when("slow").to(slow)
 snapshot_flow = TriggerFlow(name="fb-snapshot")
 snapshot_flow.for_each(concurrency=1).to(gated).end_for_each().to(keep)
 
-FLOWS = [large, nested, after_pause, item_pauses, close_held, snapshot_flow]
+
+async def kib(data):
+    return "k" * (1024 * data.input)
+
+
+big_carry = TriggerFlow(name="fb-big-carry")
+big_carry.for_each().to(kib).end_for_each().to(keep)
+
+FLOWS = [large, nested, after_pause, item_pauses, close_held, snapshot_flow, big_carry]
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -451,3 +465,18 @@ async def test_a_fork_from_a_later_run_finishes_the_for_each(served):
     assert snapshot["results"] == [i * 10 for i in range(ITEMS)]
     assert set(RUNS.values()) == {1}  # only the items not finished at that step run again
     assert len(RUNS) < ITEMS
+
+
+async def test_a_carry_too_big_for_the_next_run_fails_clearly(served):
+    # Inline 8 KiB outputs: the collected results travel in every continue-as-new carry,
+    # which Temporal refuses over 2 MiB (the run would retry its last task forever).
+    execution = big_carry.create_execution(
+        execution_id=new_id("fb-big-carry"), auto_close=True, auto_close_timeout=0.0, hidden=True
+    )
+    with pytest.raises(ChunkOutputError, match="cannot continue as new.*Workspace"):
+        await asyncio.wait_for(execution.async_start([8] * 300), 60)
+    histories = await run_histories(served, execution.id)
+    assert len(histories) > 1
+    last = histories[-1].events[-1]
+    assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED
+    await assert_replays(histories)

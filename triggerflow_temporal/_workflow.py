@@ -28,13 +28,14 @@ from ._engine import (
     PausedBranch,
     gather_cancel_on_error,
 )
+from ._errors import ChunkOutputError
 from ._events import EventRecorder
 from ._interventions import STATE_KEY as INTERVENTIONS_KEY
 from ._interventions import InterventionLedger
 from ._search_attributes import search_attribute_updates
 from ._snapshot import build_snapshot
 from ._spec import FlowSpec, deserialize_activity_config
-from ._state import apply_state_op
+from ._state import MAX_PAYLOAD_BYTES, apply_state_op, describe_size, json_size
 from ._workflow_events import error_info, stream_state_from_carry
 from ._workflow_interrupts import InterruptsMixin
 from ._workflow_types import (
@@ -164,12 +165,10 @@ class TriggerFlowWorkflow(InterruptsMixin):
             if self._continue_as_new_due():
                 await self._release_stream_pollers()
                 if self._should_continue_as_new():
+                    carry = self._export_runtime()
+                    self._check_carry(carry)
                     workflow.continue_as_new(
-                        WorkflowInput(
-                            spec=self._spec.to_json(),
-                            options=self._options,
-                            carry=self._export_runtime(),
-                        )
+                        WorkflowInput(spec=self._spec.to_json(), options=self._options, carry=carry)
                     )
             timeout = self._options.auto_close_timeout
             if not self._options.auto_close or timeout is None:
@@ -461,6 +460,8 @@ class TriggerFlowWorkflow(InterruptsMixin):
             tenant=self._options.tenant,
             interventions=list(self._interventions.records.values()),
         )
+        if options.get("execute_in") != "workflow":
+            self._check_chunk_input(name, chunk_input)
         self._inflight[run_id] = {"kind": "chunk", "op": op["id"], "signal": signal}
         try:
             if self._permits is not None:
@@ -500,6 +501,59 @@ class TriggerFlowWorkflow(InterruptsMixin):
         finally:
             self._inflight.pop(run_id, None)
         return paused if paused is not None else output.value
+
+    # ========================================================= payload size
+    # The activity checks what a chunk returns and writes (_plugin.check_output); what the
+    # workflow assembles itself (a join's collected list, the continue-as-new carry) is
+    # checked here. Over Temporal's 2 MiB a command's payload is refused and the workflow
+    # task fails forever, so the execution fails instead, naming the cause. From the
+    # bounded-fan-out runtime version on: histories recorded before replay unchanged.
+    def _check_chunk_input(self, chunk: str, chunk_input: ChunkInput) -> None:
+        if not self._fanout_bounded():
+            return
+        size = json_size([chunk_input.value, chunk_input.state])
+        if size <= MAX_PAYLOAD_BYTES:
+            return
+        message = (
+            f"The input of chunk '{chunk}' (its value plus the execution state) is "
+            f"{describe_size(size)} of JSON, over the {describe_size(MAX_PAYLOAD_BYTES)} this "
+            "runtime carries through Temporal history (Temporal refuses payloads over 2 MiB). "
+            "A join (for_each, batch, collect) gathered more than fits: store each item's "
+            "output in the Workspace (data.workspace.ingest(...)) and return its ref."
+        )
+        raise ChunkFailure(
+            {
+                "flow": self._spec.name,
+                "chunk": chunk,
+                "type": ChunkOutputError.__name__,
+                "module": ChunkOutputError.__module__,
+                "message": message,
+            }
+        )
+
+    def _check_carry(self, carry: dict[str, Any]) -> None:
+        if not self._fanout_bounded():
+            return
+        size = json_size(carry)
+        if size <= MAX_PAYLOAD_BYTES:
+            return
+        message = (
+            f"TriggerFlow execution '{self._execution_id}' cannot continue as new: its "
+            f"state, join progress and logs are {describe_size(size)} of JSON, over the "
+            f"{describe_size(MAX_PAYLOAD_BYTES)} this runtime carries between runs (Temporal "
+            "refuses payloads over 2 MiB). Keep large outputs in the Workspace and their refs "
+            "in state."
+        )
+        raise ApplicationError(
+            message,
+            {
+                "type": ChunkOutputError.__name__,
+                "module": ChunkOutputError.__module__,
+                "message": message,
+            },
+            type=ChunkOutputError.__name__,
+            non_retryable=True,
+        )
 
     def _record_step(
         self, op: dict[str, Any], signal: dict[str, Any], run_id: str, value: Any, paused: bool

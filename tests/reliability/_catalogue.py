@@ -352,6 +352,7 @@ def _reliability_flows(tmp_dir: Path) -> list[Entry]:
         Entry("rel-good", bad.good_flow(), [("start", "fine")]),
         Entry("rel-growing-state", bad.growing_state_flow(), [("start", 0.001)]),
         Entry("rel-under-limit", bad.under_limit_flow(), [("start", 0.001)]),
+        Entry("rel-big-join", bad.big_join_flow(), [("start", [1, 2])]),
         Entry("rel-rolling", old, [("start", "x")]),
     ]
     entries += [
@@ -607,6 +608,12 @@ def _foreach_history_bound_flows() -> list[Entry]:
             before=open_gates,
         ),
         Entry("fb-snapshot", fb.snapshot_flow, [("start", [0, 1, 2])], before=open_gates),
+        Entry(
+            "fb-big-carry",
+            fb.big_carry,
+            [("start", [1, 2])],
+            execution={"auto_close": True, "auto_close_timeout": 0.0},
+        ),
     ]
 
 

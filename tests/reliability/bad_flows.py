@@ -156,3 +156,20 @@ def rolling_flows() -> tuple[TriggerFlow, TriggerFlow]:
     new.chunk(audit, retry_policy=RetryPolicy(maximum_attempts=2))
     new.to(good).to("audit")
     return old, new
+
+
+async def item_of_kib(data: Any) -> str:
+    """An item's output of ``data.input`` KiB (fine alone; many of them are not)."""
+    return "k" * (int(data.input) * 1024)
+
+
+async def keep_all(data: Any) -> None:
+    _count("keep_all")
+    await data.async_set_state("kept", len(data.input))
+
+
+def big_join_flow() -> TriggerFlow:
+    """A for_each whose collected outputs are too big to hand to the next chunk."""
+    flow = TriggerFlow(name="rel-big-join")
+    flow.for_each().to(item_of_kib).end_for_each().to(keep_all)
+    return flow

@@ -124,6 +124,23 @@ async def test_state_growing_past_the_payload_limit_fails_instead_of_wedging(run
         await assert_intact(GOOD, execution)
 
 
+@pytest.mark.timeout(90)
+async def test_a_join_gathering_more_than_fits_fails_instead_of_wedging(runtime):
+    # 300 items of 8 KiB: each output is fine, the collected list (2.4 MiB) is not. The
+    # workflow assembles it, so the workflow checks it before scheduling the next chunk.
+    flow = bad.big_join_flow()
+    async with runtime([flow, GOOD]):
+        bad.CALLS.clear()
+        execution = flow.create_execution(auto_close=False)
+        error = await expect_raises(
+            execution.async_start([8] * 300), ChunkOutputError, seconds=PAYLOAD_TIMEOUT
+        )
+        message = str(error)
+        assert "keep_all" in message and "workspace" in message.lower(), message
+        assert "keep_all" not in bad.CALLS
+        await assert_intact(GOOD, execution)
+
+
 async def test_data_under_the_limit_still_flows(runtime):
     flow = bad.under_limit_flow()
     async with runtime([flow]):
