@@ -4,7 +4,11 @@ can import it too)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 SYLLABLES = ["ka", "lo", "mi", "ra", "te", "su", "no", "vi", "pe", "da", "xo", "bri", "qua", "zen"]
@@ -76,3 +80,33 @@ def pct(values: list[float], q: float) -> float:
     """Percentile in ms of ``values`` given in seconds."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
+
+
+async def ingest_all(
+    recs: list[dict[str, Any]],
+    ingest: Callable[[dict[str, Any]], Awaitable[Any]],
+    *,
+    concurrency: int,
+    label: str,
+) -> float:
+    """Ingest ``recs`` with ``concurrency`` workers; return the seconds it took."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for rec in recs:
+        queue.put_nowait(rec)
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while True:
+            try:
+                rec = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await ingest(rec)
+            done += 1
+            if done % 10_000 == 0:
+                print(f"  {label}: {done} ingested", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start

@@ -25,7 +25,7 @@ from pathlib import Path
 warnings.simplefilter("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _records import context_plan, pct, records, search_plan  # noqa: E402
+from _records import context_plan, ingest_all, pct, records, search_plan  # noqa: E402
 from agently.core.storage import RecordStore  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 
@@ -45,33 +45,18 @@ async def main() -> None:
     vocab, recs = records(args.records)
     with tempfile.TemporaryDirectory() as tmp:
         store = RecordStore(tmp, mode="read_write")
-        queue: asyncio.Queue[dict] = asyncio.Queue()
-        for rec in recs:
-            queue.put_nowait(rec)
-        done = 0
 
-        async def worker() -> None:
-            nonlocal done
-            while True:
-                try:
-                    rec = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                await store.ingest(
-                    content=rec["content"],
-                    collection=rec["collection"],
-                    kind=rec["kind"],
-                    summary=rec["summary"],
-                    scope=rec["scope"],
-                    meta=rec["meta"],
-                )
-                done += 1
-                if done % 10_000 == 0:
-                    print(f"  native: {done} ingested", file=sys.stderr, flush=True)
+        async def ingest(rec: dict) -> None:
+            await store.ingest(
+                content=rec["content"],
+                collection=rec["collection"],
+                kind=rec["kind"],
+                summary=rec["summary"],
+                scope=rec["scope"],
+                meta=rec["meta"],
+            )
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        ingest_s = time.perf_counter() - start
+        ingest_s = await ingest_all(recs, ingest, concurrency=args.concurrency, label="native")
 
         search_lat: list[float] = []
         hits: list[int] = []

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._records import context_plan, pct, records, search_plan  # noqa: E402
+from bench._records import context_plan, ingest_all, pct, records, search_plan  # noqa: E402
 from workspace import SQLWorkspace, WorkspaceClient  # noqa: E402 - after sys.path
 from workspace.base import BaseWorkspace  # noqa: E402
 
@@ -119,26 +119,11 @@ async def bench_one(
     name: str, ws: BaseWorkspace, args: argparse.Namespace
 ) -> dict[str, float | str]:
     vocab, recs = records(args.records)
-    queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-    for rec in recs:
-        queue.put_nowait(rec)
-    done = 0
 
-    async def worker() -> None:
-        nonlocal done
-        while True:
-            try:
-                rec = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            await ws.ingest(**rec)  # type: ignore[arg-type]
-            done += 1
-            if done % 10_000 == 0:
-                print(f"  {name}: {done} ingested", file=sys.stderr, flush=True)
+    async def ingest(rec: dict[str, object]) -> None:
+        await ws.ingest(**rec)  # type: ignore[arg-type]
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-    ingest_s = time.perf_counter() - start
+    ingest_s = await ingest_all(recs, ingest, concurrency=args.concurrency, label=name)
 
     searches: list[Callable[[], Awaitable[object]]] = [
         lambda r=request: ws.search(

@@ -175,7 +175,7 @@ async def cmd_start(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         rpc_timeout=_rpc(args.timeout),
     )
     try:
-        await asyncio.wait_for(started, args.timeout + 5)
+        result = await asyncio.wait_for(started, args.timeout + 5)
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise CLIError(
             f"Execution {execution_id!r} was created, but no worker ran it within "
@@ -184,6 +184,7 @@ async def cmd_start(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         ) from None
     except Exception as error:
         raise _workflow_error(error, execution_id, client) from None
+    await execution._settled(result)  # a for_each that went on in later runs
     info = await _query(client, execution_id, "info", args.timeout)
     pending = await _query(client, execution_id, "pending_interrupts", args.timeout)
     if args.json:

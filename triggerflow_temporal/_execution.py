@@ -42,6 +42,7 @@ from ._workflow_types import (
     InterveneRequest,
     SetStateRequest,
     WorkflowInput,
+    option_problems,
 )
 
 if TYPE_CHECKING:
@@ -146,16 +147,9 @@ class TriggerFlowExecution:
                 "snapshot_store needed) and live objects go to TriggerFlowPlugin("
                 "runtime_resources=...)."
             )
-        if auto_close_timeout is not None and (
-            isinstance(auto_close_timeout, bool)
-            or not isinstance(auto_close_timeout, (int, float))
-            or auto_close_timeout < 0
-        ):
-            raise ValueError(
-                f"auto_close_timeout must be None or seconds >= 0, got {auto_close_timeout!r}."
-            )
-        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
-            raise ValueError(f"concurrency must be None or an int >= 1, got {concurrency!r}.")
+        problems = option_problems(auto_close_timeout, concurrency)
+        if problems:
+            raise ValueError("; ".join(problems) + ".")
         self._flow = flow
         self._client = client
         self._explicit_id = execution_id is not None

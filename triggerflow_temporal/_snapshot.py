@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 from ._errors import SnapshotError
+from ._workflow_types import option_problems
 
 SCHEMA_VERSION = 2
 KIND = "triggerflow.execution_snapshot"
@@ -305,17 +306,7 @@ def _check_fields(where: str, section: dict[str, Any], fields: dict[str, tuple[t
 
 def _check_options(options: dict[str, Any]) -> None:
     """The saved execution options, as ``create_execution`` would accept them."""
-    problems: list[str] = []
-    timeout = options.get("auto_close_timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
-    ):
-        problems.append(f"auto_close_timeout={timeout!r} (seconds >= 0 or null)")
-    concurrency = options.get("concurrency")
-    if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-    ):
-        problems.append(f"concurrency={concurrency!r} (an int >= 1 or null)")
+    problems = option_problems(options.get("auto_close_timeout"), options.get("concurrency"))
     for key in ("auto_close", "skip_exceptions"):
         if key in options and not isinstance(options[key], bool):
             problems.append(f"{key}={options[key]!r} (true or false)")

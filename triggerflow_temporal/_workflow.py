@@ -202,11 +202,18 @@ class TriggerFlowWorkflow(InterruptsMixin):
             raise chunk_failed_error(self._error)
         return copy.deepcopy(self._close_snapshot or {})
 
-    def _idle(self) -> bool:
+    def _quiescent(self) -> bool:
+        """No chunk runs, no detached work is pending and no for_each item waits."""
         return (
             self._engine.active == 0
             and not self._engine.fanouts  # held items go on in the next run
             and all(task.done() for task in self._detached)
+        )
+
+    def _idle(self) -> bool:
+        """Quiescent with nothing waiting either: the auto-close timer may run."""
+        return (
+            self._quiescent()
             and not self._closing
             and not any(i["status"] == "waiting" for i in self._interrupts.values())
         )
@@ -1037,12 +1044,8 @@ class TriggerFlowWorkflow(InterruptsMixin):
         return {"settled": self._settled()}
 
     def _settled(self) -> bool:
-        """Quiescent: nothing runs and no for_each item waits (paused branches may wait)."""
-        return self._lifecycle == "closed" or (
-            self._engine.active == 0
-            and not self._engine.fanouts
-            and all(task.done() for task in self._detached)
-        )
+        """What ``settle`` waits for (paused branches may still wait)."""
+        return self._lifecycle == "closed" or self._quiescent()
 
     def _held_for_next_run(self) -> bool:
         return self._continue_as_new_due() and self._holding()

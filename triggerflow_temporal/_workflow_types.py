@@ -33,6 +33,27 @@ class ExecutionOptions:
     runtime_version: int = 1
 
 
+def option_problems(auto_close_timeout: Any, concurrency: Any) -> list[str]:
+    """What is wrong with these execution options (empty when they are valid).
+
+    One rule for ``create_execution`` and for the options a loaded snapshot carries.
+    """
+    problems: list[str] = []
+    if auto_close_timeout is not None and (
+        isinstance(auto_close_timeout, bool)
+        or not isinstance(auto_close_timeout, (int, float))
+        or auto_close_timeout < 0
+    ):
+        problems.append(
+            f"auto_close_timeout must be None or seconds >= 0, got {auto_close_timeout!r}"
+        )
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        problems.append(f"concurrency must be None or an int >= 1, got {concurrency!r}")
+    return problems
+
+
 # 2: bounded fan-out (default in-flight cap, for_each items carried over continue-as-new,
 # the start update settling across runs).
 RUNTIME_VERSION = 2
