@@ -10,6 +10,7 @@ continue-as-new every ``SUGGEST_AT`` events, so a few hundred items span several
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -480,3 +481,23 @@ async def test_a_carry_too_big_for_the_next_run_fails_clearly(served):
     last = histories[-1].events[-1]
     assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED
     await assert_replays(histories)
+
+
+async def test_cli_start_returns_once_the_carried_items_finished(served, low_threshold_env, capsys):
+    # `triggerflow-temporal start --no-auto-close` reports the execution once its chain is
+    # quiescent, like async_start: it settles a for_each that went on in later runs.
+    from tests.test_cli import CLI, address_of, queue_of
+
+    RUNS.clear()
+    cli = CLI(capsys, address_of(low_threshold_env))
+    eid = new_id("fb-cli")
+    code, out, err = await cli(
+        "start", "tests.test_foreach_history_bound:large", "--id", eid, "--no-auto-close",
+        "--input", json.dumps(list(range(ITEMS))), "--task-queue", queue_of(served),
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"started {eid}" in out
+    state = await served.get_workflow_handle(eid).query("state")
+    assert state["results"] == [i * 10 for i in range(ITEMS)]
+    assert runs_scheduling(await run_histories(served, eid), "work") > 1
+    await large.create_execution(client=served, execution_id=eid).async_close()
