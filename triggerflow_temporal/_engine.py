@@ -1,15 +1,10 @@
-"""The deterministic TriggerFlow signal-net interpreter (workflow side, no I/O).
+"""The nested-await interpreter of runtime versions 1 and 2 (workflow side, no I/O).
 
-A signal ``{id, trigger_type, trigger_event, value, layer_marks, source, meta}`` reaches
-every operator listening to ``(trigger_type, trigger_event)``. Operators run as asyncio
-tasks on the workflow's deterministic event loop; a dispatch awaits all its handlers and
-their downstream chains, as natively. Join progress (``when`` and-joins, batches,
-``for_each``, ``match`` hit_all, ``collect``) lives in ``joins`` keyed by the layer
-marks of the fan-out that owns it, so nested fan-outs never mix (deviation 7).
-
-Everything here is deterministic: ids come from a counter carried across
-continue-as-new, iteration is over insertion-ordered dicts and lists only, and time
-comes from ``workflow.now()``.
+Kept unchanged in behaviour so that executions started by those versions replay: a dispatch
+awaits all its handlers and their downstream chains, as natively, which costs stack frames
+per step (a loop of a few hundred steps overflows). New executions run on
+:class:`~._scheduler.Scheduler` (runtime version 3), whose work is durable data drained by
+a loop. What an operator decides (joins, routing) is shared in :mod:`._signal_net`.
 
 Fan-outs (``for_each`` items, ``batch`` branches) run at most ``concurrency`` at a time,
 ``DEFAULT_FANOUT_CONCURRENCY`` when the flow gave none (a deviation: natively unbounded).
@@ -25,62 +20,36 @@ import copy
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ._signal_net import (
+    DEFAULT_FANOUT_CONCURRENCY,
+    JOIN_KINDS,
+    PARENT_KEY,
+    SCOPE_KEY,
+    ChunkFailure,
+    ConditionData,
+    ConditionLookup,
+    PausedBranch,
+    SignalNet,
+)
 from ._spec import FlowSpec
 
-SCOPE_KEY = "_triggerflow_aggregation_scope"
-PARENT_KEY = "_triggerflow_parent_signal_id"
-JOIN_KINDS = ("when_states", "batch_states", "collect_states", "for_each_results", "match_results")
-
-# In-flight cap of a for_each / batch fan-out whose flow gave no ``concurrency``: thousands
-# of activities scheduled in one workflow task make every task slow (bench/RESULTS.md F4),
-# and a bounded fan-out is what lets a for_each stop dispatching for continue-as-new.
-DEFAULT_FANOUT_CONCURRENCY = 100
-
-
-class ChunkFailure(Exception):
-    """A chunk handler failed; carries the JSON-ready failure description."""
-
-    def __init__(self, details: dict[str, Any]) -> None:
-        super().__init__(f"{details.get('type')}: {details.get('message')}")
-        self.details = details
-
-
-class PausedBranch:
-    """Marker returned by a chunk operator whose handler paused."""
-
-    def __init__(self, interrupt: dict[str, Any]) -> None:
-        self.interrupt = interrupt
-
+__all__ = [
+    "DEFAULT_FANOUT_CONCURRENCY",
+    "JOIN_KINDS",
+    "PARENT_KEY",
+    "SCOPE_KEY",
+    "ChunkFailure",
+    "ConditionData",
+    "Engine",
+    "PausedBranch",
+    "gather_cancel_on_error",
+]
 
 ChunkRunner = Callable[[dict[str, Any], dict[str, Any], str], Awaitable[Any]]
-ConditionLookup = Callable[[str], Callable[..., Any] | None]
 
 
-class ConditionData:
-    """The ``data`` a match/if condition sees (read-only, in the workflow)."""
-
-    def __init__(self, signal: dict[str, Any], state: dict[str, Any], execution_id: str) -> None:
-        self.value = signal.get("value")
-        self.input = self.value
-        self.inputs = self.value
-        self.trigger_event = signal.get("trigger_event")
-        self.trigger_type = signal.get("trigger_type")
-        self.event = self.trigger_event
-        self.type = self.trigger_type
-        self.execution_id = execution_id
-        self._state = state
-
-    def get_state(self, key: str | None = None, default: Any = None, **_: Any) -> Any:
-        """Read execution state (dotted keys)."""
-        from ._state import get_path
-
-        if key is None:
-            return copy.deepcopy(self._state)
-        return copy.deepcopy(get_path(self._state, key, default))
-
-
-class Engine:
-    """Routes signals through a compiled :class:`FlowSpec`."""
+class Engine(SignalNet):
+    """Routes signals through a compiled :class:`FlowSpec` by nested awaits."""
 
     def __init__(
         self,
@@ -98,89 +67,21 @@ class Engine:
         # fanout_limit: the in-flight cap of a fan-out that has no ``concurrency`` (None:
         # unbounded, as before the cap existed). hold_fanout: True while no new for_each
         # item may be dispatched (continue-as-new is due); held items stay in ``fanouts``.
-        self.spec = spec
-        self.execution_id = execution_id
+        super().__init__(spec, execution_id=execution_id, condition=condition)
         self._run_chunk = run_chunk
         self._run_sub_flow = run_sub_flow
-        self._condition = condition
         self._on_activity = on_activity
         self._before_operator = before_operator
         self._fanout_limit = fanout_limit or (lambda: None)
         self._hold_fanout = hold_fanout or (lambda: False)
-        self.ops: dict[str, dict[str, Any]] = {op["id"]: op for op in spec.operators}
-        self.listeners: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for op in spec.operators:
-            if op["kind"] == "match_case":
-                continue  # definition-only: case chunks listen to the route signal directly
-            for signal in op["listen_signals"]:
-                key = (signal["trigger_type"], signal["trigger_event"])
-                bucket = self.listeners.setdefault(key, [])
-                if all(existing["id"] != op["id"] for existing in bucket):
-                    bucket.append(op)
-        self.state: dict[str, Any] = {}
-        self.state_version = 0
-        self.joins: dict[str, dict[str, Any]] = {kind: {} for kind in JOIN_KINDS}
-        self.seq = 0
         self.active = 0
-        self.last_signal: dict[str, Any] | None = None
-        self.skip_exceptions = False
-        self.errors: list[dict[str, Any]] = []
         self.semaphores: dict[str, asyncio.Semaphore] = {}
         # for_each instances with items not dispatched yet, by instance mark: ``op``, the
         # split's ``signal`` (without its value), ``items`` ([item, mark] in input order),
         # ``concurrency``, and ``held`` (no task is dispatching them: resume_fanout must).
         self.fanouts: dict[str, dict[str, Any]] = {}
 
-    # ------------------------------------------------------------------ ids
-    def next_id(self, prefix: str) -> str:
-        """Return a deterministic id, unique within the execution (carried over CAN)."""
-        self.seq += 1
-        return f"{prefix}{self.seq}"
-
-    def make_signal(
-        self,
-        event: str,
-        value: Any,
-        *,
-        trigger_type: str = "event",
-        layer_marks: Sequence[str] = (),
-        source: str = "runtime",
-        meta: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Build a signal record (Agently's ``last_signal`` shape)."""
-        return {
-            "id": self.next_id("sig-"),
-            "trigger_event": event,
-            "trigger_type": trigger_type,
-            "value": value,
-            "layer_marks": list(layer_marks),
-            "source": source,
-            "meta": dict(meta or {}),
-        }
-
-    def child_meta(
-        self, parent: dict[str, Any], extra: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Meta for a signal emitted while handling ``parent`` (inherits its scope)."""
-        scope = parent["meta"].get(SCOPE_KEY)
-        meta = {PARENT_KEY: parent["id"], SCOPE_KEY: scope if scope is not None else parent["id"]}
-        if extra:
-            meta.update(extra)
-        return meta
-
-    @staticmethod
-    def layer_key(signal: dict[str, Any]) -> str:
-        """Join-state key: layer marks, else the aggregation scope, else ``__root__``."""
-        if signal["layer_marks"]:
-            return ".".join(signal["layer_marks"])
-        scope = signal["meta"].get(SCOPE_KEY)
-        return f"signal:{scope}" if scope is not None else "__root__"
-
     # -------------------------------------------------------------- dispatch
-    def has_listener(self, trigger_type: str, event: str) -> bool:
-        """Whether any operator listens to ``(trigger_type, event)``."""
-        return (trigger_type, event) in self.listeners
-
     async def dispatch(self, signal: dict[str, Any]) -> list[Any]:
         """Run every listener of ``signal`` and their downstream chains; return results."""
         self.last_signal = signal
@@ -257,34 +158,7 @@ class Engine:
             )
 
     async def _op_signal_gate(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        mode = op["options"].get("mode", "and")
-        target = op["emit_signals"][0]["trigger_event"]
-        marks = signal["layer_marks"]
-        if mode == "simple_or":
-            await self.emit_from(signal, target, signal["value"], marks, source="operator")
-            return None
-        if mode == "or":
-            arrival = [signal["trigger_type"], signal["trigger_event"], signal["value"]]
-            await self.emit_from(signal, target, arrival, marks, source="operator")
-            return None
-        states = self.joins["when_states"].setdefault(op["id"], {})
-        key = self.layer_key(signal)
-        state = states.setdefault(key, {"values": {}, "filled": []})
-        slot = f"{signal['trigger_type']}:{signal['trigger_event']}"
-        state["values"].setdefault(signal["trigger_type"], {})[signal["trigger_event"]] = signal[
-            "value"
-        ]
-        if slot not in state["filled"]:
-            state["filled"].append(slot)
-        if any(s["id"] not in state["filled"] for s in op["listen_signals"]):
-            return None
-        del states[key]
-        value: dict[str, Any] = {}
-        for s in op["listen_signals"]:
-            value.setdefault(s["trigger_type"], {})[s["trigger_event"]] = state["values"][
-                s["trigger_type"]
-            ][s["trigger_event"]]
-        await self.emit_from(signal, target, value, marks, source="operator")
+        await self._emit_decided(signal, self.gate_emission(op, signal))
         return None
 
     async def _op_batch_fanout(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
@@ -307,31 +181,7 @@ class Engine:
         return None
 
     async def _op_batch_collect(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        keys: dict[str, str] = op["options"].get("result_keys", {})
-        signal_id = f"{signal['trigger_type']}:{signal['trigger_event']}"
-        if signal_id not in keys or not signal["layer_marks"]:
-            return None
-        states = self.joins["batch_states"].setdefault(op["id"], {})
-        key = self.layer_key(signal)
-        state = states.setdefault(
-            key,
-            {
-                "results": {name: None for name in keys.values()},
-                "triggers": {sid: False for sid in keys},
-            },
-        )
-        state["results"][keys[signal_id]] = signal["value"]
-        state["triggers"][signal_id] = True
-        if not all(state["triggers"].values()):
-            return None
-        del states[key]
-        await self.emit_from(
-            signal,
-            op["emit_signals"][0]["trigger_event"],
-            state["results"],
-            signal["layer_marks"][:-1],
-            source="operator",
-        )
+        await self._emit_decided(signal, self.batch_arrival(op, signal))
         return None
 
     async def _op_for_each_split(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
@@ -421,134 +271,28 @@ class Engine:
             del self.fanouts[instance]
 
     async def _op_for_each_collect(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        marks = signal["layer_marks"]
-        if len(marks) < 2:
-            return None
-        instance, item = marks[-2], marks[-1]
-        state = self.joins["for_each_results"].get(instance)
-        if state is None or item not in state["order"]:
-            return None
-        state["values"][item] = signal["value"]
-        if len(state["values"]) < len(state["order"]):
-            return None
-        del self.joins["for_each_results"][instance]
-        results = [state["values"][mark] for mark in state["order"]]
-        await self.emit_from(
-            signal, op["emit_signals"][0]["trigger_event"], results, marks[:-2], source="operator"
-        )
+        await self._emit_decided(signal, self.for_each_arrival(op, signal))
         return None
 
-    def _judge(self, case: dict[str, Any], signal: dict[str, Any]) -> bool:
-        ref = case.get("condition_ref")
-        if ref is None:
-            return bool(signal["value"] == case.get("condition_value"))
-        condition = self._condition(ref["name"])
-        if condition is None:
-            raise RuntimeError(
-                f"Condition handler '{ref['name']}' of flow '{self.spec.name}' is not registered "
-                "on this worker."
-            )
-        try:
-            outcome = condition(ConditionData(signal, self.state, self.execution_id))
-        except Exception as error:  # a user condition fails the execution
-            # As natively: the execution fails with the condition's error. Left uncaught it
-            # would fail the workflow task, which Temporal retries forever.
-            raise ChunkFailure(
-                {
-                    "flow": self.spec.name,
-                    "chunk": f"condition:{ref['name']}",
-                    "type": type(error).__name__,
-                    "module": type(error).__module__,
-                    "message": str(error),
-                }
-            ) from None
-        if hasattr(outcome, "close") and hasattr(outcome, "send"):
-            # An async condition never matches (native), and must not leak a coroutine.
-            outcome.close()  # type: ignore[union-attr]
-            return False
-        return outcome is True
-
     async def _op_match_route(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        options = op["options"]
-        mode = options.get("mode", "hit_first")
-        result_event = op["emit_signals"][0]["trigger_event"]
-        match_mark = self.next_id("m")
-        marks = [*signal["layer_marks"], match_mark]
-        hits: list[str] = []
-        for case in options.get("cases", []):
-            if case.get("is_else"):
-                continue
-            if self._judge(case, signal):
-                event = case["route_signal"]["trigger_event"]
-                if mode == "hit_first":
-                    await self.emit_from(signal, event, signal["value"], marks, source="operator")
-                    return None
-                hits.append(event)
-        if hits:
-            case_marks = [self.next_id("m") for _ in hits]
-            self.joins["match_results"][match_mark] = {
-                "operator": op["id"],
-                "order": case_marks,
-                "values": {},
-            }
-            await gather_cancel_on_error(
-                [
-                    self.emit_from(
-                        signal, event, signal["value"], [*marks, mark], source="operator"
-                    )
-                    for event, mark in zip(hits, case_marks, strict=True)
-                ]
-            )
+        emissions, joined = self.match_route(op, signal)
+        if not joined:
+            await self._emit_decided(signal, emissions[0])
             return None
-        else_signal = options.get("else_signal")
-        if else_signal:
-            await self.emit_from(
-                signal, else_signal["trigger_event"], signal["value"], marks, source="operator"
-            )
-        else:
-            await self.emit_from(
-                signal, result_event, signal["value"], signal["layer_marks"], source="operator"
-            )
+        await gather_cancel_on_error(
+            [
+                self.emit_from(signal, event, value, marks, source="operator")
+                for event, value, marks in emissions
+            ]
+        )
         return None
 
     async def _op_match_collect(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        marks = signal["layer_marks"]
-        result_event = op["emit_signals"][0]["trigger_event"]
-        if len(marks) >= 2 and marks[-2] in self.joins["match_results"]:
-            state = self.joins["match_results"][marks[-2]]
-            if marks[-1] not in state["order"]:
-                return None
-            state["values"][marks[-1]] = signal["value"]
-            if len(state["values"]) < len(state["order"]):
-                return None
-            del self.joins["match_results"][marks[-2]]
-            results = [state["values"][mark] for mark in state["order"]]
-            await self.emit_from(signal, result_event, results, marks[:-2], source="operator")
-            return None
-        if not marks:
-            return None
-        await self.emit_from(signal, result_event, signal["value"], marks[:-1], source="operator")
+        await self._emit_decided(signal, self.match_arrival(op, signal))
         return None
 
     async def _op_collect_branch(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        options = op["options"]
-        branch_ids: list[str] = options["branch_ids"]
-        states = self.joins["collect_states"].setdefault(options["collect_id"], {})
-        key = self.layer_key(signal)
-        state = states.setdefault(key, {})
-        state[options["branch_id"]] = signal["value"]
-        if any(branch not in state for branch in branch_ids):
-            return None
-        collected = {branch: state[branch] for branch in branch_ids}
-        if options.get("mode") == "filled_then_empty":
-            del states[key]
-        await self.emit_from(
-            signal,
-            op["emit_signals"][0]["trigger_event"],
-            collected,
-            signal["layer_marks"],
-            source="operator",
-        )
+        await self._emit_decided(signal, self.collect_arrival(op, signal))
         return None
 
     async def _op_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
@@ -569,33 +313,22 @@ class Engine:
         return signal["value"]
 
     async def _op_result_sink(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        if "$final_result" not in self.state:
-            self.state["$final_result"] = signal["value"]
-            self.state_version += 1
-        return signal["value"]
+        return self.result_sink(signal)
+
+    async def _emit_decided(self, signal: dict[str, Any], emission: Any) -> None:
+        """Dispatch what an operator decided to emit (nothing when ``emission`` is None)."""
+        if emission is not None:
+            event, value, marks = emission
+            await self.emit_from(signal, event, value, marks, source="operator")
 
     # --------------------------------------------------------------- export
     def export(self) -> dict[str, Any]:
         """The engine's durable state (for continue-as-new and snapshots)."""
-        return {
-            "state": copy.deepcopy(self.state),
-            "state_version": self.state_version,
-            "joins": copy.deepcopy(self.joins),
-            "seq": self.seq,
-            "last_signal": copy.deepcopy(self.last_signal),
-            "errors": copy.deepcopy(self.errors),
-            "fanouts": copy.deepcopy(self.fanouts),
-        }
+        return {**self.export_net(), "fanouts": copy.deepcopy(self.fanouts)}
 
     def restore(self, data: dict[str, Any]) -> None:
         """Inverse of :meth:`export`."""
-        self.state = copy.deepcopy(data.get("state") or {})
-        self.state_version = int(data.get("state_version") or 0)
-        joins = data.get("joins") or {}
-        self.joins = {kind: copy.deepcopy(joins.get(kind) or {}) for kind in JOIN_KINDS}
-        self.seq = int(data.get("seq") or 0)
-        self.last_signal = copy.deepcopy(data.get("last_signal"))
-        self.errors = copy.deepcopy(data.get("errors") or [])
+        self.restore_net(data)
         # Nothing dispatches a restored fan-out until resume_fanout is called.
         self.fanouts = {
             instance: {**copy.deepcopy(record), "held": True}
