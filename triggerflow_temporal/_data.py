@@ -74,8 +74,22 @@ def pack_resume(context: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if isinstance(interrupt, dict) and interrupt.get("source_signal") == packed.get(
         "origin_signal"
     ):
-        packed["interrupt"] = {k: v for k, v in interrupt.items() if k != "source_signal"}
+        interrupt = {k: v for k, v in interrupt.items() if k != "source_signal"}
+        packed["interrupt"] = interrupt
         packed["interrupt_source_is_origin"] = True
+    value = packed.get("value")
+    if (
+        isinstance(interrupt, dict)
+        and "resume_value" in interrupt
+        and interrupt.get("resume_value") == value
+        and interrupt.get("response", value) == value
+    ):
+        # The answer is in the context once, not three times (issue 12: a 100 KB answer
+        # made every carried resume signal 300 KB).
+        packed["interrupt"] = {
+            k: v for k, v in interrupt.items() if k not in ("resume_value", "response")
+        }
+        packed["interrupt_value_is_value"] = "response" in interrupt
     return packed
 
 
@@ -83,12 +97,19 @@ def unpack_resume(packed: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The full resume context from :func:`pack_resume`'s form."""
     if packed is None:
         return None
-    context = {k: v for k, v in packed.items() if k != "interrupt_source_is_origin"}
+    flags = ("interrupt_source_is_origin", "interrupt_value_is_value")
+    context = {k: v for k, v in packed.items() if k not in flags}
     if packed.get("interrupt_source_is_origin"):
         context["interrupt"] = {
             **packed["interrupt"],
             "source_signal": copy.deepcopy(packed.get("origin_signal")),
         }
+    if "interrupt_value_is_value" in packed:
+        value = packed.get("value")
+        answer = {"resume_value": copy.deepcopy(value)}
+        if packed["interrupt_value_is_value"]:
+            answer["response"] = copy.deepcopy(value)
+        context["interrupt"] = {**context["interrupt"], **answer}
     return context
 
 

@@ -127,6 +127,10 @@ class Engine(SignalNet):
             self._before_operator(op, signal)
         return await handler(op, signal)
 
+    def run_chunk_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> Awaitable[Any]:
+        """Run chunk operator ``op`` on ``signal`` (a self resume re-runs its chunk)."""
+        return self._op_chunk(op, signal)
+
     # ------------------------------------------------------------- operators
     async def _op_chunk(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
         try:

@@ -204,7 +204,11 @@ class SignalNet:
         if mode == "simple_or":
             return (target, signal["value"], marks)
         if mode == "or":
-            return (target, [signal["trigger_type"], signal["trigger_event"], signal["value"]], marks)
+            return (
+                target,
+                [signal["trigger_type"], signal["trigger_event"], signal["value"]],
+                marks,
+            )
         value = self.gate_arrival(op, signal)
         return None if value is NOT_YET else (target, value, marks)
 
@@ -228,7 +232,11 @@ class SignalNet:
         if not all(state["triggers"].values()):
             return None
         del states[key]
-        return (op["emit_signals"][0]["trigger_event"], state["results"], signal["layer_marks"][:-1])
+        return (
+            op["emit_signals"][0]["trigger_event"],
+            state["results"],
+            signal["layer_marks"][:-1],
+        )
 
     def for_each_arrival(self, op: dict[str, Any], signal: dict[str, Any]) -> Emission | None:
         """Record an item's result; the list in input order once every item is in."""
@@ -279,7 +287,9 @@ class SignalNet:
             del states[key]
         return (op["emit_signals"][0]["trigger_event"], collected, signal["layer_marks"])
 
-    def match_route(self, op: dict[str, Any], signal: dict[str, Any]) -> tuple[list[Emission], bool]:
+    def match_route(
+        self, op: dict[str, Any], signal: dict[str, Any]
+    ) -> tuple[list[Emission], bool]:
         """The branches a match routes ``signal`` to, and whether they form a hit_all join."""
         options = op["options"]
         mode = options.get("mode", "hit_first")
@@ -344,6 +354,14 @@ class SignalNet:
         return signal["value"]
 
     # --------------------------------------------------------------- export
+    def export(self) -> dict[str, Any]:
+        """The interpreter's durable state (for continue-as-new and snapshots)."""
+        raise NotImplementedError
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Inverse of :meth:`export`."""
+        raise NotImplementedError
+
     def export_net(self) -> dict[str, Any]:
         """The net's durable state (for continue-as-new and snapshots)."""
         return {

@@ -13,12 +13,22 @@ import asyncio
 import contextvars
 import copy
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
+from ._carry_bounds import (
+    MAX_ERRORS,
+    MAX_FINISHED_INTERVENTION_BYTES,
+    MAX_FINISHED_INTERVENTIONS,
+    MAX_REJECTED_BYTES,
+    MAX_RESOLVED_INTERRUPT_BYTES,
+    MAX_RESOLVED_INTERRUPTS,
+    keep_newest,
+    keep_window,
+)
 from ._data import ChunkData, ChunkInput, ChunkOutput, pack_resume
 from ._engine import (
     DEFAULT_FANOUT_CONCURRENCY,
@@ -32,12 +42,15 @@ from ._errors import ChunkOutputError
 from ._events import EventRecorder
 from ._interventions import STATE_KEY as INTERVENTIONS_KEY
 from ._interventions import InterventionLedger
+from ._scheduler import Scheduler
 from ._search_attributes import search_attribute_updates
+from ._signal_net import SignalNet
 from ._snapshot import build_snapshot
 from ._spec import FlowSpec, deserialize_activity_config
 from ._state import MAX_PAYLOAD_BYTES, apply_state_op, describe_size, json_size
 from ._workflow_events import error_info, stream_state_from_carry
-from ._workflow_interrupts import InterruptsMixin
+from ._workflow_interrupts import MAX_REJECTED_REQUESTS, InterruptsMixin
+from ._workflow_scheduler import SchedulerHostMixin
 from ._workflow_types import (
     SETTLE_KEY,
     CloseRequest,
@@ -81,7 +94,12 @@ _CHAIN_MAY_HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
-class TriggerFlowWorkflow(InterruptsMixin):
+# Runtime version from which the interpreter is the durable-queue Scheduler (no stack growth
+# per step, continue-as-new in the middle of a chain). Before it: the nested-await Engine.
+SCHEDULER_VERSION = 3
+
+
+class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
     """Generic interpreter; the plugin derives one ``@workflow.defn`` class per flow name."""
 
     _tf_runtime: ClassVar[Any] = None
@@ -104,17 +122,27 @@ class TriggerFlowWorkflow(InterruptsMixin):
         # The runtime stream; WorkflowStream registers its handlers from @workflow.init only.
         self._stream = WorkflowStream(prior_state=stream_state_from_carry(observe))
         self._stream_stopped = bool(observe.get("stream_stopped"))
-        self._engine = Engine(
-            self._spec,
-            execution_id=self._execution_id,
-            run_chunk=self._run_chunk,
-            run_sub_flow=self._run_sub_flow,
-            condition=lambda name: self._runtime.condition(self._spec.name, name),
-            on_activity=self._touch,
-            before_operator=self._before_operator,
-            fanout_limit=self._fanout_limit,
-            hold_fanout=self._hold_fanout,
-        )
+        self._v3 = input.options.runtime_version >= SCHEDULER_VERSION
+        self._engine: SignalNet
+        if self._v3:
+            self._engine = Scheduler(
+                self._spec,
+                execution_id=self._execution_id,
+                condition=lambda name: self._runtime.condition(self._spec.name, name),
+                host=self,
+            )
+        else:
+            self._engine = Engine(
+                self._spec,
+                execution_id=self._execution_id,
+                run_chunk=self._run_chunk,
+                run_sub_flow=self._run_sub_flow,
+                condition=lambda name: self._runtime.condition(self._spec.name, name),
+                on_activity=self._touch,
+                before_operator=self._before_operator,
+                fanout_limit=self._fanout_limit,
+                hold_fanout=self._hold_fanout,
+            )
         self._engine.skip_exceptions = input.options.skip_exceptions
         self._status = "created"
         self._lifecycle = "open"
@@ -150,18 +178,27 @@ class TriggerFlowWorkflow(InterruptsMixin):
 
     # =============================================================== run loop
     async def _run(self, input: WorkflowInput) -> dict[str, Any]:
+        if self._v3:
+            self._drive = asyncio.ensure_future(self._sched.drive())
         for interrupt_id in list(self._deadlines):
             self._start_timeout_timer(interrupt_id)  # timers restored after CAN or load
-        self._resume_held_fanouts()  # for_each items carried over continue-as-new
-        if self._pending_work:
-            await self._resume_pending_work()
-        if input.start is not None and not self._started:
-            try:
-                await self._start(input.start.get("value"))
-            except ApplicationError:
-                if self._options.hidden:
-                    raise
+        if self._v3:
+            if self._pending_work:
+                self._submit_pending_work()
+            if input.start is not None and not self._started:
+                self._submit_start(input.start.get("value"))
+        else:
+            self._resume_held_fanouts()  # for_each items carried over continue-as-new
+            if self._pending_work:
+                await self._resume_pending_work()
+            if input.start is not None and not self._started:
+                try:
+                    await self._start(input.start.get("value"))
+                except ApplicationError:
+                    if self._options.hidden:
+                        raise
         while self._lifecycle != "closed":
+            self._raise_if_broken()
             if self._continue_as_new_due():
                 await self._release_stream_pollers()
                 if self._should_continue_as_new():
@@ -173,11 +210,18 @@ class TriggerFlowWorkflow(InterruptsMixin):
             timeout = self._options.auto_close_timeout
             if not self._options.auto_close or timeout is None:
                 await workflow.wait_condition(
-                    lambda: self._lifecycle == "closed" or self._continue_as_new_due()
+                    lambda: (
+                        self._lifecycle == "closed" or self._continue_as_new_due() or self._broken()
+                    )
                 )
                 continue
             await workflow.wait_condition(
-                lambda: self._lifecycle == "closed" or self._idle() or self._continue_as_new_due()
+                lambda: (
+                    self._lifecycle == "closed"
+                    or self._idle()
+                    or self._continue_as_new_due()
+                    or self._broken()
+                )
             )
             if self._lifecycle == "closed" or not self._idle():
                 continue
@@ -186,7 +230,10 @@ class TriggerFlowWorkflow(InterruptsMixin):
                 try:
                     await workflow.wait_condition(
                         lambda tick=tick: (
-                            self._lifecycle == "closed" or self._tick != tick or not self._idle()
+                            self._lifecycle == "closed"
+                            or self._tick != tick
+                            or not self._idle()
+                            or self._broken()
                         ),
                         timeout=timedelta(seconds=timeout),
                         timeout_summary="auto close idle timer",
@@ -204,9 +251,11 @@ class TriggerFlowWorkflow(InterruptsMixin):
 
     def _quiescent(self) -> bool:
         """No chunk runs, no detached work is pending and no for_each item waits."""
+        if self._v3:
+            return not self._sched.busy()
         return (
-            self._engine.active == 0
-            and not self._engine.fanouts  # held items go on in the next run
+            self._legacy.active == 0
+            and not self._legacy.fanouts  # held items go on in the next run
             and all(task.done() for task in self._detached)
         )
 
@@ -219,10 +268,13 @@ class TriggerFlowWorkflow(InterruptsMixin):
         )
 
     def _continue_as_new_due(self) -> bool:
+        if self._v3:
+            # Pending work is carried; only chunks and sub-flows in flight must finish.
+            return self._hold() and self._sched.in_flight() == 0
         return (
             workflow.info().is_continue_as_new_suggested()
             and self._lifecycle == "open"
-            and self._engine.active == 0
+            and self._legacy.active == 0
             and not self._closing
         )
 
@@ -253,9 +305,10 @@ class TriggerFlowWorkflow(InterruptsMixin):
         return workflow.now().timestamp()
 
     # ============================================================= lifecycle
-    async def _start(self, value: Any) -> None:
+    def _begin(self, value: Any) -> dict[str, Any] | None:
+        """Mark the execution started; its START signal (None when it had started)."""
         if self._started:
-            return
+            return None
         self._started = True
         self._status = "running"
         self._started_at = workflow.now().timestamp()
@@ -264,11 +317,34 @@ class TriggerFlowWorkflow(InterruptsMixin):
             f"TriggerFlow execution '{self._execution_id}' started.",
             lambda: {"initial_value": value},
         )
-        signal = self._engine.make_signal("START", value, source="start")
-        await self._run_external(signal, self._engine.dispatch(signal))
+        return self._engine.make_signal("START", value, source="start")
 
-    async def _run_external(self, signal: dict[str, Any], awaitable: Any) -> Any:
-        """Dispatch a signal from outside (start, emit, resume) and log the attempt."""
+    async def _start(self, value: Any) -> Any:
+        signal = self._begin(value)
+        if signal is None:
+            return None
+        return await self._external(signal, answer=None)
+
+    @property
+    def _legacy(self) -> Engine:
+        return cast(Engine, self._engine)
+
+    async def _external(
+        self, signal: dict[str, Any], *, op: dict[str, Any] | None = None, answer: Any = "results"
+    ) -> Any:
+        """Run work from outside (start, emit, resume) and log the attempt.
+
+        ``op``: run that chunk operator on ``signal`` (a self resume) instead of dispatching.
+        From runtime version 3 the answer may be :class:`Held` (settled in a later run).
+        """
+        if self._v3:
+            return await self._external_root(signal, op=op, answer=answer)
+        if op is None:
+            return await self._run_external(signal, self._legacy.dispatch(signal))
+        return await self._run_external(signal, self._legacy.run_chunk_operator(op, signal))
+
+    def _log_signal(self, signal: dict[str, Any]) -> dict[str, Any]:
+        """A ``signal_attempts`` entry for ``signal`` (the last MAX_SIGNAL_ATTEMPTS kept)."""
         now = self._now()
         meta = {k: v for k, v in signal["meta"].items() if k != "resume"}
         entry = {
@@ -283,6 +359,11 @@ class TriggerFlowWorkflow(InterruptsMixin):
         }
         self._signal_log.append(entry)
         del self._signal_log[:-MAX_SIGNAL_ATTEMPTS]
+        return entry
+
+    async def _run_external(self, signal: dict[str, Any], awaitable: Any) -> Any:
+        """Await engine work started from outside (runtime versions 1-2)."""
+        entry = self._log_signal(signal)
         try:
             result = await self._guarded(awaitable)
             entry["status"] = "completed"
@@ -442,10 +523,9 @@ class TriggerFlowWorkflow(InterruptsMixin):
         return copy.deepcopy(self._close_snapshot)
 
     # ================================================================ chunks
-    async def _run_chunk(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> Any:
+    def _chunk_input(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> ChunkInput:
         name = op["name"]
-        options = self._spec.chunks.get(name) or {"execute_in": "activity", "activity": {}}
-        chunk_input = ChunkInput(
+        return ChunkInput(
             flow=self._spec.name,
             chunk=name,
             execution_id=self._execution_id,
@@ -467,47 +547,98 @@ class TriggerFlowWorkflow(InterruptsMixin):
             tenant=self._options.tenant,
             interventions=list(self._interventions.records.values()),
         )
+
+    async def _launch_chunk(
+        self, op: dict[str, Any], signal: dict[str, Any], run_id: str
+    ) -> ChunkOutput:
+        """Run the chunk's handler where its ``execute_in`` says (permits, size check)."""
+        name = op["name"]
+        options = self._spec.chunks.get(name) or {"execute_in": "activity", "activity": {}}
+        chunk_input = self._chunk_input(op, signal, run_id)
         if options.get("execute_in") != "workflow":
             self._check_chunk_input(name, chunk_input)
+        if self._permits is not None:
+            async with self._permits:
+                self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
+                return await self._execute_chunk(name, options, chunk_input)
+        self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
+        return await self._execute_chunk(name, options, chunk_input)
+
+    async def _run_chunk(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> Any:
+        """Runtime versions 1-2: run a chunk and apply its operations (nested awaits)."""
         self._inflight[run_id] = {"kind": "chunk", "op": op["id"], "signal": signal}
         try:
-            if self._permits is not None:
-                async with self._permits:
-                    self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
-                    output = await self._execute_chunk(name, options, chunk_input)
-            else:
-                self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
-                output = await self._execute_chunk(name, options, chunk_input)
+            output = await self._launch_chunk(op, signal, run_id)
             await self._apply_ops(output.ops, signal, op)
             paused = None
             if output.pause is not None:
                 paused = PausedBranch(self._record_interrupt(op, signal, output.pause))
-            self._record_step(op, signal, run_id, output.value, paused is not None)
-            self._emit_chunk(
-                "chunk.completed",
-                op,
-                signal,
-                run_id,
-                lambda: {
-                    "status": "waiting" if paused is not None else "completed",
-                    "returned_pause_signal": paused is not None,
-                    "output": None if paused is not None else output.value,
-                },
-            )
+            self.chunk_done(op, signal, run_id, output.value, paused and paused.interrupt)
         except ChunkFailure as failure:
-            self._emit_chunk(
-                "chunk.failed",
-                op,
-                signal,
-                run_id,
-                {"status": "failed"},
-                level="ERROR",
-                error=error_info(failure.details),
-            )
+            self.chunk_failed(op, signal, run_id, failure.details)
             raise
         finally:
             self._inflight.pop(run_id, None)
         return paused if paused is not None else output.value
+
+    async def run_chunk(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> Any:
+        """Scheduler host: run a chunk; its output (operations applied by the scheduler)."""
+        self._inflight[run_id] = {"kind": "chunk", "op": op["id"], "signal": signal}
+        try:
+            return await self._launch_chunk(op, signal, run_id)
+        finally:
+            self._inflight.pop(run_id, None)
+
+    def chunk_done(
+        self,
+        op: dict[str, Any],
+        signal: dict[str, Any],
+        run_id: str,
+        value: Any,
+        interrupt: dict[str, Any] | None,
+    ) -> None:
+        """A chunk finished: count the step, emit ``chunk.completed``."""
+        paused = interrupt is not None
+        self._record_step(op, signal, run_id, value, paused)
+        self._emit_chunk(
+            "chunk.completed",
+            op,
+            signal,
+            run_id,
+            lambda: {
+                "status": "waiting" if paused else "completed",
+                "returned_pause_signal": paused,
+                "output": None if paused else value,
+            },
+        )
+
+    def chunk_failed(
+        self, op: dict[str, Any], signal: dict[str, Any], run_id: str, details: dict[str, Any]
+    ) -> None:
+        """A chunk failed: emit ``chunk.failed``."""
+        self._emit_chunk(
+            "chunk.failed",
+            op,
+            signal,
+            run_id,
+            {"status": "failed"},
+            level="ERROR",
+            error=error_info(details),
+        )
+
+    def record_pause(
+        self, op: dict[str, Any], signal: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Scheduler host: record the interrupt a chunk asked for."""
+        return self._record_interrupt(op, signal, request)
+
+    def run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
+        """Scheduler host: run a sub-flow as a child workflow."""
+        return self._run_sub_flow(op, signal)
+
+    def before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
+        """Scheduler host: interventions before an operator."""
+        self._before_operator(op, signal)
 
     # ========================================================= payload size
     # The activity checks what a chunk returns and writes (_plugin.check_output); what the
@@ -576,8 +707,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
         recorder = getattr(self._runtime, "step_recorder", None)
         if recorder is None:
             return
-        pending = [copy.deepcopy(v) for k, v in self._inflight.items() if k != run_id]
-        pending += self._pending_fanouts()
+        pending = self._pending_snapshot_work(exclude=run_id)
         if not paused:
             pending.append({"kind": "continue", "op": op["id"], "signal": signal, "result": value})
         recorder(
@@ -659,12 +789,18 @@ class TriggerFlowWorkflow(InterruptsMixin):
                 self._detached.append(
                     asyncio.ensure_future(self._emit_detached(signal, op[1], op[2], op[3]))
                 )
-            elif kind == "stream":
-                self._put_stream_item(op[1], chunk)
-            elif kind == "stop_stream":
-                self._stop_runtime_stream("stop_stream")
-            elif kind == "intervention_consumed":
-                self._on_intervention_consumed(op[1], op[2])
+            else:
+                self._apply_stream_op(op, chunk)
+
+    def _apply_stream_op(self, record: list[Any], chunk: dict[str, Any] | None) -> None:
+        """Apply a recorded operation that neither writes state nor emits."""
+        kind = record[0]
+        if kind == "stream":
+            self._put_stream_item(record[1], chunk)
+        elif kind == "stop_stream":
+            self._stop_runtime_stream("stop_stream")
+        elif kind == "intervention_consumed":
+            self._on_intervention_consumed(record[1], record[2])
 
     async def _apply_state_op(self, op: list[Any]) -> None:
         changed, value = apply_state_op(self._engine.state, op)
@@ -677,7 +813,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
             signal = self._engine.make_signal(
                 key, value, trigger_type="runtime_data", source="runtime_data"
             )
-            await self._engine.dispatch(signal)
+            await self._legacy.dispatch(signal)
 
     async def _emit_internal(
         self, parent: dict[str, Any], event: str, value: Any, trigger_type: str
@@ -691,7 +827,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
             meta=self._engine.child_meta(parent),
         )
         await self._resolve_resume_event(signal)
-        return await self._engine.dispatch(signal)
+        return await self._legacy.dispatch(signal)
 
     async def _emit_detached(
         self, parent: dict[str, Any], event: str, value: Any, trigger_type: str
@@ -818,41 +954,59 @@ class TriggerFlowWorkflow(InterruptsMixin):
         Called when a run starts from a carry, and by close when it overtook the
         continue-as-new the items were held for.
         """
-        held = [instance for instance, record in self._engine.fanouts.items() if record["held"]]
+        held = [instance for instance, record in self._legacy.fanouts.items() if record["held"]]
         for instance in held:
-            self._engine.fanouts[instance]["held"] = False
-            self._engine.active += 1  # counted from now: no continue-as-new before it runs
+            self._legacy.fanouts[instance]["held"] = False
+            self._legacy.active += 1  # counted from now: no continue-as-new before it runs
             self._detached.append(asyncio.ensure_future(self._run_held_fanout(instance)))
         return bool(held)
 
     async def _run_held_fanout(self, instance: str) -> None:
         _CHAIN_MAY_HOLD.set(True)  # nobody awaits this chain: it may be held again
         try:
-            await self._guarded(self._engine.resume_fanout(instance))
+            await self._guarded(self._legacy.resume_fanout(instance))
         except ApplicationError:
             pass  # recorded as the execution's failure; nobody awaits this work
         finally:
-            self._engine.active -= 1
+            self._legacy.active -= 1
             self._touch()
 
     async def _drain_for_close(self) -> None:
         """Wait until in-flight work is done, dispatching held for_each items in this run."""
+        if self._v3:
+            # Closing lifts the hold: the drive loop runs everything pending in this run.
+            await workflow.wait_condition(lambda: not self._sched.busy() or self._broken())
+            self._raise_if_broken()
+            return
         while True:
             await workflow.wait_condition(
-                lambda: self._engine.active == 0 and all(t.done() for t in self._detached)
+                lambda: self._legacy.active == 0 and all(t.done() for t in self._detached)
             )
             if not self._resume_held_fanouts():
                 return
+
+    def _pending_snapshot_work(self, exclude: str | None = None) -> list[dict[str, Any]]:
+        """What a snapshot taken now runs on load.
+
+        Chunk runs in flight (but ``exclude``) and work not started (queued, suspended,
+        for_each items not dispatched).
+        """
+        inflight = [copy.deepcopy(v) for k, v in self._inflight.items() if k != exclude]
+        if self._v3:
+            return self._sched.pending_work(inflight)
+        return inflight + self._pending_fanouts()
 
     def _pending_fanouts(self) -> list[dict[str, Any]]:
         """Undispatched for_each items, as snapshot pending work (re-dispatched on load)."""
         return [
             {"kind": "fanout", "instance": instance, **copy.deepcopy(record)}
-            for instance, record in self._engine.fanouts.items()
+            for instance, record in self._legacy.fanouts.items()
         ]
 
     # ======================================================= continue-as-new
     def _export_runtime(self) -> dict[str, Any]:
+        if self._v3:
+            self._trim_for_carry()
         return {
             "engine": self._engine.export(),
             "status": self._status,
@@ -870,6 +1024,30 @@ class TriggerFlowWorkflow(InterruptsMixin):
             "steps": self._steps,
             "observe": self._export_stream(),
         }
+
+    def _trim_for_carry(self) -> None:
+        """Keep only a window of finished records: the carry must not grow with age."""
+        self._interrupts = keep_window(
+            self._interrupts,
+            live=lambda record: record["status"] == "waiting",
+            max_count=MAX_RESOLVED_INTERRUPTS,
+            max_bytes=MAX_RESOLVED_INTERRUPT_BYTES,
+        )
+        ledger = self._interventions.records
+        kept = keep_window(
+            ledger,
+            live=lambda record: record["status"] == "pending",
+            max_count=MAX_FINISHED_INTERVENTIONS,
+            max_bytes=MAX_FINISHED_INTERVENTION_BYTES,
+        )
+        if len(kept) != len(ledger):
+            self._interventions.records = kept
+            self._engine.state[INTERVENTIONS_KEY] = copy.deepcopy(kept)
+        self._rejected = keep_newest(
+            self._rejected, max_count=MAX_REJECTED_REQUESTS, max_bytes=MAX_REJECTED_BYTES
+        )
+        del self._engine.errors[:-MAX_ERRORS]
+        self._trim_stream()
 
     def _restore_runtime(self, carry: dict[str, Any]) -> None:
         self._engine.restore(carry.get("engine") or {})
@@ -992,21 +1170,21 @@ class TriggerFlowWorkflow(InterruptsMixin):
             if item.get("kind") == "fanout":
                 # for_each items not dispatched when the snapshot was taken.
                 instance = item["instance"]
-                self._engine.fanouts[instance] = {
+                self._legacy.fanouts[instance] = {
                     key: copy.deepcopy(item[key])
                     for key in ("op", "signal", "items", "concurrency")
                 }
-                self._engine.fanouts[instance]["held"] = True
-                coros.append(self._engine.resume_fanout(instance))
+                self._legacy.fanouts[instance]["held"] = True
+                coros.append(self._legacy.resume_fanout(instance))
                 continue
             signal = item["signal"]
             if item.get("kind") == "continue":
-                coros.append(self._engine.continue_after_chunk(op, signal, item.get("result")))
+                coros.append(self._legacy.continue_after_chunk(op, signal, item.get("result")))
             else:
-                coros.append(self._engine.run_operator(op, signal))
+                coros.append(self._legacy.run_operator(op, signal))
         if self._status in ("created", "waiting"):
             self._status = "running"
-        self._engine.active += 1
+        self._legacy.active += 1
         # The ``loaded`` update waits for this work to be quiescent: before the bounded
         # fan-out it finished in this run; from it, the client settles across runs.
         token = _CHAIN_MAY_HOLD.set(self._fanout_bounded())
@@ -1016,7 +1194,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
             pass  # recorded as the execution's failure
         finally:
             _CHAIN_MAY_HOLD.reset(token)
-            self._engine.active -= 1
+            self._legacy.active -= 1
             self._restore_done = True
             self._touch()
 
@@ -1030,16 +1208,22 @@ class TriggerFlowWorkflow(InterruptsMixin):
         """
         if not self._options.auto_close:
             self._hold_only_if_bounded()
-        await self._start(start.get("value"))
-        return None if self._options.auto_close else self._settling(None)
+        outcome = await self._start(start.get("value"))
+        if self._options.auto_close:
+            return None
+        return self._settling(outcome)
 
     @workflow.update(name="settle")
-    async def settle_update(self) -> dict[str, Any]:
+    async def settle_update(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
         """Wait until the execution is quiescent or this run hands its items on.
 
         Returns ``{"settled": True}`` when no chunk runs and no for_each item waits, and
         ``{"settled": False}`` when this run is about to continue as new with held items.
+        With ``{"root": id}`` (runtime version 3) it waits for that root only and answers
+        ``{"settled": True, "result": ...}`` with what its caller would have got.
         """
+        if self._v3 and request and request.get("root"):
+            return await self._settle_root(str(request["root"]))
         await workflow.wait_condition(lambda: self._settled() or self._held_for_next_run())
         return {"settled": self._settled()}
 
@@ -1051,7 +1235,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
         return self._continue_as_new_due() and self._holding()
 
     def _holding(self) -> bool:
-        return any(record["held"] for record in self._engine.fanouts.values())
+        return any(record["held"] for record in self._legacy.fanouts.values())
 
     def _hold_only_if_bounded(self) -> None:
         """Let this update's chain hold its fan-out only from the bounded-fan-out version.
@@ -1067,6 +1251,8 @@ class TriggerFlowWorkflow(InterruptsMixin):
         ``{SETTLE_KEY: False, "result": result}``: the client then waits with the ``settle``
         update (which follows the continue-as-new chain) before it returns ``result``.
         """
+        if self._v3:
+            return self._settle_marker(result)
         if self._fanout_bounded() and self._holding():
             return {SETTLE_KEY: False, "result": result}
         return result
@@ -1083,7 +1269,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
         )
         self._touch()
         await self._resolve_resume_event(signal)
-        return self._settling(await self._run_external(signal, self._engine.dispatch(signal)))
+        return self._settling(await self._external(signal))
 
     def _reject_event(self, request: EmitRequest) -> None:
         self._emit(
@@ -1120,8 +1306,13 @@ class TriggerFlowWorkflow(InterruptsMixin):
         )
         self._touch()
         await self._resolve_resume_event(signal)
+        if self._v3:
+            # Nobody waits for a signal: the work is submitted, the handler returns.
+            self._log_signal(signal)
+            self._sched.submit_signal(signal, answer=None)
+            return
         try:
-            await self._run_external(signal, self._engine.dispatch(signal))
+            await self._run_external(signal, self._legacy.dispatch(signal))
         except ApplicationError:
             pass  # recorded as the execution's failure; a signal has no caller to tell
 
@@ -1135,6 +1326,8 @@ class TriggerFlowWorkflow(InterruptsMixin):
                 non_retryable=True,
             )
         self._hold_only_if_bounded()
+        if self._v3:
+            return self._settling(await self._set_state_root(request.op))
         await self._guarded(self._apply_state_op(request.op))
         return self._settling(None)
 
@@ -1217,6 +1410,9 @@ class TriggerFlowWorkflow(InterruptsMixin):
     async def loaded_update(self) -> dict[str, Any]:
         """Wait until work re-run from a loaded snapshot is quiescent; returns ``info``."""
         await workflow.wait_condition(lambda: self._restore_done)
+        if self._v3 and self._load_root is not None:
+            root, self._load_root = self._load_root, None
+            return self._settling(await self._await_root(root))
         return self._settling(self.info_query())
 
     @workflow.update(name="stop_stream")
@@ -1279,8 +1475,7 @@ class TriggerFlowWorkflow(InterruptsMixin):
     @workflow.query(name="snapshot")
     def snapshot_query(self) -> dict[str, Any]:
         """The execution snapshot in Agently's schema v2 shape (``async_save``)."""
-        pending = [copy.deepcopy(v) for v in self._inflight.values()]
-        return self._snapshot(pending + self._pending_fanouts())
+        return self._snapshot(self._pending_snapshot_work())
 
     @workflow.query(name="interventions")
     def interventions_query(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 
+from ._carry_bounds import stream_items_to_drop
 from ._events import EventRecorder
 from ._spec import FlowSpec
 
@@ -164,6 +165,16 @@ class EventsMixin:
             f"TriggerFlow execution '{self._execution_id}' runtime stream closed.",
             {"execution_id": self._execution_id, "reason": reason},
         )
+
+    def _trim_stream(self) -> None:
+        """Drop the oldest stream items past the carry's window.
+
+        A reader asking for a dropped offset is told the oldest one it can still read.
+        """
+        state = self._stream.get_state()
+        drop = stream_items_to_drop([len(item.topic) + len(item.data) for item in state.log])
+        if drop:
+            self._stream.truncate(state.base_offset + drop)
 
     def _export_stream(self) -> dict[str, Any]:
         """Carry-over for continue-as-new: event counter, stream log and stop flag."""

@@ -14,9 +14,11 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from ._engine import ChunkFailure, Engine
+from ._data import pack_resume
+from ._signal_net import ChunkFailure, SignalNet
 from ._spec import FlowSpec
 from ._workflow_events import EventsMixin
+from ._workflow_scheduler import Held
 from ._workflow_types import ContinueRequest
 
 # Rejected signal-variant requests kept for inspection (oldest dropped first).
@@ -27,13 +29,14 @@ class InterruptsMixin(EventsMixin):
     """Interrupt bookkeeping of :class:`~triggerflow_temporal._workflow.TriggerFlowWorkflow`."""
 
     _spec: FlowSpec
-    _engine: Engine
+    _engine: SignalNet
     _execution_id: str
     _lifecycle: str
     _interrupts: dict[str, dict[str, Any]]
     _deadlines: dict[str, dict[str, Any]]
     _timers: dict[str, asyncio.Future[None]]
     _rejected: list[dict[str, Any]]
+    _v3: bool
 
     # Provided by the workflow class.
     def _refresh_status(self) -> None:
@@ -45,7 +48,9 @@ class InterruptsMixin(EventsMixin):
     def _touch(self) -> None:
         raise NotImplementedError
 
-    async def _run_external(self, signal: dict[str, Any], awaitable: Any) -> Any:
+    async def _external(
+        self, signal: dict[str, Any], *, op: dict[str, Any] | None = None, answer: Any = "results"
+    ) -> Any:
         raise NotImplementedError
 
     def _pending(self) -> dict[str, dict[str, Any]]:
@@ -138,6 +143,10 @@ class InterruptsMixin(EventsMixin):
 
     async def _resolve_resume_event(self, signal: dict[str, Any]) -> None:
         """An ordinary emit of a waiting interrupt's ``resume_event`` resolves it."""
+        self._resolve_resume_event_now(signal)
+
+    def _resolve_resume_event_now(self, signal: dict[str, Any]) -> None:
+        """:meth:`_resolve_resume_event` without the await (the scheduler applies emits)."""
         for record in self._interrupts.values():
             if record["status"] != "waiting":
                 continue
@@ -188,7 +197,7 @@ class InterruptsMixin(EventsMixin):
             raise ApplicationError(problem, type="ValueError", non_retryable=True)
         return True
 
-    async def _continue(self, request: ContinueRequest) -> dict[str, Any]:
+    async def _continue(self, request: ContinueRequest) -> Any:
         if not self._check_continue(request):
             return copy.deepcopy(self._interrupts[request.interrupt_id])
         record = self._interrupts[request.interrupt_id]
@@ -218,6 +227,9 @@ class InterruptsMixin(EventsMixin):
             "interrupt": copy.deepcopy(record),
             "origin_signal": copy.deepcopy(origin),
         }
+        if self._v3:
+            # Kept packed (the answer once): queued and carried resume signals stay small.
+            resume_context = pack_resume(resume_context)
         meta = {**origin["meta"], "resume": resume_context}
         if resume_to == "self":
             record["resume_count"] = int(record.get("resume_count") or 0) + 1
@@ -238,7 +250,7 @@ class InterruptsMixin(EventsMixin):
                 meta=meta,
             )
             self._refresh_status()
-            await self._run_external(signal, self._engine._op_chunk(op, signal))
+            outcome = await self._external(signal, op=op, answer=["interrupt", record["id"]])
         else:
             event = (
                 resume_to["event"] if isinstance(resume_to, dict) else record["continuation_event"]
@@ -251,7 +263,9 @@ class InterruptsMixin(EventsMixin):
                 meta={**self._engine.child_meta(origin), "resume": resume_context},
             )
             self._refresh_status()
-            await self._run_external(signal, self._engine.dispatch(signal))
+            outcome = await self._external(signal, answer=["interrupt", record["id"]])
+        if isinstance(outcome, Held):
+            return outcome  # the resumed chain goes on in the next run
         return copy.deepcopy(self._interrupts[request.interrupt_id])
 
     def _reject_signal_request(self, request: ContinueRequest, error: ApplicationError) -> None:
