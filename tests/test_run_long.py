@@ -104,7 +104,12 @@ approvals = TriggerFlow(name="long-approvals")
 approvals.to(ask).to(decide)
 approvals.when("ask_again").to(ask)
 
-FLOWS = [loop, fragile, chain, nested, approvals]
+inline_loop = TriggerFlow(name="long-inline-loop")
+inline_tick = inline_loop.chunk(tick, name="inline_tick", execute_in="workflow")
+inline_loop.to(inline_tick)
+inline_loop.when("again").to(inline_tick)
+
+FLOWS = [loop, fragile, chain, nested, approvals, inline_loop]
 CYCLES = 60
 BLOB = "x" * 100_000
 
@@ -160,6 +165,20 @@ async def test_an_emit_loop_spans_runs_mid_chain_and_start_returns_when_it_ends(
     # Each run stops soon after Temporal suggests continue-as-new (in-flight work finishes).
     assert all(len(h.events) <= SUGGEST_AT + 40 for h in histories[:-1])
     assert all(activities(h) > 0 for h in histories[:-1])  # the chain went on in every run
+    await assert_replays(histories)
+
+
+async def test_an_inline_loop_yields_its_workflow_task_and_completes(served):
+    execution = inline_loop.create_execution(auto_close=False)
+    await execution.async_start({"n": 1, "target": 2000})
+    assert (await execution.async_get_state())["n"] == 2000
+    histories = await run_histories(served, execution.id)
+    await execution.async_close()
+    timers = sum(
+        e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for h in histories for e in h.events
+    )
+    # One short timer per 200 inline chunks ends the workflow task (no deadlock detector).
+    assert timers == 2000 // 200
     await assert_replays(histories)
 
 

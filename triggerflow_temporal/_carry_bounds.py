@@ -21,6 +21,8 @@ MAX_RESOLVED_INTERRUPT_BYTES = 256 * 1024
 # Finished (inserted, expired) intervention records carried.
 MAX_FINISHED_INTERVENTIONS = 50
 MAX_FINISHED_INTERVENTION_BYTES = 128 * 1024
+# Pending interventions an execution accepts (the intervene update refuses more).
+MAX_PENDING_INTERVENTIONS = 500
 # Rejected continue_with signals carried.
 MAX_REJECTED_BYTES = 64 * 1024
 # Runtime stream items carried.

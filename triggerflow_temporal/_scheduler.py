@@ -30,6 +30,7 @@ once, as natively), ids come from the carried counter, no I/O and no clock.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 from collections import deque
 from collections.abc import Awaitable
@@ -141,6 +142,9 @@ class Scheduler(SignalNet):
         self._tasks: dict[str, tuple[asyncio.Task[None], str]] = {}
         self._fill: list[str] = []
         self._error: BaseException | None = None
+        # Not durable: the context each root was submitted from (its caller's trace span),
+        # so that the chunks of a root run in it as they did when a caller awaited them.
+        self._contexts: dict[str, contextvars.Context] = {}
 
     # ================================================================ roots
     def submit_signal(self, signal: dict[str, Any], *, answer: Any = "results") -> str:
@@ -177,6 +181,7 @@ class Scheduler(SignalNet):
         root = self.next_id("root-")
         self.groups[root] = {"n": 0, "root": root, "owner": None}
         self.roots[root] = {"signal_id": signal_id, "results": None, "answer": answer}
+        self._contexts[root] = contextvars.copy_context()
         return root
 
     def outcome(self, root: str) -> dict[str, Any] | None:
@@ -277,6 +282,7 @@ class Scheduler(SignalNet):
 
     def _finish_root(self, root: str, error: dict[str, Any] | None) -> None:
         record = self.roots.pop(root)
+        self._contexts.pop(root, None)
         record["error"] = error
         self.done_roots[root] = record
         while len(self.done_roots) > MAX_DONE_ROOTS:
@@ -485,7 +491,11 @@ class Scheduler(SignalNet):
     def _start_task(self, item: dict[str, Any], coro: Awaitable[None]) -> None:
         key = self.next_id("t-")
         root = self.groups[item["g"]]["root"]
-        task = asyncio.ensure_future(self._tracked(key, coro))
+        context = self._contexts.get(root)
+        if context is None:
+            task = asyncio.ensure_future(self._tracked(key, coro))
+        else:
+            task = context.run(asyncio.ensure_future, self._tracked(key, coro))
         self._tasks[key] = (task, root)
 
     async def _tracked(self, key: str, coro: Awaitable[None]) -> None:
@@ -689,7 +699,7 @@ class Scheduler(SignalNet):
                 for key, value in item.items()
                 if key not in ("g", "top", "slot")
             }
-            work.append({"kind": "work", "item": entry})
+            work.append({"kind": "work", "op": entry.get("op"), "item": entry})
         for instance, record in self.fanouts.items():
             if record["items"]:
                 work.append({"kind": "fanout", "instance": instance, **copy.deepcopy(record)})
@@ -701,11 +711,12 @@ def restored_work(net: Scheduler, pending: list[dict[str, Any]]) -> list[dict[st
     items: list[dict[str, Any]] = []
     for entry in pending:
         kind = entry.get("kind")
-        op = net.ops.get(entry.get("op") or (entry.get("item") or {}).get("op", ""))
-        if op is None:
-            continue  # checked by the client before the load
         if kind == "work":
             items.append(copy.deepcopy(entry["item"]))
+            continue
+        op = net.ops.get(entry.get("op") or "")
+        if op is None:
+            continue  # checked by the client before the load
         elif kind == "fanout":
             record = {
                 key: copy.deepcopy(entry[key])

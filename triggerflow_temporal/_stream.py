@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.service import RPCError, RPCStatusCode
 
+from ._carry_bounds import MAX_STREAM_BYTES, MAX_STREAM_ITEMS
 from ._workflow_events import STREAM_END_TOPIC, STREAM_SYSTEM_TOPIC, STREAM_TOPIC
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ async def iter_runtime_stream(
         start_task.add_done_callback(_retrieve)
     pending: asyncio.Future[Any] | None = None
     subscription: AsyncIterator[Any] | None = None
+    expected = from_seq
     finished = False
     try:
         if not await _wait_until_exists(client, execution.id, start_task, timeout):
@@ -120,6 +122,17 @@ async def iter_runtime_stream(
                 finished = True
                 return  # the workflow finished and its retained items were read
             pending = None
+            if wire.offset > expected:
+                # Offsets of one execution's stream are contiguous across its topics: a gap
+                # means the items were dropped when the run continued as new.
+                raise ValueError(
+                    f"Runtime stream items {expected}..{wire.offset - 1} of execution "
+                    f"{execution.id!r} are no longer kept: a run carries its newest "
+                    f"{MAX_STREAM_ITEMS} items (within {MAX_STREAM_BYTES // 1024} KiB) into "
+                    f"the next one. Read from from_seq={wire.offset}, or keep what a "
+                    "reader must not miss in the Workspace."
+                )
+            expected = wire.offset + 1
             if wire.topic == STREAM_END_TOPIC:
                 finished = True
                 return

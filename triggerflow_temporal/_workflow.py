@@ -23,6 +23,7 @@ from ._carry_bounds import (
     MAX_ERRORS,
     MAX_FINISHED_INTERVENTION_BYTES,
     MAX_FINISHED_INTERVENTIONS,
+    MAX_PENDING_INTERVENTIONS,
     MAX_REJECTED_BYTES,
     MAX_RESOLVED_INTERRUPT_BYTES,
     MAX_RESOLVED_INTERRUPTS,
@@ -98,6 +99,9 @@ _CHAIN_MAY_HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar(
 # per step, continue-as-new in the middle of a chain). Before it: the nested-await Engine.
 SCHEDULER_VERSION = 3
 
+# Inline (execute_in="workflow") chunks run between two workflow-task yields (version 3).
+INLINE_YIELD_EVERY = 200
+
 
 class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
     """Generic interpreter; the plugin derives one ``@workflow.defn`` class per flow name."""
@@ -169,6 +173,7 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
         self._inflight: dict[str, dict[str, Any]] = {}
         self._pending_work: list[dict[str, Any]] = []
         self._steps = 0
+        self._inline_runs = 0
         self._search_attributes_sent: tuple[str, tuple[str, ...]] | None = None
         if input.carry is not None:
             self._restore_runtime(input.carry)
@@ -728,6 +733,13 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
     ) -> ChunkOutput:
         execute_in = options.get("execute_in", "activity")
         if execute_in == "workflow":
+            if self._v3:
+                self._inline_runs += 1
+                if self._inline_runs % INLINE_YIELD_EVERY == 0:
+                    # A loop of inline chunks never leaves the workflow task; Temporal's
+                    # deadlock detector fails a task that runs over 2 s. A short timer
+                    # ends the task every INLINE_YIELD_EVERY inline chunks.
+                    await workflow.sleep(0.001, summary="inline chunks: yield")
             return await self._run_inline(name, chunk_input)
         config = {**self._runtime.default_activity_config}
         config.update(deserialize_activity_config(options.get("activity") or {}))
@@ -1071,7 +1083,7 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
         """The execution in Agently's schema v2 shape (``async_save``)."""
         resource_keys = {key: "flow" for key in self._runtime.chunk_resources(self._spec.name, {})}
         resource_keys.update({key: "execution" for key in self._options.runtime_resources})
-        engine = self._engine.export()
+        engine = self._engine.export_net()
         options = {
             "auto_close": self._options.auto_close,
             "auto_close_timeout": self._options.auto_close_timeout,
@@ -1394,6 +1406,14 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
                 "TriggerFlow runtime intervention is disabled for this execution. "
                 "Create the execution with intervention_mode='planned' or "
                 "intervention_mode='auto'."
+            )
+        if self._v3 and len(self._interventions.filtered(status="pending")) >= (
+            MAX_PENDING_INTERVENTIONS
+        ):
+            raise RuntimeError(
+                f"TriggerFlow execution {self._execution_id} already has "
+                f"{MAX_PENDING_INTERVENTIONS} pending interventions; wait until chunks consume "
+                "them (or close the execution) before adding more."
             )
         if self._lifecycle != "open":
             raise RuntimeError(

@@ -2,6 +2,10 @@
 
     python tests/histories/record_flows.py              # every flow without a history yet
     python tests/histories/record_flows.py approval ... # (re-)record the named entries
+
+Histories go to tests/histories/flows-v<RUNTIME_VERSION>/ (the runtime version new
+executions start with); tests/histories/flows/ keeps those of versions 1-2, which must go
+on replaying for executions started before the upgrade.
     TRIGGERFLOW_TEMPORAL_ADDRESS=host:7233 python tests/histories/record_flows.py
 
 Entries (one per flow in tests/ and the examples) are listed in
@@ -43,20 +47,20 @@ async def main(names: list[str]) -> None:
             or (
                 not names
                 and entry.flow.name not in conformance
-                and not (catalogue.FLOW_HISTORIES_DIR / f"{entry.name}.json").exists()
+                and not (catalogue.CURRENT_HISTORIES_DIR / f"{entry.name}.json").exists()
             )
         ]
         flows = catalogue.served_flows(found)
         plugin = TriggerFlowPlugin(
             flows, catalogue.RESOURCES, workspace=str(Path(tmp) / "workspace.db")
         )
-        catalogue.FLOW_HISTORIES_DIR.mkdir(exist_ok=True)
+        catalogue.CURRENT_HISTORIES_DIR.mkdir(exist_ok=True)
         async with start_local_runtime(flows, plugin=plugin) as client:
             for entry in wanted:
                 workflow_id = f"history-{entry.name}"
                 await catalogue.run_entry(entry, client, workflow_id)
                 history = await client.get_workflow_handle(workflow_id).fetch_history()
-                path = catalogue.FLOW_HISTORIES_DIR / f"{entry.name}.json"
+                path = catalogue.CURRENT_HISTORIES_DIR / f"{entry.name}.json"
                 text = json.dumps(json.loads(history.to_json()), indent=1, sort_keys=True)
                 path.write_text(text + "\n", encoding="utf-8")
                 print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")

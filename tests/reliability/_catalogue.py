@@ -36,6 +36,7 @@ from tests import (
     test_pause_branches,
     test_pause_resume,
     test_persistence,
+    test_run_long,
     test_runtime,
     test_stream,
     test_time_skipping,
@@ -51,6 +52,7 @@ from tests.conformance import (
     test_23_runtime_stream,
 )
 from triggerflow_temporal import TriggerFlow
+from triggerflow_temporal._workflow_types import RUNTIME_VERSION
 from triggerflow_temporal.examples import approval as example_approval
 
 from . import bad_flows as bad
@@ -59,6 +61,9 @@ from . import flows as rel
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HISTORIES_DIR = REPO_ROOT / "tests" / "histories"
 FLOW_HISTORIES_DIR = HISTORIES_DIR / "flows"
+# Histories recorded with the runtime version new executions start with (record_flows.py
+# writes here); FLOW_HISTORIES_DIR keeps those of versions 1-2.
+CURRENT_HISTORIES_DIR = HISTORIES_DIR / f"flows-v{RUNTIME_VERSION}"
 
 # Flows that never run on Temporal: definition, compiler and flow-config tests.
 EXEMPT = {
@@ -617,6 +622,23 @@ def _foreach_history_bound_flows() -> list[Entry]:
     ]
 
 
+def _run_long_flows() -> list[Entry]:
+    t = test_run_long
+    blob = {"blob": "x" * 64}
+    return [
+        Entry("long-loop", t.loop, [("start", {"n": 1, "target": 30})]),
+        Entry("long-fragile", t.fragile, [("start_fails", {"n": 1, "fail_at": 5})]),
+        Entry("long-chain", t.chain, [("start", 0)]),
+        Entry("long-nested", t.nested, [("start", 1)]),
+        Entry(
+            "long-approvals",
+            t.approvals,
+            [("start", 0), ("continue", None, blob), ("continue", None, blob)],
+        ),
+        Entry("long-inline-loop", t.inline_loop, [("start", {"n": 1, "target": 450})]),
+    ]
+
+
 def entries(tmp_dir: Path) -> list[Entry]:
     """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
     found = [
@@ -630,6 +652,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_conformance_pause_and_stream_flows(),
         *_stream_events_tracing_and_cli_flows(),
         *_foreach_history_bound_flows(),
+        *_run_long_flows(),
     ]
     names = [entry.name for entry in found]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

@@ -25,7 +25,10 @@ from triggerflow_temporal.testing import start_local_runtime
 from . import _catalogue as catalogue
 from .flows import versioned_flows
 
-FLOW_HISTORIES = sorted(catalogue.FLOW_HISTORIES_DIR.glob("*.json"))
+# Versions 1-2 (executions started before the upgrade) and the current version.
+FLOW_HISTORIES = sorted(catalogue.FLOW_HISTORIES_DIR.glob("*.json")) + sorted(
+    catalogue.CURRENT_HISTORIES_DIR.glob("*.json")
+)
 
 
 @functools.cache
@@ -60,7 +63,7 @@ def test_every_flow_in_tests_and_examples_has_a_recorded_history():
     assert not unrecorded, f"Catalogue entries without a history: {unrecorded}"
 
 
-@pytest.mark.parametrize("path", FLOW_HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", FLOW_HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 async def test_recorded_history_replays(path):
     history = _load(path)
     kinds = {event.WhichOneof("attributes") for event in history.events}
