@@ -284,6 +284,8 @@ class Scheduler(SignalNet):
         record = self.roots.pop(root)
         self._contexts.pop(root, None)
         record["error"] = error
+        if record["answer"] != "results":
+            record["results"] = None  # nobody reads them: kept out of the carry
         self.done_roots[root] = record
         while len(self.done_roots) > MAX_DONE_ROOTS:
             del self.done_roots[next(iter(self.done_roots))]

@@ -1283,16 +1283,20 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
         await self._resolve_resume_event(signal)
         return self._settling(await self._external(signal))
 
-    def _reject_event(self, request: EmitRequest) -> None:
+    def _reject_event(self, request: EmitRequest, reason: str | None = None) -> None:
         self._emit(
             "triggerflow.event_rejected",
-            f"TriggerFlow execution '{self._execution_id}' ignored event '{request.event}' "
-            f"because it is {self._lifecycle}.",
+            f"TriggerFlow execution '{self._execution_id}' ignored event '{request.event}': "
+            f"{reason}"
+            if reason
+            else f"TriggerFlow execution '{self._execution_id}' ignored event "
+            f"'{request.event}' because it is {self._lifecycle}.",
             lambda: {
                 "event": request.event,
                 "value": request.value,
                 "trigger_type": request.trigger_type,
                 "lifecycle_state": self._lifecycle,
+                "reason": reason,
             },
             level="WARNING",
         )
@@ -1306,13 +1310,29 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
                 f"emit trigger_type must be 'event', 'runtime_data' or 'flow_data', got "
                 f"{request.trigger_type!r}."
             )
+        if self._lifecycle == "open":
+            problem = self._resume_event_problem(
+                request.event, request.trigger_type, request.value
+            )
+            if problem:
+                raise ValueError(problem)
 
     @workflow.signal(name="emit_nowait")
     async def emit_signal(self, request: EmitRequest) -> None:
-        """Fire-and-forget external event (for senders that can only signal)."""
+        """Fire-and-forget external event (for senders that can only signal).
+
+        From runtime version 3 a request the ``emit`` update's validator would refuse is
+        refused here too (a ``triggerflow.event_rejected`` event; nothing changes).
+        """
         if self._lifecycle != "open":
             self._reject_event(request)
             return
+        if self._v3:
+            try:
+                self._validate_emit(request)
+            except ValueError as error:
+                self._reject_event(request, reason=str(error))
+                return
         signal = self._engine.make_signal(
             request.event, request.value, trigger_type=request.trigger_type, source="runtime"
         )

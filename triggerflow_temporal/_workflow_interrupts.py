@@ -145,8 +145,11 @@ class InterruptsMixin(EventsMixin):
         """An ordinary emit of a waiting interrupt's ``resume_event`` resolves it."""
         self._resolve_resume_event_now(signal)
 
-    def _resolve_resume_event_now(self, signal: dict[str, Any]) -> None:
-        """:meth:`_resolve_resume_event` without the await (the scheduler applies emits)."""
+    def _resumed_by_event(self, event: str, trigger_type: str) -> list[dict[str, Any]]:
+        """The waiting interrupts an ordinary emit of ``event`` resolves."""
+        if trigger_type != "event":
+            return []
+        found = []
         for record in self._interrupts.values():
             if record["status"] != "waiting":
                 continue
@@ -154,13 +157,50 @@ class InterruptsMixin(EventsMixin):
             resume_to = record.get("resume_to")
             if isinstance(resume_to, dict):
                 target = target or resume_to.get("event")
-            if target == signal["trigger_event"] and signal["trigger_type"] == "event":
-                record["status"] = "resumed"
-                record["resumed_at"] = workflow.now().timestamp()
-                record["resume_value"] = signal["value"]
-                self._on_interrupt_resumed(
-                    record, signal["value"], by_event=signal["trigger_event"]
+            if target == event:
+                found.append(record)
+        return found
+
+    def _resume_event_problem(self, event: str, trigger_type: str, value: Any) -> str | None:
+        """Why an emit of ``event`` with ``value`` may not resolve the interrupts it names.
+
+        Every resume path checks ``response_payload_schema``: ``continue_with`` in its
+        validator, an external emit of a ``resume_event`` here (issue 17).
+        """
+        from ._interrupt_records import check_response
+
+        for record in self._resumed_by_event(event, trigger_type):
+            problem = check_response(record, value)
+            if problem:
+                return (
+                    f"emit of {event!r} would resume interrupt {record['id']!r}, but its value "
+                    f"does not match the interrupt's response_payload_schema ({problem}). "
+                    "Nothing was emitted; send a value that matches the schema."
                 )
+        return None
+
+    def _resolve_resume_event_now(self, signal: dict[str, Any]) -> None:
+        """:meth:`_resolve_resume_event` without the await (the scheduler applies emits)."""
+        from ._interrupt_records import check_response
+
+        for record in self._resumed_by_event(signal["trigger_event"], signal["trigger_type"]):
+            if self._v3:
+                problem = check_response(record, signal["value"])
+                if problem:
+                    # A chunk's emit cannot be refused; the interrupt stays waiting.
+                    self._emit(
+                        "triggerflow.resume_rejected",
+                        f"TriggerFlow execution '{self._execution_id}' did not resume "
+                        f"interrupt '{record['id']}' by event '{signal['trigger_event']}': "
+                        f"{problem}",
+                        lambda record=record: {"interrupt_id": record["id"]},
+                        level="WARNING",
+                    )
+                    continue
+            record["status"] = "resumed"
+            record["resumed_at"] = workflow.now().timestamp()
+            record["resume_value"] = signal["value"]
+            self._on_interrupt_resumed(record, signal["value"], by_event=signal["trigger_event"])
 
     def _check_continue(self, request: ContinueRequest) -> bool:
         """Raise why ``request`` cannot resume; False for an idempotent duplicate."""

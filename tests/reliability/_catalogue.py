@@ -43,6 +43,7 @@ from tests import (
     test_tracing,
 )
 from tests.conformance import _replay as conformance
+from tests.security import test_workflow_hostile as security_workflow
 from tests.conformance import (
     test_10_pause_resume_next,
     test_11_pause_resume_self,
@@ -636,6 +637,11 @@ def _run_long_flows() -> list[Entry]:
             [("start", 0), ("continue", None, blob), ("continue", None, blob)],
         ),
         Entry("long-inline-loop", t.inline_loop, [("start", {"n": 1, "target": 450})]),
+        Entry(
+            "sec-resume-event",
+            security_workflow.flow,
+            [("start", None), ("emit", "forge", None), ("emit", "decided", {"approved": True})],
+        ),
     ]
 
 
