@@ -553,3 +553,54 @@ async def test_no_worker_is_a_clear_timeout(cli, temporal_env):
         assert code == 2 and "no answer in time" in err and "Traceback" not in err
     finally:
         await temporal_env.client.get_workflow_handle(eid).terminate("test cleanup")
+
+
+async def test_no_worker_fails_within_seconds_naming_queue_and_worker_command(
+    runtime, cli, temporal_env, tmp_path
+):
+    """Issue 12 item 5: the CLI says what NoWorkerError says, one line, exit 2."""
+    address = address_of(temporal_env)
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"
+    eid = f"cli-noworker-{uuid.uuid4().hex[:8]}"
+    copy = f"{eid}-copy"
+    worker = f"triggerflow-temporal worker tests.test_cli:ping_flow --task-queue {queue}"
+    try:
+        began = time.monotonic()
+        code, out, err = await cli(
+            "start", "tests.test_cli:ping_flow", "--id", eid, "--input", '"go"',
+            "--no-auto-close", "--task-queue", queue,
+        )  # fmt: skip
+        assert time.monotonic() - began < 30  # loose: the default --timeout is 30 s
+        assert (code, out) == (2, ""), err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "No worker serves flow 'cli-ping'" in err and f"task queue {queue!r}" in err
+        assert f"`{worker} --address {address}`" in err
+        assert f"Execution {eid!r} was created and stays open" in err
+
+        code, out, err = await cli("emit", eid, "ping", "--value", '"x"')
+        assert (code, out) == (2, "")
+        assert f"task queue {queue!r}" in err and "this 'emit' request was not accepted" in err
+
+        # A snapshot loaded onto a queue nobody polls.
+        async with runtime([ping_flow]) as client:
+            sid = f"{eid}-src"
+            code, _, err = await cli(
+                "start", "tests.test_cli:ping_flow", "--id", sid, "--input", '"go"',
+                "--no-auto-close", "--task-queue", queue_of(client),
+            )  # fmt: skip
+            assert code == 0, err
+            path = tmp_path / "saved.json"
+            code, _, err = await cli("save", sid, "--output", str(path))
+            assert code == 0, err
+            code, _, err = await cli("close", sid)
+            assert code == 0, err
+        code, out, err = await cli("load", str(path), "--id", copy, "--task-queue", queue)
+        assert (code, out) == (2, "")
+        assert f"The snapshot was loaded into execution {copy!r}" in err
+        assert f"task queue {queue!r}" in err and "triggerflow-temporal worker" in err
+    finally:
+        for workflow_id in (eid, copy):
+            try:
+                await temporal_env.client.get_workflow_handle(workflow_id).terminate("cleanup")
+            except Exception:
+                pass

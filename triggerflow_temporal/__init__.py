@@ -7,6 +7,7 @@ from ._errors import (
     ChunkOutputError,
     ExecutionStateError,
     FlowDefinitionError,
+    NoWorkerError,
     SnapshotError,
     TriggerFlowError,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ExecutionStateError",
     "FlowDefinitionError",
     "FlowSpec",
+    "NoWorkerError",
     "RuntimeEvent",
     "RuntimeStreamItem",
     "SnapshotError",

@@ -89,8 +89,25 @@ def _rpc(timeout: float) -> timedelta:
     return timedelta(seconds=timeout)
 
 
-async def _call(client: Client, execution_id: str, timeout: float, awaitable: Awaitable[_T]) -> _T:
-    """Await a call that got ``rpc_timeout=_rpc(timeout)``; a local deadline backs it up."""
+async def _call(
+    client: Client,
+    execution_id: str,
+    timeout: float,
+    awaitable: Awaitable[_T],
+    *,
+    action: str | None = None,
+) -> _T:
+    """Await a call that got ``rpc_timeout=_rpc(timeout)``; a local deadline backs it up.
+
+    With ``action`` (an update that needs a worker), a call that no worker will answer
+    fails within seconds with the NoWorkerError message instead of running to the deadline.
+    """
+    from ._worker_check import watch_for_worker
+
+    if action is not None:
+        awaitable = watch_for_worker(
+            awaitable, client=client, workflow_id=execution_id, action=action
+        )
     try:
         return await asyncio.wait_for(awaitable, timeout + 5)
     except Exception as error:
@@ -133,7 +150,7 @@ async def cmd_start(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from ._workflow import WorkflowInput
+    from ._errors import NoWorkerError, TriggerFlowError
 
     flow = resolve_flow(args.flow, env)
     value = parse_json_arg("--input", args.input)
@@ -162,29 +179,23 @@ async def cmd_start(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         task_queue=queue,
         tenant=args.tenant,
     )
-    # Start without waiting for the close (async_start waits for it when auto_close=True).
-    spec = execution._spec()
-    options = execution._input_options(spec)
-    operation = await execution._with_start(
-        spec, WorkflowInput(spec=spec.to_json(), options=options)
-    )
-    started = client.execute_update_with_start_workflow(
-        "start",
-        {"value": value},
-        start_workflow_operation=operation,
-        rpc_timeout=_rpc(args.timeout),
-    )
+    # Start without waiting for the close (async_start waits for it when auto_close=True);
+    # a start no worker will run fails within seconds with NoWorkerError's message.
+    started = execution.async_start_settled(value, rpc_timeout=_rpc(args.timeout))
     try:
-        result = await asyncio.wait_for(started, args.timeout + 5)
+        await asyncio.wait_for(started, args.timeout + 5)
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise CLIError(
             f"Execution {execution_id!r} was created, but no worker ran it within "
             f"{args.timeout:g} s. Is a worker serving task queue {queue!r} "
             "(`triggerflow-temporal dev`, `python worker.py`)? It starts when one polls."
         ) from None
+    except NoWorkerError as error:
+        raise CLIError(str(error)) from None
+    except TriggerFlowError as error:
+        raise CLIError(f"{execution_id}: {error}") from None
     except Exception as error:
         raise _workflow_error(error, execution_id, client) from None
-    await execution._settled(result)  # a for_each that went on in later runs
     info = await _query(client, execution_id, "info", args.timeout)
     pending = await _query(client, execution_id, "pending_interrupts", args.timeout)
     if args.json:
@@ -356,6 +367,7 @@ async def cmd_continue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         args.id,
         args.timeout,
         handle.execute_update("continue_with", request, rpc_timeout=_rpc(args.timeout)),
+        action="update continue_with",
     )
     if record is None:
         raise CLIError(
@@ -393,6 +405,7 @@ async def cmd_emit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         args.id,
         args.timeout,
         handle.execute_update("emit", request, rpc_timeout=_rpc(args.timeout)),
+        action="update emit",
     )
     if results is None:
         raise CLIError(f"Execution {args.id!r} is closed; event {args.event!r} was ignored.")
@@ -413,6 +426,7 @@ async def cmd_close(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         args.id,
         args.timeout,
         handle.execute_update("close", request, rpc_timeout=_rpc(args.timeout)),
+        action="update close",
     )
     out(_json(snapshot))
     return 0

@@ -35,6 +35,46 @@ class ChunkOutputError(TriggerFlowError, TypeError):
     """A chunk returned or wrote a value that cannot be serialised for Temporal."""
 
 
+class NoWorkerError(TriggerFlowError, RuntimeError):
+    """No worker runs the workflow a call waits on, so the call would wait forever.
+
+    Raised a few seconds into a start, load, update or result wait whose workflow task
+    nobody picks up: no worker has polled the execution's task queue recently
+    (``DescribeTaskQueue`` shows no poller), or the workers polling it do not serve the
+    flow. The message names the flow, the task queue, what became of the execution, and
+    the command that starts a worker for it.
+
+    Attributes:
+        flow_name: The flow (the Temporal workflow type).
+        task_queue: The task queue the execution waits on.
+        execution_id: The execution (workflow id) the call was for.
+        worker_command: A ``triggerflow-temporal worker ...`` command that serves the flow
+            on that queue.
+        reason: ``"no_pollers"`` or ``"not_served"`` (workers poll the queue but do not
+            have this flow).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        flow_name: str | None = None,
+        task_queue: str | None = None,
+        execution_id: str | None = None,
+        worker_command: str | None = None,
+        reason: str = "no_pollers",
+    ) -> None:
+        super().__init__(message)
+        self.flow_name = flow_name
+        self.task_queue = task_queue
+        self.execution_id = execution_id
+        self.worker_command = worker_command
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class ChunkFailedError(TriggerFlowError):
     """A chunk handler raised; the execution is ``failed``.
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import importlib
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -19,7 +22,13 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ._errors import ChunkFailedError, ExecutionStateError, SnapshotError, TriggerFlowError
+from ._errors import (
+    ChunkFailedError,
+    ExecutionStateError,
+    NoWorkerError,
+    SnapshotError,
+    TriggerFlowError,
+)
 from ._interventions import InterventionLedger, check_mode
 from ._persistence import (
     execution_history,
@@ -33,6 +42,7 @@ from ._persistence import (
 )
 from ._snapshot import parse_snapshot
 from ._state import MAX_PAYLOAD_BYTES, describe_size, get_path, json_size
+from ._worker_check import watch_for_worker
 from ._workflow_types import (
     SETTLE_KEY,
     CloseRequest,
@@ -47,9 +57,13 @@ from ._workflow_types import (
 
 if TYPE_CHECKING:
     from ._definition import TriggerFlow
+    from ._plugin import TriggerFlowPlugin
     from ._spec import FlowSpec
 
+_T = TypeVar("_T")
 _UNSET: Any = object()
+# Where `triggerflow-temporal worker` polls by default (TriggerFlowPlugin's default too).
+_DEFAULT_TASK_QUEUE = "triggerflow"
 _SAVED_OPTION_KEYS = (
     "auto_close",
     "auto_close_timeout",
@@ -197,15 +211,37 @@ class TriggerFlowExecution:
     def _resolve_client(self) -> Client:
         if self._client is not None:
             return self._client
-        plugin = self._flow._plugin
-        client = getattr(plugin, "client", None)
+        from ._plugin import TriggerFlowPlugin
+
+        plugin = TriggerFlowPlugin.of_flow(self._flow)
+        client = plugin.client if plugin is not None else None
         if client is None:
             raise ExecutionStateError(
                 f"Flow '{self._flow.name}' has no Temporal client. Pass client= to "
                 "create_execution(), or attach TriggerFlowPlugin(flows=[flow]) to a client "
-                "(Client.connect(address, plugins=[plugin]))."
+                "(Client.connect(address, plugins=[plugin])). A flow rebuilt from its module "
+                "(not the object handed to the plugin) needs client=: the client's plugin "
+                "then finds the task queue by flow name."
             )
         return client
+
+    def _runtime_plugin(self) -> TriggerFlowPlugin | None:
+        """The plugin that answers for this flow, by name.
+
+        The plugin of the client this execution uses that serves a flow of this name (so a
+        rebuilt flow object gets the same task queue and settings as the object the plugin
+        was given), else the plugin this flow object was handed to, else the client's.
+        """
+        from ._plugin import TriggerFlowPlugin
+
+        own = TriggerFlowPlugin.of_flow(self._flow)
+        client = self._client or (own.client if own is not None else None)
+        found = TriggerFlowPlugin.of_client(client, self._flow.name) if client else None
+        if found is not None and found.serves(self._flow.name):
+            return found
+        # No plugin of the client serves it: the plugin this object was handed to knows
+        # it; else the client's plugin (its default queue).
+        return own or found
 
     @property
     def handle(self) -> WorkflowHandle[Any, Any]:
@@ -221,7 +257,11 @@ class TriggerFlowExecution:
         return self._compiled
 
     def _queue(self) -> str:
-        return self._task_queue or getattr(self._flow._plugin, "task_queue", None) or "triggerflow"
+        """The task queue: ``task_queue=``, else the plugin's queue for this flow name."""
+        if self._task_queue:
+            return self._task_queue
+        plugin = self._runtime_plugin()
+        return plugin.task_queue_for(self._flow.name) if plugin else _DEFAULT_TASK_QUEUE
 
     def _input_options(self, spec: FlowSpec) -> ExecutionOptions:
         """The workflow's options, with the intervention mode resolved as Agently does."""
@@ -241,8 +281,19 @@ class TriggerFlowExecution:
         )
 
     def _search_attributes(self) -> bool:
-        """False when the flow's plugin turned search attributes off."""
-        return bool(getattr(self._flow._plugin, "search_attributes", True))
+        """False when the plugin turned search attributes off."""
+        plugin = self._runtime_plugin()
+        return plugin.search_attributes if plugin is not None else True
+
+    async def _watched(self, call: Awaitable[_T], action: str) -> _T:
+        """Await ``call``; a :class:`NoWorkerError` if no worker will ever answer it."""
+        return await watch_for_worker(
+            call,
+            client=self._resolve_client(),
+            workflow_id=self._id,
+            action=action,
+            flow=self._flow,
+        )
 
     async def _with_start(
         self, spec: FlowSpec, workflow_input: WorkflowInput
@@ -284,23 +335,76 @@ class TriggerFlowExecution:
             if options.hidden:
                 workflow_input.start = {"value": value}
                 self._started = True
-                return await client.execute_workflow(
-                    spec.name,
-                    workflow_input,
-                    result_type=dict,
-                    **await self._start_options(spec, options),
+                return await self._watched(
+                    client.execute_workflow(
+                        spec.name,
+                        workflow_input,
+                        result_type=dict,
+                        **await self._start_options(spec, options),
+                    ),
+                    "start",
                 )
-            operation = await self._with_start(spec, workflow_input)
-            started = await client.execute_update_with_start_workflow(
-                "start", {"value": value}, start_workflow_operation=operation
-            )
-            self._started = True
+            started = await self._start_update(spec, workflow_input, value)
             if options.auto_close:
-                handle = await operation.workflow_handle()
-                return await handle.result()
+                return await self._watched(self.handle.result(), "result")
             await self._settled(started)
         except (WorkflowUpdateFailedError, WorkflowFailureError) as error:
             self._started = True  # the workflow exists; its start or run failed
+            raise _rebuild_error(error) from None
+        except WorkflowAlreadyStartedError:
+            raise self._already_closed() from None
+        return self
+
+    async def _start_update(
+        self,
+        spec: FlowSpec,
+        workflow_input: WorkflowInput,
+        value: Any,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Create the workflow and run its ``start`` update (update-with-start)."""
+        operation = await self._with_start(spec, workflow_input)
+        try:
+            started = await self._watched(
+                self._resolve_client().execute_update_with_start_workflow(
+                    "start",
+                    {"value": value},
+                    start_workflow_operation=operation,
+                    rpc_timeout=rpc_timeout,
+                ),
+                "start",
+            )
+        except NoWorkerError:
+            # The workflow exists and waits for a worker; a later start reaches it (the
+            # workflow's start is idempotent).
+            self._workflow_created = True
+            _forget_start_outcome(operation)
+            raise
+        self._started = True
+        return started
+
+    async def async_start_settled(
+        self, value: Any = None, *, rpc_timeout: timedelta | None = None
+    ) -> TriggerFlowExecution:
+        """Start and return once the START chain is quiescent, whatever ``auto_close`` is.
+
+        Unlike :meth:`async_start`, this does not wait for the auto close; the
+        ``triggerflow-temporal start`` command uses it.
+
+        Raises:
+            NoWorkerError: No worker serves the flow's task queue (the execution is created
+                and starts when one polls).
+        """
+        _check_json("start value", value)
+        if self._started:
+            return self
+        spec = self._spec()
+        workflow_input = WorkflowInput(spec=spec.to_json(), options=self._input_options(spec))
+        try:
+            started = await self._start_update(spec, workflow_input, value, rpc_timeout)
+            await self._settled(started)
+        except WorkflowUpdateFailedError as error:
+            self._started = True
             raise _rebuild_error(error) from None
         except WorkflowAlreadyStartedError:
             raise self._already_closed() from None
@@ -555,13 +659,18 @@ class TriggerFlowExecution:
         self, parsed: dict[str, Any], runtime_resources: dict[str, Any] | None
     ) -> list[str]:
         given = set(runtime_resources or self._options.runtime_resources)
-        plugin = self._flow._plugin
-        if plugin is not None:
+        plugin = self._runtime_plugin()
+        served = plugin is not None and plugin.serves(self._flow.name)
+        if plugin is not None and served:
             given |= set(plugin.registry.chunk_resources(self._flow.name, {}))
-        else:
-            given |= set(self._flow._runtime_resources)
         needed = [r["key"] for r in parsed.get("resource_requirements") or [] if r.get("required")]
-        return sorted(key for key in needed if key not in given)
+        return sorted(
+            key
+            for key in needed
+            if key not in given
+            # Not served here: the flow's own resources are what it would run with.
+            and (served or self._flow.get_runtime_resource(key, _UNSET) is _UNSET)
+        )
 
     async def async_load(
         self,
@@ -643,6 +752,7 @@ class TriggerFlowExecution:
             options=options,
             allow_blueprint_change=allow_blueprint_change,
             search_attributes=self._search_attributes(),
+            flow=self._flow,
         )
         self._started = True
         return self
@@ -655,7 +765,7 @@ class TriggerFlowExecution:
         forks from.
         """
         flows = [self._flow]
-        plugin = self._flow._plugin
+        plugin = self._runtime_plugin()
         if plugin is not None:
             flows = plugin.flows.get(self._flow.name) or flows
         return await execution_history(self._resolve_client(), flows, self._id)
@@ -690,7 +800,7 @@ class TriggerFlowExecution:
     async def async_result(self) -> dict[str, Any]:
         """Wait for the workflow to end and return the close snapshot."""
         try:
-            return await self.handle.result()
+            return await self._watched(self.handle.result(), "result")
         except WorkflowFailureError as error:
             raise _rebuild_error(error) from None
 
@@ -704,12 +814,22 @@ class TriggerFlowExecution:
                 operation = await self._with_start(
                     spec, WorkflowInput(spec=spec.to_json(), options=self._input_options(spec))
                 )
-                result = await self._resolve_client().execute_update_with_start_workflow(
-                    name, arg, start_workflow_operation=operation
-                )
+                try:
+                    result = await self._watched(
+                        self._resolve_client().execute_update_with_start_workflow(
+                            name, arg, start_workflow_operation=operation
+                        ),
+                        f"update {name}",
+                    )
+                except NoWorkerError:
+                    self._workflow_created = True  # it exists and waits for a worker
+                    _forget_start_outcome(operation)
+                    raise
                 self._workflow_created = True
                 return await self._settled(result)
-            return await self._settled(await self.handle.execute_update(name, arg))
+            return await self._settled(
+                await self._watched(self.handle.execute_update(name, arg), f"update {name}")
+            )
         except WorkflowAlreadyStartedError:
             raise self._already_closed() from None
         except WorkflowUpdateFailedError as error:
@@ -731,14 +851,21 @@ class TriggerFlowExecution:
     async def _settled(self, result: Any) -> Any:
         """An update's result, once the chain it started is quiescent in every run."""
         if isinstance(result, dict) and SETTLE_KEY in result:
+            root = result[SETTLE_KEY]
+            if isinstance(root, str):  # runtime version 3: that root's answer
+                return await self._settle(root)
             await self._settle()
             return result.get("result")
         return result
 
-    async def _settle(self) -> None:
-        """Wait for an update whose for_each went on in later runs (continue-as-new)."""
+    async def _settle(self, root: str | None = None) -> Any:
+        """Wait for an update whose work went on in later runs (continue-as-new)."""
         try:
-            await settle(self._resolve_client(), self._id)
+            return await self._watched(
+                settle(self._resolve_client(), self._id, root), "update settle"
+            )
+        except WorkflowUpdateFailedError as error:
+            raise _rebuild_error(error) from None
         except RPCError as error:
             raise self._not_found(error) from None
 
@@ -817,6 +944,20 @@ class TriggerFlowExecution:
 
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._flow.name!r}, id={self._id!r})"
+
+
+def _forget_start_outcome(operation: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Look at the start outcome of an update-with-start that was given up.
+
+    The SDK stores the cancelled call's error on the operation; unread, asyncio logs it
+    as "Future exception was never retrieved".
+    """
+
+    def seen(task: asyncio.Future[Any]) -> None:
+        if not task.cancelled():
+            task.exception()
+
+    asyncio.ensure_future(operation.workflow_handle()).add_done_callback(seen)
 
 
 def _check_json(what: str, value: Any) -> None:

@@ -30,6 +30,7 @@ from ._errors import ExecutionStateError, SnapshotError
 from ._search_attributes import initial_search_attributes, namespace_supports
 from ._snapshot import blueprint_hash_of, parse_snapshot
 from ._spec import FlowSpec
+from ._worker_check import watch_for_worker
 from ._workflow_types import RUNTIME_VERSION, SETTLE_KEY, ExecutionOptions, WorkflowInput
 
 if TYPE_CHECKING:
@@ -97,29 +98,35 @@ def is_closed_error(error: RPCError) -> bool:
     )
 
 
-async def settle(client: Client, workflow_id: str) -> None:
+async def settle(client: Client, workflow_id: str, root: str | None = None) -> Any:
     """Wait until an execution whose update chain went on in later runs is quiescent.
 
     The ``settle`` update returns when the execution is quiescent, or when the run it
     reached hands its held for_each items to the next run; then it is sent again, to the
     latest run. A run that continued as new between the two is no error: the next call
-    reaches its successor.
+    reaches its successor. With ``root`` (runtime version 3: the update answered
+    ``{SETTLE_KEY: root}``) it waits for that root's work only and returns what the update
+    would have returned; a failure of that work raises like the update would have.
 
     Raises:
         RPCError: Anything but the execution having closed meanwhile.
+        WorkflowUpdateFailedError: The root's work failed.
     """
     handle = client.get_workflow_handle(workflow_id)
     while True:
         try:
-            result = await handle.execute_update("settle", result_type=dict)
+            if root is None:
+                result = await handle.execute_update("settle", result_type=dict)
+            else:
+                result = await handle.execute_update("settle", {"root": root}, result_type=dict)
         except RPCError as error:
             if not is_closed_error(error):
                 raise
             if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-                return  # closed meanwhile: nothing left to wait for
+                return None  # closed meanwhile: nothing left to wait for
             continue
         if result.get("settled"):
-            return
+            return result.get("result")
 
 
 async def query(client: Client, execution_id: str, name: str) -> Any:
@@ -154,6 +161,8 @@ def _check_graph(saved: dict[str, Any], spec: FlowSpec) -> None:
         if record.get("status") == "waiting" and record.get("source_operator_id") not in ops:
             missing.append(f"interrupt {record['id']!r} -> {record.get('source_operator_id')}")
     for item in saved["durable_system_state"]["temporal"].get("pending") or []:
+        if item.get("kind") == "work" and item.get("op") is None:
+            continue  # a queued signal (runtime version 3): it names no operator
         if item.get("op") not in ops:
             missing.append(f"pending run -> {item.get('op')}")
     if missing:
@@ -174,6 +183,7 @@ async def load_execution(
     options: ExecutionOptions | None = None,
     allow_blueprint_change: bool = False,
     search_attributes: bool = True,
+    flow: TriggerFlow | None = None,
 ) -> str:
     """Start a new execution workflow seeded from ``saved``; return its id.
 
@@ -188,10 +198,13 @@ async def load_execution(
         allow_blueprint_change: Load into a ``spec`` whose blueprint hash differs from the
             snapshot's (every operator the snapshot refers to must still exist).
         search_attributes: False when the plugin turned search attributes off.
+        flow: The flow object, to name its import path when no worker serves it.
 
     Raises:
         SnapshotError: The snapshot is malformed, foreign, or from another blueprint.
         ExecutionStateError: The id belongs to an execution that is still open.
+        NoWorkerError: No worker serves the task queue, so the loaded work cannot resume
+            (the execution is created and resumes when one polls).
     """
     parsed = parse_snapshot(saved)
     temporal = parsed["temporal"]
@@ -246,10 +259,17 @@ async def load_execution(
             "close the running execution first."
         ) from None
     if parsed["lifecycle_state"] != "closed":
-        try:
+
+        async def resumed() -> None:
             loaded = await handle.execute_update("loaded", result_type=dict)
-            if SETTLE_KEY in loaded:  # its for_each went on in the next run
-                await settle(client, workflow_id)
+            if SETTLE_KEY in loaded:  # its work went on in the next run
+                marker = loaded[SETTLE_KEY]
+                await settle(client, workflow_id, marker if isinstance(marker, str) else None)
+
+        try:
+            await watch_for_worker(
+                resumed(), client=client, workflow_id=workflow_id, action="load", flow=flow
+            )
         except WorkflowUpdateFailedError as error:
             raise ExecutionStateError(
                 f"Execution {workflow_id!r} failed while resuming loaded work: {error.cause}"

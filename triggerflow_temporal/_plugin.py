@@ -6,6 +6,7 @@ import functools
 import itertools
 import re
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -75,6 +76,11 @@ _PASSTHROUGH = (
 )
 
 _class_counter = itertools.count(1)
+
+# The plugin each flow object was handed to (for create_execution() without a client).
+_PLUGIN_OF_FLOW: weakref.WeakKeyDictionary[TriggerFlow, TriggerFlowPlugin] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class _FlowRegistry:
@@ -274,7 +280,9 @@ class TriggerFlowPlugin(SimplePlugin):
         workspace: A Workspace for ``data.workspace``: a URL, a path, or a
             ``workspace.BaseWorkspace``.
         task_queue: Task queue new executions start on; defaults to the queue of the
-            worker this plugin configures, else ``"triggerflow"``.
+            worker this plugin configures, else ``"triggerflow"``. Executions created
+            through a client that has this plugin get it by flow name
+            (:meth:`task_queue_for`), from whichever flow object they were built.
         default_activity_config: ``ActivityConfig`` defaults for every chunk (a chunk's
             own options win). Defaults: 5 min start-to-close, 5 attempts, handler bugs
             (``TypeError``, ``ValueError``, ``KeyError``, ...) not retried.
@@ -401,11 +409,53 @@ class TriggerFlowPlugin(SimplePlugin):
         )
         for flow in coerced:
             flow._plugin = self
+            _PLUGIN_OF_FLOW[flow] = self
 
     @property
     def task_queue(self) -> str:
         """The task queue new executions start on."""
         return self._explicit_task_queue or self._worker_task_queue or DEFAULT_TASK_QUEUE
+
+    def serves(self, flow_name: str) -> bool:
+        """Whether this plugin has a flow named ``flow_name`` (its workers serve it)."""
+        return flow_name in self.flows
+
+    def task_queue_for(self, flow_name: str) -> str:
+        """The task queue executions of ``flow_name`` start on, by name.
+
+        Any flow object of that name gets the same answer, so a flow rebuilt from its
+        module (not the object handed to the plugin) finds the worker that serves it. A
+        flow this plugin serves: ``task_queue=``, else the queue of the worker the plugin
+        configured, else ``"triggerflow"``. Another flow (served elsewhere):
+        ``task_queue=``, else ``"triggerflow"``, where ``triggerflow-temporal worker``
+        polls by default.
+        """
+        if self.serves(flow_name):
+            return self.task_queue
+        return self._explicit_task_queue or DEFAULT_TASK_QUEUE
+
+    @classmethod
+    def of_client(
+        cls, client: temporalio.client.Client, flow_name: str | None = None
+    ) -> TriggerFlowPlugin | None:
+        """The TriggerFlowPlugin among ``client``'s plugins, if any.
+
+        With ``flow_name``, the one that serves that flow is preferred; else the first.
+        """
+        plugins = [p for p in client.config().get("plugins") or () if isinstance(p, cls)]
+        if flow_name is not None:
+            for plugin in plugins:
+                if plugin.serves(flow_name):
+                    return plugin
+        return plugins[0] if plugins else None
+
+    @staticmethod
+    def of_flow(flow: Any) -> TriggerFlowPlugin | None:
+        """The plugin this flow object was handed to (``TriggerFlowPlugin(flows=[flow])``)."""
+        try:
+            return _PLUGIN_OF_FLOW.get(flow)
+        except TypeError:  # not weak-referenceable: never handed to a plugin
+            return None
 
     @property
     def client(self) -> temporalio.client.Client | None:

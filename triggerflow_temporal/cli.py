@@ -15,7 +15,9 @@ Commands:
 Every command but ``dev`` talks to the server at ``--address`` (``TEMPORAL_ADDRESS``,
 default ``localhost:7233``) in ``--namespace`` (``TEMPORAL_NAMESPACE``); TLS and API keys
 come from the ``TEMPORAL_TLS_*`` / ``TEMPORAL_API_KEY`` variables (docs/operations.md).
-User errors print one line and exit with status 2.
+User errors print one line and exit with status 2, and so does a ``start``, ``load``,
+``continue``, ``emit`` or ``close`` that no worker would ever answer: within seconds it
+names the flow, the task queue nobody polls and the ``worker`` command that serves it.
 """
 
 from __future__ import annotations
