@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import importlib
+import time
 import uuid
 import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -77,6 +78,37 @@ _BUILTIN_ERRORS = {
     for name, obj in vars(__import__("builtins")).items()
     if isinstance(obj, type) and issubclass(obj, Exception)
 }
+
+
+# How long an update refused because the execution has too many updates in flight
+# (Temporal's limit.workflowExecution.maxInFlightUpdates, 10 by default) is retried.
+BUSY_RETRY_SECONDS = 60.0
+
+
+async def _retry_when_busy(call: Callable[[], Awaitable[_T]]) -> _T:
+    """Retry ``call`` while the server refuses it for too many updates in flight.
+
+    A burst of concurrent calls on one execution (hundreds of approvers clicking at once)
+    is refused past the server's in-flight limit with RESOURCE_EXHAUSTED, or aborted
+    before the workflow accepted it (UNAVAILABLE "workflow update was aborted": the
+    server says retry); they wait their turn (with backoff) instead of failing with a
+    transport error. An update aborted because the execution closed is not retried.
+    """
+    delay = 0.05
+    deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    while True:
+        try:
+            return await call()
+        except RPCError as error:
+            busy = error.status == RPCStatusCode.RESOURCE_EXHAUSTED or (
+                error.status == RPCStatusCode.UNAVAILABLE
+                and "update was aborted" in str(error)
+                and not is_closed_error(error)
+            )
+            if not busy or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def _rebuild_error(error: BaseException) -> BaseException:
@@ -828,7 +860,10 @@ class TriggerFlowExecution:
                 self._workflow_created = True
                 return await self._settled(result)
             return await self._settled(
-                await self._watched(self.handle.execute_update(name, arg), f"update {name}")
+                await self._watched(
+                    _retry_when_busy(lambda: self.handle.execute_update(name, arg)),
+                    f"update {name}",
+                )
             )
         except WorkflowAlreadyStartedError:
             raise self._already_closed() from None
