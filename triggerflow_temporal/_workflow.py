@@ -380,7 +380,11 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
             entry["updated_at"] = self._now()
 
     async def _guarded(self, awaitable: Any) -> Any:
-        """Await engine work; turn a chunk failure into ``failed`` + an ApplicationError."""
+        """Await engine work; turn a chunk failure into ``failed`` + an ApplicationError.
+
+        The ``finally`` also runs when Python finalizes this coroutine (GeneratorExit) in an
+        instance nobody runs any more: :meth:`_update_details` then sends nothing.
+        """
         try:
             return await awaitable
         except ChunkFailure as failure:
@@ -411,7 +415,25 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
         self._status = "waiting" if waiting else "running"
         self._update_details()
 
+    def _in_own_workflow(self) -> bool:
+        """Whether the workflow event loop running this code is this instance's own.
+
+        It is on every workflow path. It is not when the garbage collector finalizes the
+        suspended coroutines of an instance nobody runs any more (a worker stopped while a
+        chain waited on a chunk: the SDK leaves cached runs in memory at shutdown): their
+        ``finally`` blocks run on whatever thread the collection happens on, and a
+        ``workflow.*`` call there acts on the workflow that thread is running. An upsert
+        from here would be recorded in another execution's history, or issued by another
+        history's replay (nondeterminism: issue 12, item 3).
+        """
+        try:
+            return workflow.instance() is self
+        except Exception:  # no workflow event loop on this thread
+            return False
+
     def _update_details(self) -> None:
+        if not self._in_own_workflow():
+            return
         lines = [
             f"**{self._spec.name}** · status `{self._status}` · lifecycle `{self._lifecycle}`",
         ]

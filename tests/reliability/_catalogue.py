@@ -43,6 +43,7 @@ from tests import (
     test_tracing,
 )
 from tests.conformance import _replay as conformance
+from tests import test_abandoned_instances as abandoned
 from tests.security import test_workflow_hostile as security_workflow
 from tests.conformance import (
     test_10_pause_resume_next,
@@ -637,6 +638,13 @@ def _run_long_flows() -> list[Entry]:
             [("start", 0), ("continue", None, blob), ("continue", None, blob)],
         ),
         Entry("long-inline-loop", t.inline_loop, [("start", {"n": 1, "target": 450})]),
+        Entry("abandoned-bystander", abandoned.bystander_flow(), [("start", 1)]),
+        Entry(
+            "abandoned-victim",
+            abandoned.victim_flow(),
+            [("start", 0)],
+            before=abandoned.RELEASE.set,
+        ),
         Entry(
             "sec-resume-event",
             security_workflow.flow,
