@@ -25,6 +25,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import RetryPolicy
 
+from tests import test_abandoned_instances as abandoned
 from tests import (
     test_cli,
     test_converter,
@@ -43,8 +44,6 @@ from tests import (
     test_tracing,
 )
 from tests.conformance import _replay as conformance
-from tests import test_abandoned_instances as abandoned
-from tests.security import test_workflow_hostile as security_workflow
 from tests.conformance import (
     test_10_pause_resume_next,
     test_11_pause_resume_self,
@@ -53,6 +52,7 @@ from tests.conformance import (
     test_20_runtime_resources,
     test_23_runtime_stream,
 )
+from tests.security import test_workflow_hostile as security_workflow
 from triggerflow_temporal import TriggerFlow
 from triggerflow_temporal._workflow_types import RUNTIME_VERSION
 from triggerflow_temporal.examples import approval as example_approval
