@@ -128,7 +128,8 @@ class Scheduler(SignalNet):
         super().__init__(spec, execution_id=execution_id, condition=condition)
         self.host = host
         # Work items, front first. Kinds: "sig" (dispatch a signal), "op" (run an
-        # operator), "after" (apply a finished chunk's operations from index "i").
+        # operator), "after" (apply a finished chunk's operations from index "i"), "fail"
+        # (a chunk or sub-flow of the item's root failed).
         self.queue: deque[dict[str, Any]] = deque()
         # Group id -> {"n": pending count, "root": root id, "owner": what to do when done}.
         self.groups: dict[str, dict[str, Any]] = {}
@@ -322,6 +323,8 @@ class Scheduler(SignalNet):
             return True
         if kind == "op":
             return self._run_operator(item)
+        if kind == "fail":
+            raise ChunkFailure(item["details"])
         return self._after(item)
 
     def _dispatch(self, item: dict[str, Any]) -> None:
@@ -542,18 +545,23 @@ class Scheduler(SignalNet):
             self._set_result(item, {"error": details})
             self._settle_one(item["g"])
             return
-        group = self.groups.get(item["g"])
-        if group is not None:
-            self._fail_root(group["root"], details)
+        self._queue_failure(item, details)
+
+    def _queue_failure(self, item: dict[str, Any], details: dict[str, Any]) -> None:
+        """Fail the item's root when the loop reaches it (its pending slot passes on).
+
+        Queued, not applied at once: results that finished before the failure (a sibling
+        branch that paused in the same workflow task) are applied first, in order.
+        """
+        if item["g"] in self.groups:
+            self.queue.append({"k": "fail", "g": item["g"], "details": details})
 
     async def _sub_flow_task(self, item: dict[str, Any], op: dict[str, Any]) -> None:
         signal = item["s"]
         try:
             result = await self.host.run_sub_flow(op, signal)
         except ChunkFailure as failure:
-            group = self.groups.get(item["g"])
-            if group is not None:
-                self._fail_root(group["root"], failure.details)
+            self._queue_failure(item, failure.details)
             return
         self.host.on_activity()
         self._set_result(item, result)
