@@ -335,6 +335,10 @@ async def execution_history(
         workflows=[_make_workflow_class(name, registry)],
         data_converter=client.data_converter,
         workflow_runner=_workflow_runner(None),
+        # The step recorder snapshots the execution after every chunk, which can keep one
+        # replayed workflow task busy for seconds on a long run: this replay is an analysis
+        # on the client, not a worker, so Temporal's 2 s deadlock detector is off here.
+        debug_mode=True,
     )
     for history in await _run_histories(client, execution_id):
         await replayer.replay_workflow(history)

@@ -697,22 +697,19 @@ class Scheduler(SignalNet):
 
         ``inflight``: the chunk runs in flight (re-run on load, at least once).
         """
-        work = [copy.deepcopy(entry) for entry in inflight]
+        # No copies here: build_snapshot copies what it keeps (once per step, not twice).
+        work = list(inflight)
         frames = [
             g["owner"]["item"]
             for g in self.groups.values()
             if (g["owner"] or {}).get("k") == "frame"
         ]
         for item in [*frames, *self.queue]:
-            entry = {
-                key: copy.deepcopy(value)
-                for key, value in item.items()
-                if key not in ("g", "top", "slot")
-            }
+            entry = {key: value for key, value in item.items() if key not in ("g", "top", "slot")}
             work.append({"kind": "work", "op": entry.get("op"), "item": entry})
         for instance, record in self.fanouts.items():
             if record["items"]:
-                work.append({"kind": "fanout", "instance": instance, **copy.deepcopy(record)})
+                work.append({"kind": "fanout", "instance": instance, **record})
         return work
 
 

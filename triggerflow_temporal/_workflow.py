@@ -1025,9 +1025,9 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
         Chunk runs in flight (but ``exclude``) and work not started (queued, suspended,
         for_each items not dispatched).
         """
-        inflight = [copy.deepcopy(v) for k, v in self._inflight.items() if k != exclude]
         if self._v3:
-            return self._sched.pending_work(inflight)
+            return self._sched.pending_work([v for k, v in self._inflight.items() if k != exclude])
+        inflight = [copy.deepcopy(v) for k, v in self._inflight.items() if k != exclude]
         return inflight + self._pending_fanouts()
 
     def _pending_fanouts(self) -> list[dict[str, Any]]:
@@ -1333,9 +1333,7 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
                 f"{request.trigger_type!r}."
             )
         if self._lifecycle == "open":
-            problem = self._resume_event_problem(
-                request.event, request.trigger_type, request.value
-            )
+            problem = self._resume_event_problem(request.event, request.trigger_type, request.value)
             if problem:
                 raise ValueError(problem)
 
