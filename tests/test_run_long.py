@@ -21,6 +21,8 @@ from temporalio.worker import Replayer
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
+from .test_foreach_history_bound import run_histories
+
 SUGGEST_AT = 300
 TICKS = 400
 
@@ -125,19 +127,6 @@ async def low_threshold_env() -> AsyncIterator[WorkflowEnvironment]:
 async def served(low_threshold_env: WorkflowEnvironment) -> AsyncIterator[Client]:
     async with start_local_runtime(FLOWS, client=low_threshold_env.client) as client:
         yield client
-
-
-async def run_histories(client: Client, workflow_id: str) -> list[WorkflowHistory]:
-    """The history of every run of ``workflow_id``, oldest first."""
-    histories: list[WorkflowHistory] = []
-    run_id: str | None = None
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        histories.append(history)
-        started = history.events[0].workflow_execution_started_event_attributes
-        if not started.continued_execution_run_id:
-            return histories[::-1]
-        run_id = started.continued_execution_run_id
 
 
 async def assert_replays(histories: list[WorkflowHistory]) -> None:

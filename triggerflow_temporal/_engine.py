@@ -109,13 +109,7 @@ class Engine(SignalNet):
         meta: dict[str, Any] | None = None,
     ) -> list[Any]:
         """Dispatch ``event`` as emitted by the handler of ``parent``."""
-        signal = self.make_signal(
-            event,
-            value,
-            layer_marks=layer_marks,
-            source=source,
-            meta=self.child_meta(parent, meta),
-        )
+        signal = self.child_signal(parent, event, value, layer_marks, source=source, meta=meta)
         return await self.dispatch(signal)
 
     async def run_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
