@@ -40,6 +40,12 @@ CHECK_AFTER = 2.5
 #: Seconds "no worker" must hold before the call is given up (a worker starting up shows
 #: its pollers within about a second).
 STARTUP_GRACE = 4.0
+#: Seconds "no poller listed" must hold. DescribeTaskQueue misses a live worker's pollers in
+#: about half of the calls when the worker has few of them (measured on the dev server: a
+#: worker with ``max_cached_workflows=0`` polls with one poller, listed in 10 to 11 of 20
+#: describes; one with a cache in 11 to 20 of 20), so a few seconds of misses say nothing
+#: while its workflow task waits in a busy worker's queue; about twenty looks in a row do.
+NO_POLLER_GRACE = 20.0
 #: A poller seen this recently is a live worker: a long poll lasts up to a minute, so an
 #: idle worker's last poll can be that old (``temporal task-queue describe`` says the same).
 POLLER_FRESH_SECONDS = 75.0
@@ -276,9 +282,10 @@ async def _watch(task: asyncio.Future[Any], client: Client, workflow_id: str) ->
             verdict = None
         now = time.monotonic()
         if verdict is not None and verdict.kind != "ok":
+            grace = NO_POLLER_GRACE if verdict.kind == "no_pollers" else STARTUP_GRACE
             if suspect_since is None:
                 suspect_since = now
-            elif now - suspect_since >= STARTUP_GRACE:
+            elif now - suspect_since >= grace:
                 return verdict
             pause = 1.0
         else:
@@ -331,3 +338,7 @@ async def watch_for_worker(
     finally:
         if not task.done():
             task.cancel()
+        # Looked at once it is done: a cancelled call's error must not be logged by the
+        # garbage collector ("Task exception was never retrieved"), at whatever moment it
+        # runs (CPython 3.11 can then fail an ast.parse in progress with SystemError).
+        task.add_done_callback(_retrieve)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gc
 import json
 import warnings
 from collections.abc import Awaitable, Callable
@@ -757,7 +758,7 @@ def literal_flow_names() -> dict[str, str]:
     names: dict[str, str] = {}
     for root in roots:
         for path in sorted(root.rglob("*.py")):
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            tree = _parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if not (isinstance(node, ast.Call) and _callee(node) == "TriggerFlow"):
                     continue
@@ -765,6 +766,23 @@ def literal_flow_names() -> dict[str, str]:
                     if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
                         names.setdefault(str(keyword.value.value), str(path.relative_to(REPO_ROOT)))
     return names
+
+
+def _parse(source: str) -> ast.Module:
+    """``ast.parse`` with no garbage collection during it.
+
+    On CPython 3.11 a collection inside ``ast.parse`` that finalizes an object whose
+    finalizer logs a traceback (an asyncio task or future whose error nobody retrieved)
+    parses again from within the parse (3.11's traceback carets use ``ast.parse``), and
+    the outer parse fails with ``SystemError: AST constructor recursion depth mismatch``.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _callee(node: ast.Call) -> str | None:
