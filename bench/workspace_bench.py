@@ -97,7 +97,7 @@ async def http_backend(tmp: Path) -> AsyncIterator[BaseWorkspace]:
             "warning",
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "WORKSPACE_TOKENS": "bench-token:bench"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "WORKSPACE_TOKENS": "bench-token-change-me:bench"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -108,7 +108,7 @@ async def http_backend(tmp: Path) -> AsyncIterator[BaseWorkspace]:
                         break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.05)
-        async with WorkspaceClient(url, "bench-token", timeout=120) as ws:
+        async with WorkspaceClient(url, "bench-token-change-me", timeout=120) as ws:
             yield ws
     finally:
         proc.terminate()

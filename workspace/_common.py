@@ -31,6 +31,16 @@ from workspace.types import ContentType, RecordRef
 COLLECTIONS: tuple[str, ...] = ("observations", "artifacts", "decisions", "checkpoints")
 MAX_NAME_LEN = 128
 MAX_SEARCH_LIMIT = 1000
+# Page size of links and checkpoint history when none is given (the maximum is MAX_SEARCH_LIMIT).
+DEFAULT_PAGE_SIZE = 100
+# Largest integer a SQL BIGINT holds: offsets and cursor positions beyond it are refused.
+MAX_INT64 = 2**63 - 1
+# Filters: keys (including scope keys) per query, and list values summed over all keys. Each
+# scope/meta key is one indexed sub-query; past a few dozen the planners slow down sharply.
+MAX_FILTER_KEYS = 32
+MAX_FILTER_VALUES = 1000
+# Ids in build_context(required=...).
+MAX_REQUIRED = 1000
 MAX_TAG_DEPTH = 3
 MAX_TAGS = 256
 FILTER_COLUMNS = ("collection", "kind", "id")
@@ -38,6 +48,25 @@ FILTER_COLUMNS = ("collection", "kind", "id")
 _ID_RE = re.compile(r"^(rec|lnk)_[0-9a-f]{14}[0-9a-f]{10}$")
 _clock_lock = threading.Lock()
 _last_us = 0
+
+
+def brief(value: object, width: int = 60) -> str:
+    """``repr`` of a value for an error message, shortened (huge ints and strings included).
+
+    Args:
+        value: Any value.
+        width: Maximum length.
+
+    Returns:
+        The shortened repr.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def now_us() -> int:
@@ -124,6 +153,18 @@ def ref_id(ref_or_id: object, prefix: str = "rec") -> str:
     if not looks_like_id(value, prefix):
         raise RecordNotFoundError(value)
     return value
+
+
+def opt_ref_id(ref_or_id: object) -> str | None:
+    """:func:`ref_id` that passes ``None`` through.
+
+    Args:
+        ref_or_id: A ``RecordRef``, its id, or None.
+
+    Returns:
+        The id or None.
+    """
+    return None if ref_or_id is None else ref_id(ref_or_id)
 
 
 def check_collection(value: object) -> str:
@@ -449,6 +490,10 @@ def compile_filters(
     """
     if filters is not None and not isinstance(filters, Mapping):
         raise InvalidInputError(f"filters must be a dict, got {type(filters).__name__}")
+    if scope is not None and isinstance(scope, Mapping) and len(scope) > MAX_FILTER_KEYS:
+        raise InvalidInputError(
+            f"scope has {len(scope)} keys; at most {MAX_FILTER_KEYS} filter keys are allowed"
+        )
     scope_map = check_mapping(scope, "scope")
     cols: set[str] | None = None
     kinds: set[str] | None = None
@@ -456,6 +501,16 @@ def compile_filters(
     groups: list[frozenset[str]] = []
     merged: list[tuple[str, Any]] = list((filters or {}).items())
     merged += [(f"scope.{k}", v) for k, v in scope_map.items()]
+    if len(merged) > MAX_FILTER_KEYS:
+        raise InvalidInputError(
+            f"filters and scope have {len(merged)} keys together; at most {MAX_FILTER_KEYS} "
+            "filter keys are allowed"
+        )
+    total_values = sum(len(_values(value)) for _, value in merged)
+    if total_values > MAX_FILTER_VALUES:
+        raise InvalidInputError(
+            f"filters list {total_values} values in all; at most {MAX_FILTER_VALUES} are allowed"
+        )
     for key, value in merged:
         if not isinstance(key, str):
             raise InvalidInputError(f"filter keys must be strings, got {key!r}")
@@ -501,7 +556,9 @@ def check_limit(limit: object, *, maximum: int = MAX_SEARCH_LIMIT) -> int:
         InvalidInputError: Unless it is an int in ``[1, maximum]``.
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
-        raise InvalidInputError(f"limit must be an integer between 1 and {maximum}, got {limit!r}")
+        raise InvalidInputError(
+            f"limit must be an integer between 1 and {maximum}, got {brief(limit)}"
+        )
     return limit
 
 
@@ -515,6 +572,23 @@ def fingerprint(*parts: Any) -> str:
         A short hex digest.
     """
     return hashlib.sha256(canonical_json(list(parts)).encode()).hexdigest()[:16]
+
+
+def links_fingerprint(
+    ref: str | None, source: str | None, target: str | None, relation: str | None
+) -> str:
+    """Fingerprint of a links query, so a links cursor only continues the same listing.
+
+    Args:
+        ref: Either-end record id.
+        source: Source record id.
+        target: Target record id.
+        relation: Relation name.
+
+    Returns:
+        A short hex digest.
+    """
+    return fingerprint("links", ref, source, target, relation)
 
 
 def encode_cursor(payload: dict[str, Any]) -> str:
@@ -545,7 +619,9 @@ def decode_cursor(cursor: object, fp: str, mode: str) -> dict[str, Any]:
         InvalidCursorError: If it is malformed or was issued for a different query.
     """
     if not isinstance(cursor, str) or not cursor or len(cursor) > 512:
-        raise InvalidCursorError("cursor must be a next_cursor string returned by search()")
+        raise InvalidCursorError(
+            "cursor must be a next_cursor string (at most 512 characters) from the previous page"
+        )
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -559,14 +635,16 @@ def decode_cursor(cursor: object, fp: str, mode: str) -> dict[str, Any]:
         raise InvalidCursorError(
             "cursor was issued for a different query or filters; restart without a cursor"
         )
-    if mode == "k":
-        c, i = payload.get("c"), payload.get("i")
-        if isinstance(c, bool) or not isinstance(c, int) or not isinstance(i, str):
-            raise InvalidCursorError("cursor is malformed; pass next_cursor unchanged")
-    else:
-        o = payload.get("o")
-        if isinstance(o, bool) or not isinstance(o, int) or o < 0:
-            raise InvalidCursorError("cursor is malformed; pass next_cursor unchanged")
+    position = payload.get("c") if mode == "k" else payload.get("o")
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise InvalidCursorError("cursor is malformed; pass next_cursor unchanged")
+    if not 0 <= position <= MAX_INT64:
+        raise InvalidCursorError(
+            f"cursor position is out of range (0 to {MAX_INT64}); "
+            "pass next_cursor from the previous page unchanged"
+        )
+    if mode == "k" and not isinstance(payload.get("i"), str):
+        raise InvalidCursorError("cursor is malformed; pass next_cursor unchanged")
     return payload
 
 
@@ -589,7 +667,13 @@ def check_older_than(older_than: object) -> timedelta | None:
     elif isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
         if not math.isfinite(older_than):
             raise InvalidInputError("older_than must be finite")
-        delta = timedelta(seconds=older_than)
+        try:
+            delta = timedelta(seconds=older_than)
+        except OverflowError:
+            raise InvalidInputError(
+                f"older_than must be at most {int(timedelta.max.total_seconds())} seconds "
+                "(999999999 days)"
+            ) from None
     else:
         raise InvalidInputError(
             f"older_than must be a timedelta or seconds, got {type(older_than).__name__}"
@@ -613,8 +697,14 @@ def check_keep_last(keep_last: object) -> int | None:
     """
     if keep_last is None:
         return None
-    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
-        raise InvalidInputError(f"keep_last must be a non-negative integer, got {keep_last!r}")
+    if (
+        isinstance(keep_last, bool)
+        or not isinstance(keep_last, int)
+        or not 0 <= keep_last <= MAX_INT64
+    ):
+        raise InvalidInputError(
+            f"keep_last must be an integer between 0 and {MAX_INT64}, got {brief(keep_last)}"
+        )
     return keep_last
 
 

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from workspace._common import (
+    MAX_INT64,
+    MAX_REQUIRED,
     Encoded,
+    brief,
     check_collection,
     check_keep_last,
     check_mapping,
@@ -178,6 +181,10 @@ class StorageWorkspace(BaseWorkspace):
             isinstance(required, (str, bytes)) or not isinstance(required, Sequence)
         ):
             raise InvalidInputError("required must be a list of refs or ids")
+        if required is not None and len(required) > MAX_REQUIRED:
+            raise InvalidInputError(
+                f"required lists {len(required)} records; at most {MAX_REQUIRED} are allowed"
+            )
         required_ids = list(dict.fromkeys(ref_id(r) for r in required or ()))
         terms = goal_terms(goal)
         candidates = await self._context_candidates(
@@ -232,7 +239,8 @@ def prune_args(
         raise InvalidInputError(
             "prune needs older_than and/or keep_last; to delete everything use keep_last=0"
         )
-    cutoff = None if delta is None else now_us() - int(delta.total_seconds() * 1_000_000)
+    # Clamped at the epoch: nothing is older than that, and the value stays a valid BIGINT.
+    cutoff = None if delta is None else max(now_us() - int(delta.total_seconds() * 1e6), 0)
     return PruneArgs(
         scope=check_mapping(scope, "scope"),
         cutoff_us=cutoff,
@@ -255,10 +263,14 @@ def slice_args(offset: object, limit: object) -> tuple[int, int]:
         ``(offset, limit)``.
 
     Raises:
-        InvalidInputError: Unless ``offset >= 0`` and ``1 <= limit <= 16 MiB``.
+        InvalidInputError: Unless ``0 <= offset < 2**63`` and ``1 <= limit <= 16 MiB``.
     """
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_INT64:
+        raise InvalidInputError(
+            f"offset must be an integer between 0 and {MAX_INT64}, got {brief(offset)}"
+        )
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_READ:
-        raise InvalidInputError(f"limit must be an integer between 1 and {MAX_READ}, got {limit!r}")
+        raise InvalidInputError(
+            f"limit must be an integer between 1 and {MAX_READ}, got {brief(limit)}"
+        )
     return offset, limit

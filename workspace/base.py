@@ -16,10 +16,16 @@ from types import TracebackType
 from typing import Any
 
 from workspace._common import (
+    DEFAULT_PAGE_SIZE,
+    MAX_SEARCH_LIMIT,
     check_limit,
     check_mapping,
     check_name,
+    decode_cursor,
+    encode_cursor,
+    links_fingerprint,
     merge_scope,
+    opt_ref_id,
 )
 from workspace.context import BUILTIN_PROFILES, check_profile
 from workspace.types import (
@@ -27,6 +33,7 @@ from workspace.types import (
     Checkpoint,
     ContextPack,
     Link,
+    LinkPage,
     Profile,
     RecordRef,
     SearchPage,
@@ -267,11 +274,50 @@ class BaseWorkspace(ABC):
             relation: Only this relation.
 
         Returns:
-            Matching links.
+            Matching links, all of them (use :meth:`links_page` to read them page by page).
 
         Raises:
             RecordNotFoundError: If a given record does not exist for this tenant.
         """
+
+    async def links_page(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> LinkPage:
+        """One page of :meth:`links`, newest first.
+
+        The backends override this with a query per page; this default, for other subclasses,
+        pages through :meth:`links`.
+
+        Args:
+            ref: Links where this record is the source or the target.
+            source: Links starting at this record.
+            target: Links pointing to this record.
+            relation: Only this relation.
+            limit: Page size, 1-1000 (default 100).
+            cursor: ``next_cursor`` of the previous page.
+
+        Returns:
+            The page; ``next_cursor`` is None on the last one.
+
+        Raises:
+            InvalidInputError: For a bad limit or relation.
+            InvalidCursorError: For a cursor of another listing.
+            RecordNotFoundError: If a given record does not exist for this tenant.
+        """
+        limit = check_limit(limit)
+        fp = links_fingerprint(opt_ref_id(ref), opt_ref_id(source), opt_ref_id(target), relation)
+        offset = 0 if cursor is None else int(decode_cursor(cursor, fp, "o")["o"])
+        found = await self.links(ref, source=source, target=target, relation=relation)
+        more = len(found) > offset + limit
+        next_cursor = encode_cursor({"m": "o", "f": fp, "o": offset + limit}) if more else None
+        return LinkPage(found[offset : offset + limit], next_cursor)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -317,7 +363,8 @@ class BaseWorkspace(ABC):
         Args:
             run_id: The run.
             step_id: Only this step's checkpoints.
-            limit: At most this many (None: all).
+            limit: At most this many (None: all; read in pages of 1000, see
+                :meth:`checkpoint_history_page` to page yourself).
             scope: Extra scope keys to match.
 
         Returns:
@@ -328,22 +375,53 @@ class BaseWorkspace(ABC):
         """
         if limit is not None:
             check_limit(limit, maximum=1_000_000)
-        match = _checkpoint_scope(run_id, step_id, scope)
         found: list[RecordRef] = []
         cursor: str | None = None
         while limit is None or len(found) < limit:
-            page_size = 1000 if limit is None else min(1000, limit - len(found))
-            page = await self.search(
-                filters={"collection": CHECKPOINT_COLLECTION, "kind": CHECKPOINT_KIND},
-                scope=match,
-                limit=page_size,
-                cursor=cursor,
+            page_size = MAX_SEARCH_LIMIT
+            if limit is not None:
+                page_size = min(page_size, limit - len(found))
+            page = await self.checkpoint_history_page(
+                run_id, step_id, limit=page_size, cursor=cursor, scope=scope
             )
             found.extend(page.items)
             cursor = page.next_cursor
             if cursor is None:
                 break
         return found
+
+    async def checkpoint_history_page(
+        self,
+        run_id: str,
+        step_id: str | None = None,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        scope: Mapping[str, Any] | None = None,
+    ) -> SearchPage:
+        """One page of a run's checkpoints, newest first (a :meth:`search` underneath).
+
+        Args:
+            run_id: The run.
+            step_id: Only this step's checkpoints.
+            limit: Page size, 1-1000 (default 100).
+            cursor: ``next_cursor`` of the previous page.
+            scope: Extra scope keys to match.
+
+        Returns:
+            The page; ``next_cursor`` is None on the last one.
+
+        Raises:
+            InvalidInputError: For an invalid run id or limit.
+            InvalidCursorError: For a cursor of another query.
+        """
+        limit = check_limit(limit)
+        return await self.search(
+            filters={"collection": CHECKPOINT_COLLECTION, "kind": CHECKPOINT_KIND},
+            scope=_checkpoint_scope(run_id, step_id, scope),
+            limit=limit,
+            cursor=cursor,
+        )
 
     async def latest_checkpoint(
         self, run_id: str, *, scope: Mapping[str, Any] | None = None
@@ -635,6 +713,33 @@ class BoundWorkspace(BaseWorkspace):
         """
         return await self._inner.links(ref, source=source, target=target, relation=relation)
 
+    async def links_page(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> LinkPage:
+        """See :meth:`BaseWorkspace.links_page` (links are not scoped).
+
+        Args:
+            ref: Either end.
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+            limit: Page size.
+            cursor: Next-page cursor.
+
+        Returns:
+            The page.
+        """
+        return await self._inner.links_page(
+            ref, source=source, target=target, relation=relation, limit=limit, cursor=cursor
+        )
+
     async def checkpoint(
         self,
         run_id: str,
@@ -677,6 +782,31 @@ class BoundWorkspace(BaseWorkspace):
         """
         return await self._inner.checkpoint_history(
             run_id, step_id, limit, scope=self._merge(scope)
+        )
+
+    async def checkpoint_history_page(
+        self,
+        run_id: str,
+        step_id: str | None = None,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        scope: Mapping[str, Any] | None = None,
+    ) -> SearchPage:
+        """See :meth:`BaseWorkspace.checkpoint_history_page`; the bound scope is merged in.
+
+        Args:
+            run_id: The run.
+            step_id: Only this step.
+            limit: Page size.
+            cursor: Next-page cursor.
+            scope: Extra scope keys.
+
+        Returns:
+            The page.
+        """
+        return await self._inner.checkpoint_history_page(
+            run_id, step_id, limit=limit, cursor=cursor, scope=self._merge(scope)
         )
 
     async def latest_checkpoint(

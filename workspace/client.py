@@ -15,16 +15,22 @@ from typing import Any
 
 import httpx
 
-from workspace._common import ref_id
+from workspace._common import DEFAULT_PAGE_SIZE, MAX_SEARCH_LIMIT, check_limit, ref_id
 from workspace._wire import decode_wire_content, encode_wire_content
 from workspace.base import BaseWorkspace, RefOrId
 from workspace.context import BUILTIN_PROFILES
-from workspace.errors import InvalidInputError, ServiceError, error_from_payload
+from workspace.errors import (
+    InvalidCursorError,
+    InvalidInputError,
+    ServiceError,
+    error_from_payload,
+)
 from workspace.types import (
     BoundedRead,
     Checkpoint,
     ContextPack,
     Link,
+    LinkPage,
     Profile,
     RecordRef,
     SearchPage,
@@ -336,7 +342,7 @@ class WorkspaceClient(BaseWorkspace):
         target: RefOrId | None = None,
         relation: str | None = None,
     ) -> list[Link]:
-        """See :meth:`workspace.base.BaseWorkspace.links`.
+        """See :meth:`workspace.base.BaseWorkspace.links`; follows the service's pages.
 
         Args:
             ref: Either end.
@@ -347,16 +353,58 @@ class WorkspaceClient(BaseWorkspace):
         Returns:
             Matching links, newest first.
         """
+        found: list[Link] = []
+        cursor: str | None = None
+        while True:
+            page = await self.links_page(
+                ref,
+                source=source,
+                target=target,
+                relation=relation,
+                limit=MAX_SEARCH_LIMIT,
+                cursor=cursor,
+            )
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
+    async def links_page(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> LinkPage:
+        """See :meth:`workspace.base.BaseWorkspace.links_page`.
+
+        Args:
+            ref: Either end.
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+            limit: Page size.
+            cursor: Next-page cursor.
+
+        Returns:
+            The page.
+        """
         if relation is not None and not isinstance(relation, str):
             raise InvalidInputError(f"relation must be a string, got {type(relation).__name__}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidCursorError("cursor must be a next_cursor string from the previous page")
         params = {
             "ref": None if ref is None else ref_id(ref),
             "source": None if source is None else ref_id(source),
             "target": None if target is None else ref_id(target),
             "relation": relation,
+            "limit": check_limit(limit),
+            "cursor": cursor,
         }
-        data = await self._call("GET", "/v1/links", params=params)
-        return [Link.from_dict(x) for x in data["items"]]
+        return LinkPage.from_dict(await self._call("GET", "/v1/links", params=params))
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -397,7 +445,7 @@ class WorkspaceClient(BaseWorkspace):
         *,
         scope: Mapping[str, Any] | None = None,
     ) -> list[RecordRef]:
-        """See :meth:`workspace.base.BaseWorkspace.checkpoint_history`.
+        """See :meth:`workspace.base.BaseWorkspace.checkpoint_history`; follows the pages.
 
         Args:
             run_id: The run.
@@ -408,9 +456,52 @@ class WorkspaceClient(BaseWorkspace):
         Returns:
             Checkpoint refs, newest first.
         """
-        body = {"run_id": run_id, "step_id": step_id, "limit": limit, "scope": _mapping(scope)}
-        data = await self._call("POST", "/v1/checkpoints/history", body)
-        return [RecordRef.from_dict(x) for x in data["items"]]
+        if limit is not None:
+            check_limit(limit, maximum=1_000_000)
+        found: list[RecordRef] = []
+        cursor: str | None = None
+        while limit is None or len(found) < limit:
+            page_size = MAX_SEARCH_LIMIT
+            if limit is not None:
+                page_size = min(page_size, limit - len(found))
+            page = await self.checkpoint_history_page(
+                run_id, step_id, limit=page_size, cursor=cursor, scope=scope
+            )
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
+
+    async def checkpoint_history_page(
+        self,
+        run_id: str,
+        step_id: str | None = None,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        scope: Mapping[str, Any] | None = None,
+    ) -> SearchPage:
+        """See :meth:`workspace.base.BaseWorkspace.checkpoint_history_page`.
+
+        Args:
+            run_id: The run.
+            step_id: Only this step.
+            limit: Page size.
+            cursor: Next-page cursor.
+            scope: Extra scope keys.
+
+        Returns:
+            The page.
+        """
+        body = {
+            "run_id": run_id,
+            "step_id": step_id,
+            "limit": limit,
+            "cursor": cursor,
+            "scope": _mapping(scope),
+        }
+        return SearchPage.from_dict(await self._call("POST", "/v1/checkpoints/history", body))
 
     async def latest_checkpoint(
         self, run_id: str, *, scope: Mapping[str, Any] | None = None

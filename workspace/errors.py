@@ -18,6 +18,7 @@ __all__ = [
     "PayloadTooLargeError",
     "RecordNotFoundError",
     "ServiceError",
+    "StorageBusyError",
     "UnknownCollectionError",
     "UnknownProfileError",
     "WorkspaceError",
@@ -115,6 +116,28 @@ class AuthenticationError(WorkspaceError):
     status_code = 401
 
 
+class StorageBusyError(WorkspaceError):
+    """The database stayed locked by another connection past the busy timeout (HTTP 503).
+
+    Nothing was written; the same call can be retried after ``retry_after`` seconds (the HTTP
+    service sends it as the ``Retry-After`` header).
+    """
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialize the error, including ``retry_after`` seconds.
+
+        Returns:
+            A JSON-able dict.
+        """
+        return {**super().to_dict(), "retry_after": self.retry_after}
+
+
 class ServiceError(WorkspaceError):
     """The HTTP service answered with an unexpected status or body."""
 
@@ -156,6 +179,11 @@ def error_from_payload(status_code: int, payload: Any) -> WorkspaceError:
         err.message = message
         err.args = (message,)
         return err
+    if name == "StorageBusyError":
+        retry_after = payload.get("retry_after")
+        if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)):
+            retry_after = 1.0
+        return StorageBusyError(message, retry_after=retry_after)
     cls = _BY_NAME.get(name)
     if cls is not None:
         return cls(message)

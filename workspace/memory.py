@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from workspace._common import (
+    DEFAULT_PAGE_SIZE,
     PINNED_TAG,
     Filters,
     check_limit,
@@ -23,8 +24,10 @@ from workspace._common import (
     encode_cursor,
     fingerprint,
     iso,
+    links_fingerprint,
     new_id,
     now_us,
+    opt_ref_id,
     ref_id,
 )
 from workspace._common import (
@@ -40,7 +43,7 @@ from workspace._storage import (
 from workspace.base import RefOrId
 from workspace.context import Candidate, TokenCounter, approx_tokens
 from workspace.errors import RecordNotFoundError
-from workspace.types import BoundedRead, Link, Profile, RecordRef, SearchPage
+from workspace.types import BoundedRead, Link, LinkPage, Profile, RecordRef, SearchPage
 
 __all__ = ["MemoryWorkspace"]
 
@@ -339,6 +342,28 @@ class MemoryWorkspace(StorageWorkspace):
         self._store.links[link.id] = _Lnk(link, self._tenant, created)
         return link
 
+    def _matching_links(
+        self,
+        ref: RefOrId | None,
+        source: RefOrId | None,
+        target: RefOrId | None,
+        relation: str | None,
+    ) -> list[_Lnk]:
+        either = None if ref is None else self._find(ref).ref.id
+        src = None if source is None else self._find(source).ref.id
+        dst = None if target is None else self._find(target).ref.id
+        found = [
+            lnk
+            for lnk in self._store.links.values()
+            if lnk.tenant == self._tenant
+            and (either is None or either in (lnk.link.source, lnk.link.target))
+            and (src is None or lnk.link.source == src)
+            and (dst is None or lnk.link.target == dst)
+            and (relation is None or lnk.link.relation == relation)
+        ]
+        found.sort(key=lambda lnk: (lnk.created_us, lnk.link.id), reverse=True)
+        return found
+
     async def links(
         self,
         ref: RefOrId | None = None,
@@ -358,21 +383,47 @@ class MemoryWorkspace(StorageWorkspace):
         Returns:
             Matching links, newest first.
         """
-        either = None if ref is None else self._find(ref).ref.id
-        src = None if source is None else self._find(source).ref.id
-        dst = None if target is None else self._find(target).ref.id
         rel = check_name(relation, "relation", optional=True)
-        found = [
-            lnk
-            for lnk in self._store.links.values()
-            if lnk.tenant == self._tenant
-            and (either is None or either in (lnk.link.source, lnk.link.target))
-            and (src is None or lnk.link.source == src)
-            and (dst is None or lnk.link.target == dst)
-            and (rel is None or lnk.link.relation == rel)
-        ]
-        found.sort(key=lambda lnk: (lnk.created_us, lnk.link.id), reverse=True)
-        return [lnk.link for lnk in found]
+        return [lnk.link for lnk in self._matching_links(ref, source, target, rel)]
+
+    async def links_page(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> LinkPage:
+        """See :meth:`workspace.base.BaseWorkspace.links_page`.
+
+        Args:
+            ref: Either end.
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+            limit: Page size.
+            cursor: Next-page cursor.
+
+        Returns:
+            The page.
+        """
+        rel = check_name(relation, "relation", optional=True)
+        limit = check_limit(limit)
+        fp = links_fingerprint(opt_ref_id(ref), opt_ref_id(source), opt_ref_id(target), rel)
+        pos = None if cursor is None else decode_cursor(cursor, fp, "k")
+        found = self._matching_links(ref, source, target, rel)
+        if pos is not None:
+            after = (pos["c"], pos["i"])
+            found = [lnk for lnk in found if (lnk.created_us, lnk.link.id) < after]
+        next_cursor = None
+        if len(found) > limit:
+            last = found[limit - 1]
+            next_cursor = encode_cursor(
+                {"m": "k", "f": fp, "c": last.created_us, "i": last.link.id}
+            )
+        return LinkPage([lnk.link for lnk in found[:limit]], next_cursor)
 
     # -- context -----------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Backends:
 
 * SQLite through ``aiosqlite`` (default): a file, WAL journal, FTS5 full-text index kept in sync
   by triggers. Write transactions use ``BEGIN IMMEDIATE`` so concurrent writers queue on the
-  busy timeout instead of failing on a lock upgrade.
+  busy timeout (``busy_timeout``, default 5 s) instead of failing on a lock upgrade; a lock held
+  longer than that raises :class:`~workspace.errors.StorageBusyError` (HTTP 503).
 * PostgreSQL through ``asyncpg``: a generated ``tsvector`` column with a GIN index, queried with
   ``websearch_to_tsquery``.
 
@@ -16,7 +17,10 @@ may call it at once.
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import os
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,8 +38,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
 
 from workspace._common import (
+    DEFAULT_PAGE_SIZE,
     PINNED_TAG,
     Filters,
     block_text,
@@ -47,8 +54,10 @@ from workspace._common import (
     encode_cursor,
     fingerprint,
     iso,
+    links_fingerprint,
     new_id,
     now_us,
+    opt_ref_id,
     ref_id,
 )
 from workspace._query import ParsedQuery, any_query, parse_query, to_fts5, to_websearch
@@ -65,12 +74,20 @@ from workspace._storage import (
 )
 from workspace.base import RefOrId
 from workspace.context import Candidate, TokenCounter, approx_tokens
-from workspace.errors import InvalidInputError, RecordNotFoundError
-from workspace.types import BoundedRead, Link, Profile, RecordRef, SearchPage
+from workspace.errors import InvalidInputError, RecordNotFoundError, StorageBusyError
+from workspace.types import BoundedRead, Link, LinkPage, Profile, RecordRef, SearchPage
 
-__all__ = ["SQLWorkspace", "normalize_url"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "SETUP_BUSY_TIMEOUT", "SQLWorkspace", "normalize_url"]
+
+# How long a SQLite statement waits for another connection's lock before giving up (seconds).
+DEFAULT_BUSY_TIMEOUT = 5.0
+# setup() waits at least this long: another process may be running the migrations.
+SETUP_BUSY_TIMEOUT = 60.0
+# substr() start positions are int4 on PostgreSQL; no stored value is that long on either backend.
+_MAX_SUBSTR_START = 2**31 - 2
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_VERSION_TABLE = "ws_alembic_version"  # as in migrations/env.py
 # Arbitrary constant naming this package's setup lock among other advisory-lock users.
 _PG_SETUP_LOCK = 0x57_53_50_41_43_45  # "WSPACE"
 _CHUNK = 500
@@ -125,8 +142,11 @@ class _IngestBatcher:
                 try:
                     await self._write([new for new, _ in batch])
                 except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch[0][1], exc)
+                    if len(batch) == 1 or isinstance(exc, StorageBusyError):
+                        # A busy database fails the whole batch: retrying record by record
+                        # would wait out the busy timeout once per record.
+                        for _, done in batch:
+                            _settle(done, exc)
                         continue
                     for new, done in batch:
                         try:
@@ -189,25 +209,82 @@ _TRACED_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
 _PREPARED_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _install_sqlite_events(engine: AsyncEngine, in_memory: bool) -> None:
+def _is_locked(exc: BaseException) -> bool:
+    """Whether a driver error is SQLite's "database is locked" (SQLITE_BUSY / SQLITE_LOCKED)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _sleep(seconds: float) -> None:
+    # Connection events run synchronously inside SQLAlchemy's greenlet on the event loop:
+    # await the sleep there so other tasks keep running; plain sleep outside asyncio.
+    pause = asyncio.sleep(seconds)
+    try:
+        await_only(pause)
+    except Exception:
+        pause.close()
+        time.sleep(seconds)
+
+
+def _enable_wal(dbapi_conn: Any, timeout_s: float) -> None:
+    """Switch a SQLite file to WAL, retrying while another connection holds its lock.
+
+    On a file that is not in WAL mode yet (a fresh, empty file in particular) the switch writes
+    the database header: SQLite opens a read transaction and then upgrades it to a write. When
+    another connection holds the write lock at that moment (another process creating the same
+    file, or running the first migration) the upgrade fails at once with "database is locked":
+    SQLite never calls the busy handler for a read-to-write upgrade, so ``busy_timeout`` does not
+    help. Retrying the statement does: the other writer finishes within milliseconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.002
+    while True:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.fetchall()
+            return
+        except Exception as exc:
+            if not _is_locked(exc) or time.monotonic() + delay > deadline:
+                raise
+        finally:
+            cursor.close()
+        _sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _install_sqlite_events(engine: AsyncEngine, in_memory: bool, busy_ms: int) -> None:
     sync_engine = engine.sync_engine
 
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def on_connect(dbapi_conn: Any, record: Any) -> None:
         # Hand transaction control to SQLAlchemy (see on_begin): the driver's implicit BEGIN
         # would run DDL outside the transaction and can never be IMMEDIATE.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.close()
+        record.info["ws_busy_ms"] = busy_ms
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            # Only a file not in WAL mode yet can make this wait: one being created or
+            # migrated by another process, so it gets the patience of setup().
+            _enable_wal(dbapi_conn, max(busy_ms / 1000, SETUP_BUSY_TIMEOUT))
+        cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
     def on_begin(conn: Connection) -> None:
+        options = conn.get_execution_options()
+        # Each workspace (and setup()) brings its own busy timeout; set it only when it changes.
+        want = options.get("ws_busy_ms")
+        if want is not None:
+            info = conn.connection.info
+            if info.get("ws_busy_ms") != want:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(want)}")
+                info["ws_busy_ms"] = want
         # Writers take the write lock up front; a deferred transaction that later needs it fails
         # with "database is locked" without waiting when another writer holds it.
-        write = conn.get_execution_options().get("ws_write", False)
+        write = options.get("ws_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     if sync_engine in _PREPARED_ENGINES:
@@ -255,10 +332,13 @@ class SQLWorkspace(StorageWorkspace):
         tenant: Every row is written with and filtered by this tenant.
         token_counter: Counts tokens for ``build_context``.
         profiles: Extra named context profiles.
+        busy_timeout: SQLite only: seconds a statement waits for another connection's lock
+            (another process writing, an external ``BEGIN IMMEDIATE``) before it fails with
+            :class:`~workspace.errors.StorageBusyError`. ``setup()`` waits at least 60 s.
         **engine_kwargs: Passed to ``create_async_engine`` (e.g. ``pool_size``, ``echo``).
 
     Raises:
-        InvalidInputError: For an unsupported URL or database.
+        InvalidInputError: For an unsupported URL or database, or a bad ``busy_timeout``.
     """
 
     def __init__(
@@ -268,9 +348,20 @@ class SQLWorkspace(StorageWorkspace):
         tenant: str = DEFAULT_TENANT,
         token_counter: TokenCounter = approx_tokens,
         profiles: Mapping[str, Profile] | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         **engine_kwargs: Any,
     ) -> None:
         super().__init__(tenant=tenant, token_counter=token_counter, profiles=profiles)
+        if (
+            isinstance(busy_timeout, bool)
+            or not isinstance(busy_timeout, (int, float))
+            or not 0 <= busy_timeout <= 3600
+        ):
+            raise InvalidInputError(
+                f"busy_timeout must be a number of seconds between 0 and 3600, got {busy_timeout!r}"
+            )
+        self._busy_timeout = float(busy_timeout)
+        busy_ms = int(self._busy_timeout * 1000)
         if isinstance(url, AsyncEngine):
             self._engine = url
             self._owns_engine = False
@@ -280,17 +371,19 @@ class SQLWorkspace(StorageWorkspace):
         self._dialect = self._engine.dialect.name
         if self._dialect == "sqlite":
             database = self._engine.url.database
-            _install_sqlite_events(self._engine, database in (None, "", ":memory:"))
+            _install_sqlite_events(self._engine, database in (None, "", ":memory:"), busy_ms)
         elif self._dialect != "postgresql":
             raise InvalidInputError(
                 f"SQLWorkspace supports sqlite and postgresql, not {self._dialect!r}"
             )
         self._read: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self._engine, expire_on_commit=False
+            self._engine.execution_options(ws_busy_ms=busy_ms), expire_on_commit=False
         )
         self._write: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self._engine.execution_options(ws_write=True), expire_on_commit=False
+            self._engine.execution_options(ws_write=True, ws_busy_ms=busy_ms),
+            expire_on_commit=False,
         )
+        self._setup_busy_ms = max(busy_ms, int(SETUP_BUSY_TIMEOUT * 1000))
         self._batcher = _IngestBatcher(self._insert_batch)
 
     @classmethod
@@ -332,17 +425,73 @@ class SQLWorkspace(StorageWorkspace):
         """``sqlite`` or ``postgresql``."""
         return self._dialect
 
+    @property
+    def busy_timeout(self) -> float:
+        """Seconds a SQLite statement waits for another connection's lock."""
+        return self._busy_timeout
+
+    def _busy(self, exc: BaseException) -> StorageBusyError:
+        return StorageBusyError(
+            "the database is busy: another connection has held its write lock for more than "
+            f"{self._busy_timeout:g} s (busy_timeout); retry shortly",
+            retry_after=max(1, math.ceil(min(self._busy_timeout, 30.0))),
+        )
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        """A read session; a lock wait past the busy timeout raises ``StorageBusyError``."""
+        try:
+            async with self._read() as session:
+                yield session
+        except sa_exc.OperationalError as exc:
+            if self._dialect == "sqlite" and _is_locked(exc):
+                raise self._busy(exc) from exc
+            raise
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+        try:
+            async with self._write.begin() as session:
+                yield session
+        except sa_exc.OperationalError as exc:
+            if self._dialect == "sqlite" and _is_locked(exc):
+                raise self._busy(exc) from exc
+            raise
+
     async def setup(self) -> None:
         """Create or upgrade the schema to the latest migration. Idempotent and process-safe.
 
         The whole upgrade runs in one transaction that first takes a lock (PostgreSQL advisory
         transaction lock; SQLite ``BEGIN IMMEDIATE``), so concurrent callers run it one at a
-        time and the later ones find the schema already at head.
+        time and the later ones find the schema already at head. On SQLite it waits up to
+        ``max(busy_timeout, 60 s)`` for the lock.
+
+        Raises:
+            StorageBusyError: SQLite only, if the lock stayed taken that long.
         """
-        async with self._engine.execution_options(ws_write=True).begin() as conn:
-            if self._dialect == "postgresql":
-                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SETUP_LOCK)))
-            await conn.run_sync(_upgrade)
+        # Everything slow (importing Alembic, reading the scripts) happens before the lock, and a
+        # schema already at head is recognized without taking it: the write lock of a SQLite
+        # file is held only while a migration really runs, never while a module is imported.
+        heads = _head_revisions()
+        try:
+            reader = self._engine.execution_options(ws_busy_ms=self._setup_busy_ms)
+            async with reader.connect() as conn:
+                current = await conn.run_sync(_current_revisions)
+            if sorted(current) == sorted(heads):
+                return
+        except sa_exc.DBAPIError:
+            pass  # the locked upgrade below reports real problems
+        options = {"ws_write": True, "ws_busy_ms": self._setup_busy_ms}
+        try:
+            async with self._engine.execution_options(**options).begin() as conn:
+                if self._dialect == "postgresql":
+                    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SETUP_LOCK)))
+                await conn.run_sync(_upgrade)
+        except sa_exc.OperationalError as exc:
+            if self._dialect == "sqlite" and _is_locked(exc):
+                raise self._busy(exc) from exc
+            raise
 
     async def close(self) -> None:
         """Dispose the engine (only if this instance created it)."""
@@ -385,7 +534,7 @@ class SQLWorkspace(StorageWorkspace):
 
     async def ping(self) -> None:
         """Run a trivial query; raises if the database is unreachable."""
-        async with self._read() as session:
+        async with self._reading() as session:
             await session.execute(sa.text("SELECT 1"))
 
     # -- query helpers -----------------------------------------------------------------------
@@ -485,7 +634,7 @@ class SQLWorkspace(StorageWorkspace):
         return new.ref
 
     async def _insert_batch(self, batch: Sequence[NewRecord]) -> None:
-        async with self._write.begin() as session:
+        async with self._writing() as session:
             result = await session.execute(
                 _INSERT_RECORDS,
                 [
@@ -526,7 +675,7 @@ class SQLWorkspace(StorageWorkspace):
         Returns:
             The ref.
         """
-        async with self._read() as session:
+        async with self._reading() as session:
             return _to_ref(await self._find_row(session, ref))
 
     async def get_data(self, ref: RefOrId) -> Any:
@@ -540,7 +689,7 @@ class SQLWorkspace(StorageWorkspace):
         """
         rid = ref_id(ref)
         r = records_t
-        async with self._read() as session:
+        async with self._reading() as session:
             row = (
                 await session.execute(
                     sa.select(r.c.content_type, r.c.body_text, r.c.body_blob).where(
@@ -568,14 +717,17 @@ class SQLWorkspace(StorageWorkspace):
         offset, limit = slice_args(offset, limit)
         rid = ref_id(ref)
         r = records_t
+        # Past the longest storable value the slice is empty anyway; the clamp keeps the start
+        # inside PostgreSQL's int4 substr() argument.
+        start = min(offset, _MAX_SUBSTR_START) + 1
         stmt = sa.select(
             r.c.content_type,
             sa.func.length(r.c.body_text).label("text_len"),
             sa.func.length(r.c.body_blob).label("blob_len"),
-            sa.func.substr(r.c.body_text, offset + 1, limit).label("text_part"),
-            sa.func.substr(r.c.body_blob, offset + 1, limit).label("blob_part"),
+            sa.func.substr(r.c.body_text, start, limit).label("text_part"),
+            sa.func.substr(r.c.body_blob, start, limit).label("blob_part"),
         ).where(r.c.id == rid, r.c.tenant == self._tenant)
-        async with self._read() as session:
+        async with self._reading() as session:
             row = (await session.execute(stmt)).first()
         if row is None:
             raise RecordNotFoundError(rid)
@@ -631,7 +783,7 @@ class SQLWorkspace(StorageWorkspace):
             stmt = stmt.order_by(r.c.created_us.desc(), r.c.id.desc()).limit(limit + 1)
             if flt.impossible:
                 return SearchPage([], None)
-            async with self._read() as session:
+            async with self._reading() as session:
                 rows = (await session.execute(stmt)).all()
             next_cursor = None
             if len(rows) > limit:
@@ -649,7 +801,7 @@ class SQLWorkspace(StorageWorkspace):
             .offset(offset)
             .limit(limit + 1)
         )
-        async with self._read() as session:
+        async with self._reading() as session:
             rows = (await session.execute(stmt)).all()
         next_cursor = None
         if len(rows) > limit:
@@ -663,7 +815,7 @@ class SQLWorkspace(StorageWorkspace):
             ref: A ref or id.
         """
         rid = ref_id(ref)
-        async with self._write.begin() as session:
+        async with self._writing() as session:
             result = await session.execute(
                 sa.delete(records_t).where(
                     records_t.c.id == rid, records_t.c.tenant == self._tenant
@@ -708,7 +860,7 @@ class SQLWorkspace(StorageWorkspace):
         victims = sa.select(ordered.c.seq)
         if args.cutoff_us is not None:
             victims = victims.where(ordered.c.created_us < args.cutoff_us)
-        async with self._write.begin() as session:
+        async with self._writing() as session:
             seqs = [int(s) for s in (await session.execute(victims)).scalars()]
             for start in range(0, len(seqs), _CHUNK):
                 await session.execute(sa.delete(r).where(r.c.seq.in_(seqs[start : start + _CHUNK])))
@@ -751,7 +903,7 @@ class SQLWorkspace(StorageWorkspace):
         """
         relation_s = str(check_name(relation, "relation"))
         meta_d = check_mapping(meta, "meta")
-        async with self._write.begin() as session:
+        async with self._writing() as session:
             src, dst = await self._require(session, [source, target])
             created = now_us()
             link = Link(new_id("lnk", created), src, dst, relation_s, meta_d, iso(created))
@@ -767,6 +919,30 @@ class SQLWorkspace(StorageWorkspace):
                 )
             )
         return link
+
+    async def _links_query(
+        self,
+        session: AsyncSession,
+        ref: RefOrId | None,
+        source: RefOrId | None,
+        target: RefOrId | None,
+        relation: str | None,
+    ) -> Any:
+        given = {
+            k: v for k, v in (("ref", ref), ("source", source), ("target", target)) if v is not None
+        }
+        lk = links_t
+        stmt = sa.select(lk).where(lk.c.tenant == self._tenant)
+        ids = dict(zip(given, await self._require(session, list(given.values())), strict=True))
+        if "ref" in ids:
+            stmt = stmt.where(sa.or_(lk.c.source_id == ids["ref"], lk.c.target_id == ids["ref"]))
+        if "source" in ids:
+            stmt = stmt.where(lk.c.source_id == ids["source"])
+        if "target" in ids:
+            stmt = stmt.where(lk.c.target_id == ids["target"])
+        if relation is not None:
+            stmt = stmt.where(lk.c.relation == relation)
+        return stmt.order_by(lk.c.created_us.desc(), lk.c.id.desc())
 
     async def links(
         self,
@@ -788,26 +964,56 @@ class SQLWorkspace(StorageWorkspace):
             Matching links, newest first.
         """
         rel = check_name(relation, "relation", optional=True)
-        given = {
-            k: v for k, v in (("ref", ref), ("source", source), ("target", target)) if v is not None
-        }
-        lk = links_t
-        stmt = sa.select(lk).where(lk.c.tenant == self._tenant)
-        async with self._read() as session:
-            ids = dict(zip(given, await self._require(session, list(given.values())), strict=True))
-            if "ref" in ids:
-                stmt = stmt.where(
-                    sa.or_(lk.c.source_id == ids["ref"], lk.c.target_id == ids["ref"])
-                )
-            if "source" in ids:
-                stmt = stmt.where(lk.c.source_id == ids["source"])
-            if "target" in ids:
-                stmt = stmt.where(lk.c.target_id == ids["target"])
-            if rel is not None:
-                stmt = stmt.where(lk.c.relation == rel)
-            stmt = stmt.order_by(lk.c.created_us.desc(), lk.c.id.desc())
+        async with self._reading() as session:
+            stmt = await self._links_query(session, ref, source, target, rel)
             rows = (await session.execute(stmt)).all()
         return [_to_link(row) for row in rows]
+
+    async def links_page(
+        self,
+        ref: RefOrId | None = None,
+        *,
+        source: RefOrId | None = None,
+        target: RefOrId | None = None,
+        relation: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> LinkPage:
+        """See :meth:`workspace.base.BaseWorkspace.links_page`.
+
+        Args:
+            ref: Either end.
+            source: Source record.
+            target: Target record.
+            relation: Relation name.
+            limit: Page size.
+            cursor: Next-page cursor.
+
+        Returns:
+            The page.
+        """
+        rel = check_name(relation, "relation", optional=True)
+        limit = check_limit(limit)
+        fp = links_fingerprint(opt_ref_id(ref), opt_ref_id(source), opt_ref_id(target), rel)
+        pos = None if cursor is None else decode_cursor(cursor, fp, "k")
+        lk = links_t
+        async with self._reading() as session:
+            stmt = await self._links_query(session, ref, source, target, rel)
+            if pos is not None:
+                stmt = stmt.where(
+                    sa.or_(
+                        lk.c.created_us < pos["c"],
+                        sa.and_(lk.c.created_us == pos["c"], lk.c.id < pos["i"]),
+                    )
+                )
+            rows = (await session.execute(stmt.limit(limit + 1))).all()
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(
+                {"m": "k", "f": fp, "c": int(last.created_us), "i": last.id}
+            )
+        return LinkPage([_to_link(row) for row in rows[:limit]], next_cursor)
 
     # -- context -----------------------------------------------------------------------------
 
@@ -826,7 +1032,7 @@ class SQLWorkspace(StorageWorkspace):
         pinned = Filters(
             tag_groups=(*compile_filters(None, scope).tag_groups, frozenset({PINNED_TAG}))
         )
-        async with self._read() as session:
+        async with self._reading() as session:
             seqs: set[int] = set()
             if terms and not weighted.impossible:
                 top = (
@@ -883,11 +1089,33 @@ class SQLWorkspace(StorageWorkspace):
         ]
 
 
-def _upgrade(connection: Connection) -> None:
-    from alembic import command
+def _alembic_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _head_revisions() -> tuple[str, ...]:
+    """The head revision(s) of the shipped migrations; imports Alembic (once per process)."""
+    from alembic import command  # noqa: F401  (imported here so _upgrade never pays for it)
+    from alembic.script import ScriptDirectory
+
+    return tuple(ScriptDirectory.from_config(_alembic_config()).get_heads())
+
+
+def _current_revisions(connection: Connection) -> tuple[str, ...]:
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts={"version_table": _VERSION_TABLE})
+    return tuple(context.get_current_heads())
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), "head")

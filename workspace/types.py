@@ -18,6 +18,7 @@ __all__ = [
     "ContextBlock",
     "ContextPack",
     "Link",
+    "LinkPage",
     "Omission",
     "Profile",
     "RecordRef",
@@ -195,6 +196,42 @@ class SearchPage:
         """
         return cls(
             items=[RecordRef.from_dict(r) for r in data.get("items", [])],
+            next_cursor=data.get("next_cursor"),
+        )
+
+
+@dataclass(frozen=True)
+class LinkPage:
+    """One page of links, newest first.
+
+    Attributes:
+        items: The links.
+        next_cursor: Opaque cursor for the next page, or ``None`` on the last page.
+    """
+
+    items: list[Link]
+    next_cursor: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict.
+
+        Returns:
+            ``{"items": [...], "next_cursor": ...}``.
+        """
+        return {"items": [x.to_dict() for x in self.items], "next_cursor": self.next_cursor}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LinkPage:
+        """Build a page from ``to_dict()`` output.
+
+        Args:
+            data: The mapping.
+
+        Returns:
+            The page.
+        """
+        return cls(
+            items=[Link.from_dict(x) for x in data.get("items", [])],
             next_cursor=data.get("next_cursor"),
         )
 

@@ -129,6 +129,46 @@ async def _assert_single_head(ws: SQLWorkspace) -> None:
     assert [tuple(r) for r in rows] == [("0001",)]
 
 
+# Holds SQLite's write lock on a file that is not in WAL mode yet (here: a fresh, empty one), as
+# another process creating the same file, or running its first migration, does for a moment.
+HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+async def test_setup_waits_for_another_writer_of_a_fresh_file(tmp_path: Path) -> None:
+    """Switching a fresh file to WAL while another process holds its write lock must wait.
+
+    The switch upgrades a read transaction to a write, and SQLite never calls the busy handler
+    for such an upgrade: before the fix the connection failed at once with "database is
+    locked", whatever the busy timeout (the flake of test_concurrent_setup_on_a_fresh_sqlite_file).
+    """
+    path = tmp_path / "fresh.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(path), "1.0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        async with SQLWorkspace.from_url(path) as ws:
+            ref = await ws.ingest("after the other writer", "observations", "w")
+            assert await ws.get_data(ref) == "after the other writer"
+            async with ws.engine.connect() as conn:
+                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        assert mode == "wal"
+        assert time.monotonic() - started > 0.3  # it waited for the lock instead of failing
+    finally:
+        assert holder.wait(timeout=60) == 0
+
+
 async def test_concurrent_setup_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     url = str(tmp_path / "fresh.db")
     tenant = new_tenant()

@@ -393,6 +393,38 @@ async def test_deleting_a_record_deletes_its_links(ws: BaseWorkspace) -> None:
     assert [x.id for x in await ws.links(b)] == [keep.id]
 
 
+async def test_links_come_in_pages(ws: BaseWorkspace) -> None:
+    hub = await ws.ingest("hub", "decisions", "d")
+    others = [await ws.ingest(f"evidence {i}", "observations", "e") for i in range(5)]
+    made = [await ws.link(hub, other, "answers") for other in others]
+    newest_first = [x.id for x in reversed(made)]
+    seen: list[str] = []
+    cursor = None
+    for expected_size in (2, 2, 1):
+        page = await ws.links_page(hub, limit=2, cursor=cursor)
+        assert len(page.items) == expected_size
+        seen += [x.id for x in page.items]
+        cursor = page.next_cursor
+    assert cursor is None
+    assert seen == newest_first
+    everything = await ws.links_page(source=hub)  # default page size 100
+    assert ([x.id for x in everything.items], everything.next_cursor) == (newest_first, None)
+    assert [x.id for x in (await ws.links_page(relation="answers", limit=1000)).items] == (
+        newest_first
+    )
+    first = await ws.links_page(hub, limit=2)
+    with pytest.raises(errors.InvalidCursorError):  # a cursor only continues its own listing
+        await ws.links_page(others[0], limit=2, cursor=first.next_cursor)
+    search_cursor = (await ws.search(limit=1)).next_cursor
+    with pytest.raises(errors.InvalidCursorError):
+        await ws.links_page(hub, limit=2, cursor=search_cursor)
+    for bad_limit in (0, 1001, -1):
+        with pytest.raises(errors.InvalidInputError):
+            await ws.links_page(hub, limit=bad_limit)
+    with pytest.raises(errors.RecordNotFoundError):
+        await ws.links_page("rec_0000000000000000000000dd")
+
+
 # -- checkpoints ------------------------------------------------------------------------------
 
 
@@ -413,6 +445,33 @@ async def test_checkpoints_history_and_latest(ws: BaseWorkspace) -> None:
     assert latest.ref.id == c3.id
     assert latest.state == {"step": 3}
     assert (await ws.latest_checkpoint("run-2")).state == {"step": 9}  # type: ignore[union-attr]
+
+
+async def test_checkpoint_history_comes_in_pages(ws: BaseWorkspace) -> None:
+    made = [await ws.checkpoint("run-pages", {"n": i}, step_id="s") for i in range(5)]
+    await ws.checkpoint("run-other", {"n": 0})
+    newest_first = [r.id for r in reversed(made)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await ws.checkpoint_history_page("run-pages", limit=2, cursor=cursor)
+        assert len(page.items) <= 2
+        seen += [r.id for r in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == newest_first
+    default = await ws.checkpoint_history_page("run-pages", step_id="s")
+    assert ([r.id for r in default.items], default.next_cursor) == (newest_first, None)
+    assert [r.id for r in await ws.checkpoint_history("run-pages", limit=3)] == newest_first[:3]
+    first = await ws.checkpoint_history_page("run-pages", limit=2)
+    with pytest.raises(errors.InvalidCursorError):
+        await ws.checkpoint_history_page("run-other", limit=2, cursor=first.next_cursor)
+    for bad_limit in (0, 1001):
+        with pytest.raises(errors.InvalidInputError):
+            await ws.checkpoint_history_page("run-pages", limit=bad_limit)
+    bound = ws.bound(task_id="elsewhere")
+    assert (await bound.checkpoint_history_page("run-pages")).items == []
 
 
 async def test_checkpoint_state_keeps_its_type(ws: BaseWorkspace) -> None:

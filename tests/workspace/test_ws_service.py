@@ -21,6 +21,10 @@ from workspace.service import create_app, parse_tokens
 
 # -- the real CLI -----------------------------------------------------------------------------
 
+# Tokens need at least 16 characters.
+ALPHA = "tok-alpha-7f3a9c2e51"
+BETA = "tok-beta-0d84b6e2a7"
+
 
 @pytest.fixture(scope="module")
 def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -28,7 +32,7 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
-        "WORKSPACE_TOKENS": "tok-alpha:alpha, tok-beta:beta",
+        "WORKSPACE_TOKENS": f"{ALPHA}:alpha, {BETA}:beta",
         "WORKSPACE_MAX_BODY_BYTES": "4096",
         "PYTHONPATH": str(REPO_ROOT),
     }
@@ -95,15 +99,15 @@ async def test_cli_serves_openapi_health_and_env_config(cli_server: str) -> None
         # WORKSPACE_MAX_BODY_BYTES=4096 is in force.
         big = {"content": "x" * 5000, "collection": "artifacts", "kind": "k"}
         response = await http.post(
-            "/v1/records", json=big, headers={"Authorization": "Bearer tok-alpha"}
+            "/v1/records", json=big, headers={"Authorization": f"Bearer {ALPHA}"}
         )
         assert response.status_code == 413
         assert response.json()["error"] == "PayloadTooLargeError"
-        # WORKSPACE_TOKENS binds tok-alpha and tok-beta to different tenants.
+        # WORKSPACE_TOKENS binds ALPHA and BETA to different tenants.
         assert (await http.post("/v1/search", json={})).status_code == 401
     async with (
-        WorkspaceClient(cli_server, "tok-alpha") as alpha,
-        WorkspaceClient(cli_server, "tok-beta") as beta,
+        WorkspaceClient(cli_server, ALPHA) as alpha,
+        WorkspaceClient(cli_server, BETA) as beta,
     ):
         ref = await alpha.ingest("alpha only", "artifacts", "doc")
         assert await alpha.get_data(ref.id) == "alpha only"
@@ -131,14 +135,17 @@ def test_cli_migrate_creates_the_schema(tmp_path: Path) -> None:
 
 
 def test_bad_token_spec_fails_fast() -> None:
-    assert parse_tokens(" a:t1 , b:t2 ,") == {"a": "t1", "b": "t2"}
-    assert parse_tokens("to:ken:tenant") == {"to:ken": "tenant"}
+    a, b = "a" * 16, "b" * 20
+    assert parse_tokens(f" {a}:t1 , {b}:t2 ,") == {a: "t1", b: "t2"}
+    assert parse_tokens("to:ken:0123456789ab:tenant") == {"to:ken:0123456789ab": "tenant"}
     assert parse_tokens("") == {}
-    for bad in ("justatoken", ":tenant", "token:"):
+    for bad in ("justatoken", ":tenant", "token:", f"{a}:t1,{a}:t2", "short:t1"):
         with pytest.raises(ValueError):
             parse_tokens(bad)
     with pytest.raises(ValueError):
         create_app(tokens="broken")
+    with pytest.raises(ValueError):
+        create_app(tokens={"short": "t1"})
     with pytest.raises(ValueError):
         create_app(tokens={}, max_body_bytes=0)
 
