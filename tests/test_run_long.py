@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
+from triggerflow_temporal._carry_bounds import MAX_RESUME_VALUE_BYTES
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
 from .test_foreach_history_bound import run_histories
@@ -59,6 +60,16 @@ async def step(data):
     return data.input + 1
 
 
+# The same loop with its tick as a local activity: a local activity's failure arrives as a
+# bare ApplicationError, which the interpreter did not map to a chunk failure (the loop hung).
+local_fragile = TriggerFlow(name="long-local-fragile")
+local_fragile_tick = local_fragile.chunk(
+    fragile_tick, name="local_fragile_tick", execute_in="local_activity"
+)
+local_fragile.to(local_fragile_tick)
+local_fragile.when("again").to(local_fragile_tick)
+
+
 CHAIN_LENGTH = 1000
 chain = TriggerFlow(name="long-chain")
 process = chain.to(chain.chunk(step, name="s0", execute_in="local_activity"))
@@ -89,6 +100,7 @@ nested = TriggerFlow(name="long-nested")
 nested.to(nested_tick).to(unwind)
 nested.when("deeper").to(nested_tick)
 
+
 async def ask(data):
     return await data.async_pause_for(type="approval", payload={"cycle": data.input})
 
@@ -111,7 +123,7 @@ inline_tick = inline_loop.chunk(tick, name="inline_tick", execute_in="workflow")
 inline_loop.to(inline_tick)
 inline_loop.when("again").to(inline_tick)
 
-FLOWS = [loop, fragile, chain, nested, approvals, inline_loop]
+FLOWS = [loop, fragile, local_fragile, chain, nested, approvals, inline_loop]
 CYCLES = 60
 BLOB = "x" * 100_000
 
@@ -137,9 +149,7 @@ async def assert_replays(histories: list[WorkflowHistory]) -> None:
 
 
 def activities(history: WorkflowHistory) -> int:
-    return sum(
-        e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in history.events
-    )
+    return sum(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in history.events)
 
 
 async def test_an_emit_loop_spans_runs_mid_chain_and_start_returns_when_it_ends(served):
@@ -183,6 +193,17 @@ async def test_a_failure_deep_in_a_loop_fails_the_execution_and_stops_the_loop(s
     await assert_replays(histories)
 
 
+async def test_a_failing_local_activity_chunk_fails_the_execution(served):
+    execution = local_fragile.create_execution(auto_close=False)
+    with pytest.raises(ValueError, match="tick 40 broke"):
+        await execution.async_start({"n": 1, "fail_at": 40})
+    assert await execution.async_get_status() == "failed"
+    assert (await execution.async_get_state())["n"] == 39
+    histories = await run_histories(served, execution.id)
+    await execution.async_close()
+    await assert_replays(histories)
+
+
 async def test_a_thousand_chunk_chain_completes(served):
     execution = chain.create_execution(auto_close=False)
     await execution.async_start(0)
@@ -209,10 +230,19 @@ async def test_a_chunk_awaiting_its_emitted_chain_unwinds_in_order(served):
 async def test_pause_resume_cycles_with_large_values_keep_the_carry_bounded(served):
     execution = approvals.create_execution(auto_close=False)
     await execution.async_start(0)
-    for _ in range(CYCLES):
+    for cycle in range(CYCLES):
         pending = await execution.async_get_pending_interrupts()
         assert len(pending) == 1
-        await execution.async_continue_with(next(iter(pending)), {"blob": BLOB})
+        interrupt_id = next(iter(pending))
+        # With a request id each record holds the 100 KB answer three times (resume_value,
+        # response, the ledger): over the window of finished records carried. A resume
+        # whose chain was handed to the next run still answers with its record.
+        record = await execution.async_continue_with(
+            interrupt_id, {"blob": BLOB}, resume_request_id=f"r{cycle}"
+        )
+        assert record is not None, f"cycle {cycle}: continue_with answered None"
+        assert record["id"] == interrupt_id and record["status"] == "resumed"
+        assert record["resume_request_id"] == f"r{cycle}"
     state = await execution.async_get_state()
     assert state["cycle"] == CYCLES and state["last_size"] == len(BLOB)
     saved = await execution.async_save()
@@ -229,3 +259,23 @@ async def test_pause_resume_cycles_with_large_values_keep_the_carry_bounded(serv
     resolved = [i for i in saved["interrupts"].values() if i["status"] != "waiting"]
     assert 0 < len(resolved) < CYCLES
     await assert_replays(histories)
+
+
+async def test_a_resume_value_over_the_limit_is_refused_and_the_interrupt_waits(served):
+    execution = approvals.create_execution(auto_close=False)
+    await execution.async_start(0)
+    interrupt_id = next(iter(await execution.async_get_pending_interrupts()))
+    too_big = {"blob": "x" * (MAX_RESUME_VALUE_BYTES + 1)}
+    with pytest.raises(
+        ValueError, match=r"over the 131,072 bytes \(128 KiB\) a resume value may be"
+    ):
+        await execution.async_continue_with(interrupt_id, too_big)
+    with pytest.raises(ValueError, match="Workspace"):
+        await execution.async_continue_with_nowait(interrupt_id, too_big)
+    assert list(await execution.async_get_pending_interrupts()) == [interrupt_id]
+    # Just under the limit resumes.
+    fits = {"blob": "x" * (MAX_RESUME_VALUE_BYTES - 100)}
+    record = await execution.async_continue_with(interrupt_id, fits)
+    assert record is not None and record["status"] == "resumed"
+    assert (await execution.async_get_state())["last_size"] == len(fits["blob"])
+    await execution.async_close(pending_interrupts="cancel")

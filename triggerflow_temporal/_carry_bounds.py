@@ -30,6 +30,11 @@ MAX_STREAM_ITEMS = 1_000
 MAX_STREAM_BYTES = 256 * 1024
 # Chunk errors kept with skip_exceptions.
 MAX_ERRORS = 100
+# A resume value (continue_with, a resume_event emit) is kept several times until its chain
+# has run: in the interrupt record (resume_value, response, the resume_request ledger), in
+# the queued resume signal and its context, in the runtime stream. Capped so that all of it
+# fits what a run can hand to the next (MAX_PAYLOAD_BYTES, 1.5 MiB).
+MAX_RESUME_VALUE_BYTES = 128 * 1024
 
 
 def keep_window(

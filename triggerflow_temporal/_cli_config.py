@@ -373,7 +373,7 @@ def workspace_target(url: str | None, token: str | None) -> Any:
             raise CLIError(f"{ENV_WORKSPACE_TOKEN} is set but {ENV_WORKSPACE} is not.")
         return None
     if url.split("://", 1)[0].lower() in ("http", "https"):
-        from workspace.client import WorkspaceClient
+        from workspace import WorkspaceClient
 
         return WorkspaceClient(url, token)
     if token:

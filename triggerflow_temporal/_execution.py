@@ -30,6 +30,7 @@ from ._errors import (
     SnapshotError,
     TriggerFlowError,
 )
+from ._interrupt_records import resume_size_problem
 from ._interventions import InterventionLedger, check_mode
 from ._persistence import (
     execution_history,
@@ -566,8 +567,16 @@ class TriggerFlowExecution:
 
         Nothing is returned and nothing fails here: a request the update would reject is
         kept in :meth:`async_get_rejected_requests`.
+
+        Raises:
+            TypeError: ``value`` is not JSON-ready data.
+            ValueError: ``value`` is over the size a resume value may be (checked here: the
+                signal could not tell).
         """
         _check_json("continue value", value)
+        problem = resume_size_problem(interrupt_id, value)
+        if problem:
+            raise ValueError(problem)
         await self.handle.signal(
             "continue_with_nowait",
             ContinueRequest(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ._carry_bounds import MAX_RESUME_VALUE_BYTES
+from ._state import describe_size, json_size
+
 
 def new_interrupt_record(
     *,
@@ -67,12 +70,36 @@ def new_interrupt_record(
     }
 
 
+def resume_size_problem(interrupt_id: str, value: Any) -> str | None:
+    """Why ``value`` is too big to resume ``interrupt_id`` with, or None.
+
+    A deviation from native Agently, which keeps resume values in memory without a limit:
+    here each is held in history and carried over continue-as-new several times.
+    """
+    try:
+        size = json_size(value)
+    except (TypeError, ValueError):
+        return None  # not JSON: the data converter names the problem
+    if size <= MAX_RESUME_VALUE_BYTES:
+        return None
+    return (
+        f"continue_with value for interrupt {interrupt_id!r} is {size:,} bytes of JSON, over "
+        f"the {MAX_RESUME_VALUE_BYTES:,} bytes ({describe_size(MAX_RESUME_VALUE_BYTES)}) a "
+        "resume value may be (it is kept "
+        "in the interrupt record and carried over continue-as-new). Store large answers in "
+        "the Workspace and resume with a reference to them."
+    )
+
+
 def check_response(record: dict[str, Any], value: Any) -> str | None:
     """Validate a resume value against the interrupt's ``response_payload_schema``.
 
     Returns:
         None when valid, else a message naming the interrupt and the violation.
     """
+    problem = resume_size_problem(record["id"], value)
+    if problem:
+        return problem
     schema = (record.get("external_wait_request") or {}).get("response_payload_schema")
     if not schema:
         return None

@@ -206,9 +206,16 @@ class Scheduler(SignalNet):
         """
         while True:
             await workflow.wait_condition(self._runnable)
+            error = self.take_error()
+            if error is not None:
+                # A chunk or sub-flow task died of something no root owns: raise it here,
+                # where the workflow's run sees it (a silent hang otherwise).
+                raise error
             self._drain()
 
     def _runnable(self) -> bool:
+        if self._error is not None:
+            return True
         return bool(self.queue or self._fill) and not self.host.hold()
 
     def _drain(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, cast
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
 
 from ._carry_bounds import (
     MAX_ERRORS,
@@ -772,9 +772,16 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
                 config.pop("task_queue", None)
                 config.pop("heartbeat_timeout", None)
                 config.pop("priority", None)
-                return await workflow.execute_local_activity(
-                    activity_name, chunk_input, result_type=ChunkOutput, **config
-                )
+                try:
+                    return await workflow.execute_local_activity(
+                        activity_name, chunk_input, result_type=ChunkOutput, **config
+                    )
+                except FailureError as error:
+                    # A local activity's failure arrives as its cause (an ApplicationError,
+                    # a TimeoutError), not wrapped in an ActivityError.
+                    raise ChunkFailure(
+                        failure_from_activity(error, self._spec.name, name)
+                    ) from None
             return await workflow.execute_activity(
                 activity_name, chunk_input, result_type=ChunkOutput, **config
             )
@@ -1061,9 +1068,10 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
 
     def _trim_for_carry(self) -> None:
         """Keep only a window of finished records: the carry must not grow with age."""
+        awaited = self._awaited_interrupts()
         self._interrupts = keep_window(
             self._interrupts,
-            live=lambda record: record["status"] == "waiting",
+            live=lambda record: record["status"] == "waiting" or record["id"] in awaited,
             max_count=MAX_RESOLVED_INTERRUPTS,
             max_bytes=MAX_RESOLVED_INTERRUPT_BYTES,
         )
@@ -1419,7 +1427,7 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
             self._reject_signal_request(request, error)
             return
         try:
-            await self._continue(request)
+            await self._continue(request, awaited=False)
         except ApplicationError:
             pass  # the resumed chain failed: recorded as the execution's failure
 

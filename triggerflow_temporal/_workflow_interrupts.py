@@ -134,7 +134,8 @@ class InterruptsMixin(EventsMixin):
                 await self._continue(
                     ContinueRequest(
                         interrupt_id=interrupt_id, value=deadline["value"], actor="timeout"
-                    )
+                    ),
+                    awaited=False,
                 )
             except ApplicationError:
                 pass  # the resumed chain failed; recorded as the execution's failure
@@ -237,7 +238,12 @@ class InterruptsMixin(EventsMixin):
             raise ApplicationError(problem, type="ValueError", non_retryable=True)
         return True
 
-    async def _continue(self, request: ContinueRequest) -> Any:
+    async def _continue(self, request: ContinueRequest, *, awaited: bool = True) -> Any:
+        """Resume the interrupt ``request`` names; the record once its chain is done.
+
+        ``awaited``: a caller waits for the record (the update, not the signal or a timer),
+        so the record is carried over continue-as-new until that caller has it.
+        """
         if not self._check_continue(request):
             return copy.deepcopy(self._interrupts[request.interrupt_id])
         record = self._interrupts[request.interrupt_id]
@@ -271,6 +277,7 @@ class InterruptsMixin(EventsMixin):
             # Kept packed (the answer once): queued and carried resume signals stay small.
             resume_context = pack_resume(resume_context)
         meta = {**origin["meta"], "resume": resume_context}
+        answer = ["interrupt", record["id"]] if awaited else None
         if resume_to == "self":
             record["resume_count"] = int(record.get("resume_count") or 0) + 1
         self._on_interrupt_resumed(
@@ -290,7 +297,7 @@ class InterruptsMixin(EventsMixin):
                 meta=meta,
             )
             self._refresh_status()
-            outcome = await self._external(signal, op=op, answer=["interrupt", record["id"]])
+            outcome = await self._external(signal, op=op, answer=answer)
         else:
             event = (
                 resume_to["event"] if isinstance(resume_to, dict) else record["continuation_event"]
@@ -303,7 +310,7 @@ class InterruptsMixin(EventsMixin):
                 meta={**self._engine.child_meta(origin), "resume": resume_context},
             )
             self._refresh_status()
-            outcome = await self._external(signal, answer=["interrupt", record["id"]])
+            outcome = await self._external(signal, answer=answer)
         if isinstance(outcome, Held):
             return outcome  # the resumed chain goes on in the next run
         return copy.deepcopy(self._interrupts[request.interrupt_id])

@@ -47,6 +47,7 @@ class SchedulerHostMixin:
     _interrupts: dict[str, dict[str, Any]]
     _inflight: dict[str, dict[str, Any]]
     _restore_done: bool
+    _v3: bool
     _drive: asyncio.Future[None] | None = None
     _load_root: str | None = None
 
@@ -247,6 +248,21 @@ class SchedulerHostMixin:
     def hold(self) -> bool:
         """Scheduler host: no new work starts while continue-as-new is due."""
         return self._hold()
+
+    def _awaited_interrupts(self) -> set[str]:
+        """Interrupts whose ``continue_with`` caller has not had the record yet.
+
+        Their resumed chains go on (or finished) in a later run, whose ``settle`` answers
+        with the record: the carry keeps it whatever the window of finished records holds.
+        """
+        if not self._v3:
+            return set()
+        roots = [*self._sched.roots.values(), *self._sched.done_roots.values()]
+        return {
+            root["answer"][1]
+            for root in roots
+            if isinstance(root.get("answer"), list) and root["answer"][:1] == ["interrupt"]
+        }
 
     def _settle_marker(self, result: Any) -> Any:
         """An update's answer: ``{SETTLE_KEY: root}`` when its root went on in later runs."""

@@ -631,6 +631,9 @@ def _run_long_flows() -> list[Entry]:
     return [
         Entry("long-loop", t.loop, [("start", {"n": 1, "target": 30})]),
         Entry("long-fragile", t.fragile, [("start_fails", {"n": 1, "fail_at": 5})]),
+        Entry(
+            "long-local-fragile", t.local_fragile, [("start_fails", {"n": 1, "fail_at": 5})]
+        ),
         Entry("long-chain", t.chain, [("start", 0)]),
         Entry("long-nested", t.nested, [("start", 1)]),
         Entry(
