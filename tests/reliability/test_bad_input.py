@@ -13,7 +13,6 @@ test_snapshot_input.py.
 from __future__ import annotations
 
 import copy
-import os
 import re
 import secrets
 import threading
@@ -27,6 +26,7 @@ import uvicorn
 from tests.flows import moved_a
 from triggerflow_temporal import ChunkOutputError, FlowDefinitionError, TriggerFlow
 from triggerflow_temporal.cli import main as cli_main
+from triggerflow_temporal.testing import force_replay
 
 from . import bad_flows as bad
 from ._support import bounded, expect_raises, free_port
@@ -36,7 +36,7 @@ MB = bad.MB
 # Seconds; a wedged execution fails the test instead of hanging it. Without a workflow cache
 # (TRIGGERFLOW_FORCE_REPLAY=1) every workflow task replays the whole history, and the join of
 # 300 items of 8 KiB takes about 45 s instead of 5 s.
-PAYLOAD_TIMEOUT = 90 if os.environ.get("TRIGGERFLOW_FORCE_REPLAY") else 15
+PAYLOAD_TIMEOUT = 90 if force_replay() else 15
 
 
 async def assert_intact(client_flow: TriggerFlow, failed: Any, status: str = "failed") -> None:
