@@ -97,7 +97,11 @@ async def http_backend(tmp: Path) -> AsyncIterator[BaseWorkspace]:
             "warning",
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "WORKSPACE_TOKENS": "bench-token-change-me:bench"},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "WORKSPACE_TOKENS": "bench-token-change-me:bench",
+        },  # noqa: E501
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -26,7 +26,7 @@ import pytest
 from temporalio.worker import Replayer
 
 from triggerflow_temporal import ExecutionStateError, TriggerFlow, TriggerFlowPlugin, _persistence
-from triggerflow_temporal._workflow_types import RUNTIME_VERSION
+from triggerflow_temporal.spec.wire import RUNTIME_VERSION
 from triggerflow_temporal.testing import start_local_runtime
 
 RELEASE = asyncio.Event()

@@ -158,7 +158,7 @@ def test_conversion_is_cached_per_agently_object_and_attached_to_the_plugin():
 
 def test_cli_load_flow_returns_the_converted_flow(tmp_path, monkeypatch):
     """worker.py / `triggerflow-temporal start` load flows by import path."""
-    from triggerflow_temporal._cli_config import load_flow
+    from triggerflow_temporal.cli.config import load_flow
 
     (tmp_path / "agently_cli_flows.py").write_text(
         "import agently\n"

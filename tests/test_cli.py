@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from triggerflow_temporal import TriggerFlow
-from triggerflow_temporal._cli_config import (
+from triggerflow_temporal.cli import WORKER_ENV, run_command, run_worker
+from triggerflow_temporal.cli.config import (
     ENV_API_KEY,
     ENV_FLOWS,
     ENV_GRACEFUL_SHUTDOWN,
@@ -41,7 +42,6 @@ from triggerflow_temporal._cli_config import (
     CLIError,
     worker_settings,
 )
-from triggerflow_temporal.cli import WORKER_ENV, run_command, run_worker
 from triggerflow_temporal.examples.approval import refund_flow
 
 REPO = Path(__file__).resolve().parents[1]

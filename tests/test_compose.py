@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 import workspace.__main__ as workspace_cli
-from triggerflow_temporal._cli_config import (
+from triggerflow_temporal.cli import WORKER_ENV
+from triggerflow_temporal.cli.config import (
     ENV_FLOWS,
     ENV_GRACEFUL_SHUTDOWN,
     ENV_HEALTH_PORT,
@@ -28,8 +29,7 @@ from triggerflow_temporal._cli_config import (
     load_flow,
     worker_settings,
 )
-from triggerflow_temporal._devserver import FAST_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES
-from triggerflow_temporal.cli import WORKER_ENV
+from triggerflow_temporal.cli.devserver import FAST_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES
 from workspace.service import parse_tokens
 
 ROOT = Path(__file__).resolve().parents[1]

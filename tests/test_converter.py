@@ -8,14 +8,14 @@ from typing import Any
 import pydantic
 
 from triggerflow_temporal import TriggerFlow
-from triggerflow_temporal._converter import (
+from triggerflow_temporal.chunk.data import ChunkInput, ChunkOutput
+from triggerflow_temporal.plugin.converter import (
     TriggerFlowPayloadConverter,
     _is_stable,  # pyright: ignore[reportPrivateUsage]
     _shared_adapter,  # pyright: ignore[reportPrivateUsage]
     triggerflow_data_converter,
 )
-from triggerflow_temporal._data import ChunkInput, ChunkOutput
-from triggerflow_temporal._workflow_types import ExecutionOptions, WorkflowInput
+from triggerflow_temporal.spec.wire import ExecutionOptions, WorkflowInput
 
 
 class Ticket(pydantic.BaseModel):

@@ -186,8 +186,8 @@ def test_create_execution_without_client_says_how_to_attach():
 def test_flow_config_operator_kinds_are_the_ones_the_engine_runs():
     # The config loader refuses kinds outside OPERATOR_KINDS; a kind the engine gained but
     # the loader did not would make valid exported configs unloadable.
-    from triggerflow_temporal._engine import Engine
-    from triggerflow_temporal._flow_config import OPERATOR_KINDS
+    from triggerflow_temporal.definition.flow_config import OPERATOR_KINDS
+    from triggerflow_temporal.interpreter.legacy_engine import Engine
 
     engine_kinds = {name[len("_op_") :] for name in dir(Engine) if name.startswith("_op_")}
     assert OPERATOR_KINDS == engine_kinds | {"match_case"}

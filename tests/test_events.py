@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
-from triggerflow_temporal._events import EventHub, RuntimeEvent, workspace_event_sink
+from triggerflow_temporal.plugin.events import EventHub, RuntimeEvent, workspace_event_sink
 from workspace import MemoryWorkspace
 
 # Agently 4.1.4.10 on the flow below (a -> ask(pause_for) -> b; b puts one stream item;

@@ -29,8 +29,8 @@ from triggerflow_temporal import (
     TriggerFlow,
     TriggerFlowPlugin,
 )
-from triggerflow_temporal._engine import DEFAULT_FANOUT_CONCURRENCY
-from triggerflow_temporal._workflow_types import RUNTIME_VERSION
+from triggerflow_temporal.interpreter.legacy_engine import DEFAULT_FANOUT_CONCURRENCY
+from triggerflow_temporal.spec.wire import RUNTIME_VERSION
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
 SUGGEST_AT = 150

@@ -221,7 +221,7 @@ async def test_history_of_a_paused_execution_forks_into_a_waiting_copy(runtime):
 
 async def test_load_from_a_process_without_the_flow(runtime):
     """The CLI path: a snapshot embeds its graph, so no flow object is needed."""
-    from triggerflow_temporal._persistence import load_execution, save_execution
+    from triggerflow_temporal.client.persistence import load_execution, save_execution
 
     async with runtime([approval]) as client:
         execution = approval.create_execution(auto_close=False)

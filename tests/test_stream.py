@@ -10,8 +10,8 @@ import pytest
 from temporalio.client import Client
 
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin, _stream
-from triggerflow_temporal._events import RuntimeEvent
-from triggerflow_temporal._stream import RuntimeStreamItem
+from triggerflow_temporal.client.stream import RuntimeStreamItem
+from triggerflow_temporal.plugin.events import RuntimeEvent
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
 

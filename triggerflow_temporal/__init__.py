@@ -1,7 +1,5 @@
 """Run Agently TriggerFlow graphs as durable Temporal workflows."""
 
-from ._data import ChunkData, TriggerFlowPauseSignal
-from ._definition import TriggerFlow, TriggerFlowChunk
 from ._errors import (
     ChunkFailedError,
     ChunkOutputError,
@@ -11,12 +9,14 @@ from ._errors import (
     SnapshotError,
     TriggerFlowError,
 )
-from ._events import RuntimeEvent, workspace_event_sink
-from ._execution import TriggerFlowExecution
-from ._plugin import TriggerFlowPlugin
-from ._spec import FlowSpec
-from ._stream import RuntimeStreamItem
-from ._tracing import configure_tracing
+from .chunk.data import ChunkData, TriggerFlowPauseSignal
+from .client.execution import TriggerFlowExecution
+from .client.stream import RuntimeStreamItem
+from .definition.flow import TriggerFlow, TriggerFlowChunk
+from .plugin.events import RuntimeEvent, workspace_event_sink
+from .plugin.plugin import TriggerFlowPlugin
+from .plugin.tracing import configure_tracing
+from .spec.flow_spec import FlowSpec
 
 __all__ = [
     "ChunkData",

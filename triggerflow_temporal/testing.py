@@ -24,8 +24,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from ._devserver import dev_server_args, temporal_cli_path
-from ._plugin import TriggerFlowPlugin
+from .cli.devserver import dev_server_args, temporal_cli_path
+from .plugin.plugin import TriggerFlowPlugin
 
 __all__ = [
     "FORCE_REPLAY_ENV",

@@ -55,8 +55,8 @@ from tests.conformance import (
 )
 from tests.security import test_workflow_hostile as security_workflow
 from triggerflow_temporal import TriggerFlow
-from triggerflow_temporal._workflow_types import RUNTIME_VERSION
 from triggerflow_temporal.examples import approval as example_approval
+from triggerflow_temporal.spec.wire import RUNTIME_VERSION
 
 from . import bad_flows as bad
 from . import flows as rel
@@ -631,9 +631,7 @@ def _run_long_flows() -> list[Entry]:
     return [
         Entry("long-loop", t.loop, [("start", {"n": 1, "target": 30})]),
         Entry("long-fragile", t.fragile, [("start_fails", {"n": 1, "fail_at": 5})]),
-        Entry(
-            "long-local-fragile", t.local_fragile, [("start_fails", {"n": 1, "fail_at": 5})]
-        ),
+        Entry("long-local-fragile", t.local_fragile, [("start_fails", {"n": 1, "fail_at": 5})]),
         Entry("long-chain", t.chain, [("start", 0)]),
         Entry("long-nested", t.nested, [("start", 1)]),
         Entry(

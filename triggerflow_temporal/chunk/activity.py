@@ -1,0 +1,80 @@
+"""Chunk activities: run a user's chunk handler with a ``data`` object (I/O allowed here)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from .._errors import chunk_failure_details
+from ..plugin.tracing import annotate_chunk, annotate_pause
+from .data import ChunkData, ChunkInput, ChunkOutput
+
+if TYPE_CHECKING:
+    from ..plugin.plugin import _FlowRegistry
+
+
+def make_chunk_activity(
+    registry: _FlowRegistry, flow_name: str, chunk_name: str
+) -> Callable[..., Any]:
+    """Return the activity ``"<flow>.<chunk>"`` bound to ``registry``."""
+
+    @activity.defn(name=f"{flow_name}.{chunk_name}")
+    async def run_chunk(chunk_input: ChunkInput) -> ChunkOutput:
+        span = annotate_chunk(chunk_input)
+        handler = registry.handler(flow_name, chunk_name)
+        data = ChunkData(
+            chunk_input,
+            resources=registry.chunk_resources(flow_name, chunk_input.resources),
+            flow_data=registry.flow_data(flow_name),
+            workspace_factory=registry.workspace_factory,
+        )
+        try:
+            if inspect.iscoroutinefunction(handler):
+                result = await handler(data)
+            else:
+                # Sync handlers run in a thread so they never block the worker's loop.
+                result = await asyncio.to_thread(handler, data)
+                if inspect.isawaitable(result):
+                    result = await result
+        except Exception as error:
+            raise ApplicationError(
+                f"{type(error).__name__}: {error}",
+                chunk_failure_details(
+                    flow_name=flow_name,
+                    chunk_name=chunk_name,
+                    error_type=type(error).__name__,
+                    error_module=type(error).__module__,
+                    message=str(error),
+                ),
+                type=type(error).__name__,
+                non_retryable=_non_retryable(error),
+            ) from error
+        output = data.to_output(result)
+        if output.pause is not None and not output.pause.get("interrupt_id"):
+            # Named here, not by the workflow, so the chunk's span and logs can carry it.
+            output.pause["interrupt_id"] = uuid.uuid4().hex
+        annotate_pause(span, output.pause)
+        registry.check_output(flow_name, chunk_name, output, data.state_after_writes())
+        return output
+
+    return run_chunk
+
+
+def _non_retryable(error: Exception) -> bool:
+    """True when a base class of ``error`` is one of the chunk's non-retryable types.
+
+    Temporal matches ``non_retryable_error_types`` against the exact type name only, so a
+    ``ValueError`` subclass (a Workspace ``InvalidInputError``, a pydantic
+    ``ValidationError``) would be retried although ``ValueError`` is listed. Bad input does
+    not heal on retry: the base classes are checked here, against the policy this attempt
+    runs under (the chunk's own or the worker default).
+    """
+    policy = activity.info().retry_policy
+    names = set(policy.non_retryable_error_types or []) if policy is not None else set()
+    return any(cls.__name__ in names for cls in type(error).__mro__[1:])

@@ -1,0 +1,326 @@
+"""Execution snapshots in Agently's schema v2 shape (pure; used by workflow and client).
+
+``build_snapshot`` turns the interpreter's durable state into the dict that
+``execution.async_save()`` returns; ``parse_snapshot`` validates a saved dict and turns it
+back into the seed a new workflow restores from (``WorkflowInput.restore``).
+
+Keys that have no meaning on Temporal keep their native type with a neutral value and are
+documented in docs/triggerflow-on-temporal.md (lease: Temporal owns execution; compaction
+and projection: history is the store; sub-flow frames: sub-flows are child workflows).
+Everything Temporal-specific lives under ``durable_system_state["temporal"]`` and the
+top-level ``"temporal"`` section (graph, options), so a snapshot is self-contained: it can
+be loaded from a process that has no flow object (``triggerflow-temporal load``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .._errors import SnapshotError
+from ..spec.wire import option_problems
+
+SCHEMA_VERSION = 2
+KIND = "triggerflow.execution_snapshot"
+FINGERPRINT_PREFIX = "sha256:"
+
+_PROJECTION = {
+    "version": 1,
+    "policy": {
+        "enabled": False,
+        "terminal_value_mode": "digest",
+        "min_value_bytes": 4096,
+        "project_terminal_signal_attempts": True,
+    },
+    "applied": False,
+    "deferred_reason": "disabled",
+    "projected_terminal_interrupt_ids": [],
+    "projected_value_count": 0,
+    "original_value_bytes": 0,
+    "projected_value_bytes": 0,
+}
+
+
+def fingerprint(blueprint_hash: str) -> str:
+    """The snapshot's ``flow_definition_fingerprint`` for a blueprint hash."""
+    return FINGERPRINT_PREFIX + blueprint_hash
+
+
+def build_snapshot(
+    *,
+    execution_id: str,
+    run_id: str,
+    flow_name: str,
+    blueprint_hash: str,
+    spec: dict[str, Any],
+    options: dict[str, Any],
+    task_queue: str,
+    status: str,
+    lifecycle: str,
+    started: bool,
+    state: dict[str, Any],
+    state_version: int,
+    flow_data: dict[str, Any],
+    interrupts: dict[str, dict[str, Any]],
+    intervention: dict[str, Any],
+    last_signal: dict[str, Any] | None,
+    signal_attempts: list[dict[str, Any]],
+    joins: dict[str, Any],
+    engine: dict[str, Any],
+    pending: list[dict[str, Any]],
+    deadlines: dict[str, Any],
+    rejected_requests: list[dict[str, Any]],
+    error: dict[str, Any] | None,
+    close_snapshot: dict[str, Any] | None,
+    close_reason: str | None,
+    resource_keys: dict[str, str],
+    created_at: float,
+    started_at: float | None,
+    last_activity_at: float,
+    closed_at: float | None,
+    now: float,
+) -> dict[str, Any]:
+    """Assemble a JSON-ready schema v2 snapshot.
+
+    ``snapshot_id`` is left empty: the client fills it (queries must not draw random ids).
+    """
+    resume_ledger: dict[str, Any] = {}
+    for record in interrupts.values():
+        for request_id, entry in (record.get("resume_requests") or {}).items():
+            resume_ledger[request_id] = {"interrupt_id": record["id"], **copy.deepcopy(entry)}
+    closed = lifecycle == "closed"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "snapshot_id": "",
+        "created_at": now,
+        "execution_id": execution_id,
+        "flow_name": flow_name,
+        "flow_definition_fingerprint": fingerprint(blueprint_hash),
+        "status": status,
+        "lifecycle_state": lifecycle,
+        "state_version": state_version,
+        "owner_id": None,
+        "lease": {"owner_id": None, "lease_ttl": None, "lease_until": None, "heartbeat_at": None},
+        "run_context": {
+            "run_id": run_id,
+            "run_kind": "workflow_execution",
+            "root_run_id": run_id,
+            "parent_run_id": None,
+            "agent_id": None,
+            "agent_name": None,
+            "session_id": None,
+            "response_id": None,
+            "execution_id": execution_id,
+            "meta": {"flow_name": flow_name},
+        },
+        "runtime_data": copy.deepcopy(close_snapshot if closed and close_snapshot else state),
+        "flow_data": copy.deepcopy(flow_data),
+        "interrupts": copy.deepcopy(interrupts),
+        "intervention": copy.deepcopy(intervention),
+        "sub_flow_frames": {},
+        "last_signal": copy.deepcopy(last_signal) or {},
+        "signal_net": {
+            "version": 1,
+            "bindings": [],
+            "accepted_signal_ids": [],
+            "signal_attempts": copy.deepcopy(signal_attempts),
+        },
+        "snapshot_projection": copy.deepcopy(_PROJECTION),
+        "snapshot_retention_policy": None,
+        "result": {"ready": closed, "value": copy.deepcopy(close_snapshot) if closed else None},
+        "durable_system_state": {
+            **copy.deepcopy(joins),
+            "temporal": {
+                "engine": copy.deepcopy(engine),
+                "started": started,
+                "pending": copy.deepcopy(pending),
+                "deadlines": copy.deepcopy(deadlines),
+                "rejected_requests": copy.deepcopy(rejected_requests),
+                "error": copy.deepcopy(error),
+            },
+        },
+        "resource_requirements": [
+            {
+                "kind": "runtime_resource",
+                "key": key,
+                "required": True,
+                "source": source,
+                "metadata": {"scope": source},
+            }
+            for key, source in sorted(resource_keys.items())
+        ],
+        "resource_keys": sorted(resource_keys),
+        "managed_resource_keys": [],
+        "execution_resource_requirement_ids": [],
+        "resume_ledger": resume_ledger,
+        "compaction": {
+            "segments": [],
+            "retained_lineage_anchors": [],
+            "artifact_refs": [],
+            "policy": {},
+            "load_policy": {},
+        },
+        "auto_close": bool(options.get("auto_close")),
+        "auto_close_timeout": float(options.get("auto_close_timeout") or 0.0),
+        "started_at": float(started_at or created_at),
+        "last_activity_at": float(last_activity_at),
+        "sealed_at": closed_at if closed else None,
+        "closed_at": closed_at,
+        "close_reason": close_reason,
+        "lease_ttl": None,
+        "lease_until": None,
+        "heartbeat_at": None,
+        "pending_task_count": len(pending),
+        "temporal": {
+            "workflow_type": flow_name,
+            "task_queue": task_queue,
+            "blueprint_hash": blueprint_hash,
+            "options": copy.deepcopy(options),
+            "spec": copy.deepcopy(spec),
+        },
+    }
+
+
+_REQUIRED = {
+    "schema_version": int,
+    "kind": str,
+    "execution_id": str,
+    "flow_name": str,
+    "flow_definition_fingerprint": str,
+    "status": str,
+    "lifecycle_state": str,
+    "runtime_data": dict,
+    "interrupts": dict,
+    "intervention": dict,
+    "durable_system_state": dict,
+}
+
+
+def parse_snapshot(saved: Any) -> dict[str, Any]:
+    """Validate a saved snapshot and return it as a dict (a deep copy).
+
+    Accepts the dict from ``async_save()`` or its JSON text.
+
+    Raises:
+        SnapshotError: Naming the first problem (not a snapshot, unsupported schema
+            version, missing or mistyped section, a snapshot of a native Agently process
+            that has no Temporal section, an open sub-flow frame).
+    """
+    if isinstance(saved, (str, bytes)):
+        import json
+
+        try:
+            saved = json.loads(saved)
+        except ValueError as error:
+            raise SnapshotError(f"The saved execution is not valid JSON: {error}.") from None
+    if not isinstance(saved, dict):
+        raise SnapshotError(
+            f"A saved execution must be the dict returned by async_save(), got "
+            f"{type(saved).__name__}."
+        )
+    if saved.get("kind") != KIND:
+        raise SnapshotError(
+            f"Not a TriggerFlow execution snapshot: kind is {saved.get('kind')!r}, expected "
+            f"{KIND!r}."
+        )
+    version = saved.get("schema_version")
+    if version not in (1, 2):
+        raise SnapshotError(
+            f"Unsupported snapshot schema_version {version!r}; this version loads 1 and 2."
+        )
+    for key, kind in _REQUIRED.items():
+        if key not in saved:
+            raise SnapshotError(f"The snapshot has no {key!r} section; it is truncated or edited.")
+        if not isinstance(saved[key], kind):
+            raise SnapshotError(
+                f"Snapshot section {key!r} must be a {kind.__name__}, got "
+                f"{type(saved[key]).__name__}."
+            )
+    if not saved["flow_definition_fingerprint"].startswith(FINGERPRINT_PREFIX):
+        raise SnapshotError(
+            "Snapshot flow_definition_fingerprint must start with 'sha256:', got "
+            f"{saved['flow_definition_fingerprint']!r}."
+        )
+    if saved.get("sub_flow_frames"):
+        raise SnapshotError(
+            "The snapshot has sub-flow frames; on Temporal sub-flows are child workflows and "
+            "are not carried in snapshots. Save the parent while no sub-flow is running."
+        )
+    temporal = saved.get("temporal")
+    system = saved["durable_system_state"].get("temporal")
+    if not isinstance(temporal, dict) or not isinstance(system, dict):
+        raise SnapshotError(
+            "The snapshot has no 'temporal' section: it was saved by native Agently (or "
+            "edited). Only snapshots saved by triggerflow_temporal can be loaded; start a new "
+            "execution with the state instead (create_execution(...).async_set_state(...))."
+        )
+    _check_fields("durable_system_state.temporal", system, _SYSTEM_FIELDS)
+    for key, section in saved["durable_system_state"].items():
+        if key != "temporal" and not isinstance(section, dict):
+            raise SnapshotError(
+                f"Snapshot join section durable_system_state.{key} must be a dict, got "
+                f"{type(section).__name__}."
+            )
+    _check_fields("temporal", temporal, _TEMPORAL_FIELDS)
+    _check_options(temporal["options"])
+    for record_id, record in saved["interrupts"].items():
+        if not isinstance(record, dict) or record.get("id") != record_id:
+            raise SnapshotError(f"Snapshot interrupt {record_id!r} is malformed.")
+    return copy.deepcopy(saved)
+
+
+# Sections of the snapshot only this runtime writes, and their types: a load seeds the
+# workflow from them, so a mistyped one must fail here, on the client, and not inside the
+# new workflow (where it would fail the workflow task over and over).
+_SYSTEM_FIELDS: dict[str, tuple[type, ...]] = {
+    "engine": (dict,),
+    "started": (bool,),
+    "pending": (list,),
+    "deadlines": (dict,),
+    "rejected_requests": (list,),
+    "error": (dict, type(None)),
+}
+_TEMPORAL_FIELDS: dict[str, tuple[type, ...]] = {
+    "workflow_type": (str,),
+    "task_queue": (str,),
+    "blueprint_hash": (str,),
+    "options": (dict,),
+    "spec": (dict,),
+}
+
+
+def _check_fields(where: str, section: dict[str, Any], fields: dict[str, tuple[type, ...]]) -> None:
+    for key, kinds in fields.items():
+        if key not in section:
+            raise SnapshotError(
+                f"Snapshot section {where} has no {key!r}; the snapshot is truncated or edited."
+            )
+        if not isinstance(section[key], kinds):
+            wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise SnapshotError(
+                f"Snapshot field {where}.{key} must be {wanted}, got {section[key]!r:.80}; "
+                "the snapshot is corrupted or edited. Load the dict async_save() returned."
+            )
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """The saved execution options, as ``create_execution`` would accept them."""
+    problems = option_problems(options.get("auto_close_timeout"), options.get("concurrency"))
+    for key in ("auto_close", "skip_exceptions"):
+        if key in options and not isinstance(options[key], bool):
+            problems.append(f"{key}={options[key]!r} (true or false)")
+    for key in ("tenant", "intervention_mode"):
+        if options.get(key) is not None and not isinstance(options[key], str):
+            problems.append(f"{key}={options[key]!r} (a string or null)")
+    if problems:
+        raise SnapshotError(
+            "Snapshot execution options temporal.options are invalid: "
+            + "; ".join(problems)
+            + ". Load the snapshot async_save() returned, unedited."
+        )
+
+
+def blueprint_hash_of(saved: dict[str, Any]) -> str:
+    """The blueprint hash a (parsed) snapshot was saved under."""
+    return saved["flow_definition_fingerprint"][len(FINGERPRINT_PREFIX) :]

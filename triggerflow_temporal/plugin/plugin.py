@@ -1,0 +1,572 @@
+"""TriggerFlowPlugin: the one place that wires flows into a Temporal client and worker."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import warnings
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import temporalio.client
+import temporalio.worker
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import DataConverter, DefaultPayloadConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from .._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
+from ..chunk.activity import make_chunk_activity
+from ..chunk.data import ChunkOutput
+from ..definition.flow import TriggerFlow
+from ..interpreter import workflow as _workflow_module
+from ..interpreter.workflow import TriggerFlowWorkflow, WorkflowInput
+from ..spec.flow_spec import FlowSpec
+from ..spec.state import MAX_PAYLOAD_BYTES, describe_size, json_size
+from .converter import TriggerFlowPayloadConverter, triggerflow_data_converter
+from .events import EventHub, RuntimeEvent
+from .tracing import instrument_httpx, resolve_tracing, temporal_interceptors
+
+DEFAULT_TASK_QUEUE = "triggerflow"
+
+# Handler bugs (wrong types, missing keys) do not heal on retry; Temporal's default
+# policy would retry them forever. Transient errors (network, timeouts) still retry.
+DEFAULT_NON_RETRYABLE = [
+    "TypeError",
+    "ValueError",
+    "KeyError",
+    "AttributeError",
+    "NotImplementedError",
+    "AssertionError",
+    "ChunkOutputError",
+]
+
+DEFAULT_ACTIVITY_CONFIG: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=5,
+        non_retryable_error_types=DEFAULT_NON_RETRYABLE,
+    ),
+}
+
+# Modules the workflow sandbox passes through, each with its reason.
+_PASSTHROUGH = (
+    # The interpreter itself: the per-flow workflow classes and the worker-side handler
+    # registry live on module attributes; a sandboxed re-import would not see them. The
+    # interpreter's determinism is checked by replay tests, not by the sandbox.
+    "triggerflow_temporal",
+    # Data classes and validation used by the pydantic data converter.
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    # Validates continue_with values against response_payload_schema (pure, no I/O).
+    "jsonschema",
+    "jsonschema_specifications",
+    "referencing",
+    "rpds",
+    "attrs",
+)
+
+_class_counter = itertools.count(1)
+
+# The plugin each flow object was handed to (for create_execution() without a client).
+_PLUGIN_OF_FLOW: weakref.WeakKeyDictionary[TriggerFlow, TriggerFlowPlugin] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _FlowRegistry:
+    """Worker-side lookup of handlers, conditions and resources by flow and name."""
+
+    def __init__(
+        self,
+        flows: Mapping[str, list[TriggerFlow]],
+        runtime_resources: Mapping[str, Any],
+        resource_factories: Mapping[str, Callable[..., Any]],
+        default_activity_config: dict[str, Any],
+        workspace_factory: Callable[[Any], Any] | None,
+    ) -> None:
+        self._flows = flows
+        self._runtime_resources = dict(runtime_resources)
+        self._resource_factories = dict(resource_factories)
+        self.default_activity_config = default_activity_config
+        self.workspace_factory = workspace_factory
+        # The worker's RuntimeEvent hub (set by the plugin); workflows hand events to it.
+        self.events: EventHub | None = None
+
+    def _versions(self, flow: str) -> list[TriggerFlow]:
+        versions = self._flows.get(flow)
+        if not versions:
+            raise RuntimeError(
+                f"Flow '{flow}' is not served by this worker; served flows: {sorted(self._flows)}."
+            )
+        return versions
+
+    def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
+        for version in reversed(self._versions(flow)):
+            found = version._chunks.get(chunk)
+            if found is not None:
+                return found.handler
+        raise RuntimeError(
+            f"Chunk handler '{chunk}' of flow '{flow}' is not registered on this worker."
+        )
+
+    def inline_handler(self, flow: str, chunk: str) -> Callable[..., Any] | None:
+        try:
+            return self.handler(flow, chunk)
+        except RuntimeError:
+            return None
+
+    def condition(self, flow: str, name: str) -> Callable[..., Any] | None:
+        for version in reversed(self._versions(flow)):
+            found = version._condition_registry.get(name)
+            if found is not None:
+                return found
+        return None
+
+    def flow_data(self, flow: str) -> dict[str, Any]:
+        return self._versions(flow)[-1]._flow_data
+
+    def chunk_resources(self, flow: str, execution_resources: Mapping[str, Any]) -> dict[str, Any]:
+        resources = dict(self._runtime_resources)
+        resources.update(self._versions(flow)[-1]._runtime_resources)
+        for key, value in execution_resources.items():
+            factory = self._resource_factories.get(key)
+            resources[key] = factory(value) if factory is not None else value
+        return resources
+
+    def check_output(
+        self, flow: str, chunk: str, output: ChunkOutput, state: dict[str, Any] | None = None
+    ) -> None:
+        """Fail fast, and non-retryably, when a chunk's data cannot travel through history.
+
+        Two checks: the data is JSON-ready, and it fits Temporal's payload limit. The size
+        counts what this chunk returns (value, state writes, emits, stream items) and, with
+        ``state`` (the execution state after this chunk's writes), what the next chunk will
+        receive: the state plus this chunk's value.
+        """
+        try:
+            sent = json_size([output.value, output.ops, output.pause])
+            carried = json_size([output.value, state]) if state is not None else 0
+        except (TypeError, ValueError) as error:
+            raise _output_error(
+                flow,
+                chunk,
+                f"Chunk '{chunk}' of flow '{flow}' returned or wrote a value that cannot be "
+                f"serialised ({error}). Chunk outputs, state values and emitted values must be "
+                "JSON-ready (dicts, lists, str, numbers, bool, None, pydantic models); keep "
+                "large or binary data in the Workspace and store its ref.",
+            ) from error
+        size = max(sent, carried)
+        if size > MAX_PAYLOAD_BYTES:
+            what = (
+                "returned and wrote"
+                if sent >= carried
+                else "left the execution state (plus its return value) at"
+            )
+            raise _output_error(
+                flow,
+                chunk,
+                f"Chunk '{chunk}' of flow '{flow}' {what} {describe_size(size)} of data, over "
+                f"the {describe_size(MAX_PAYLOAD_BYTES)} this runtime carries through Temporal "
+                "history (Temporal refuses payloads over 2 MiB). Store large content in the "
+                "Workspace (data.workspace.ingest(...)) and keep its ref in state or in the "
+                "return value.",
+            )
+
+
+def _output_error(flow: str, chunk: str, message: str) -> Exception:
+    """A non-retryable ChunkOutputError failure for ``chunk`` (bad data does not heal)."""
+    from temporalio.exceptions import ApplicationError
+
+    return ApplicationError(
+        message,
+        {
+            "flow": flow,
+            "chunk": chunk,
+            "type": ChunkOutputError.__name__,
+            "module": ChunkOutputError.__module__,
+            "message": message,
+        },
+        type=ChunkOutputError.__name__,
+        non_retryable=True,
+    )
+
+
+def _sanitize(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)[:60]
+
+
+def _make_workflow_class(flow_name: str, registry: _FlowRegistry) -> type:
+    cls_name = f"TriggerFlowWorkflow_{_sanitize(flow_name)}_{next(_class_counter)}"
+
+    async def run(self: TriggerFlowWorkflow, input: WorkflowInput) -> dict[str, Any]:
+        return await self._run(input)  # pyright: ignore[reportPrivateUsage]
+
+    run.__qualname__ = f"{cls_name}.run"
+    run.__module__ = _workflow_module.__name__
+    # Same (string) annotations as TriggerFlowWorkflow.__init__: Temporal compares them.
+    run.__annotations__ = {"input": "WorkflowInput", "return": "dict[str, Any]"}
+    cls = type(
+        cls_name,
+        (TriggerFlowWorkflow,),
+        {
+            "run": workflow.run(run),
+            "_tf_runtime": registry,
+            "__module__": _workflow_module.__name__,
+        },
+    )
+    cls.__qualname__ = cls_name
+    # The sandbox imports workflow classes by module attribute.
+    setattr(_workflow_module, cls_name, cls)
+    return workflow.defn(name=flow_name)(cls)
+
+
+def _coerce_flow(flow: Any) -> TriggerFlow:
+    if isinstance(flow, TriggerFlow):
+        return flow
+    from ..definition.agently_import import from_agently, is_agently_flow
+
+    if is_agently_flow(flow):
+        return from_agently(flow)
+    raise FlowDefinitionError(
+        f"TriggerFlowPlugin(flows=...) takes TriggerFlow objects (triggerflow_temporal or "
+        f"agently), got {type(flow).__name__}."
+    )
+
+
+class _ClientCapture(temporalio.client.Interceptor):
+    """Remembers the Client the plugin was attached to (for ``create_execution()``)."""
+
+    def __init__(self, plugin: TriggerFlowPlugin) -> None:
+        self._plugin = plugin
+
+    def intercept_client(
+        self, next: temporalio.client.OutboundInterceptor
+    ) -> temporalio.client.OutboundInterceptor:
+        node: Any = next
+        while node is not None:
+            client = getattr(node, "_client", None)
+            if isinstance(client, temporalio.client.Client):
+                self._plugin._client = client
+                break
+            node = getattr(node, "next", None)
+        return next
+
+
+class TriggerFlowPlugin(SimplePlugin):
+    """Serve TriggerFlow flows on Temporal: workflows, activities, converter and sandbox.
+
+    Attach it to the client (``Client.connect(..., plugins=[plugin])``) and to the worker
+    (``Worker(client, task_queue=..., plugins=[plugin])``; a worker built from a client
+    that already has the plugin gets it automatically).
+
+    Args:
+        flows: The flows this process serves or starts. Several objects with the same name
+            are served as versions of one flow: each execution runs the graph it started
+            with, and handlers are looked up by name (newest first).
+        runtime_resources: Live objects every chunk can read with ``data.get_resource``.
+        resource_factories: ``{key: factory(value)}``; an execution's
+            ``runtime_resources={key: value}`` (JSON data in the workflow input) becomes
+            ``factory(value)`` on the worker, so live objects never enter history.
+        workspace: A Workspace for ``data.workspace``: a URL, a path, or a
+            ``workspace.BaseWorkspace``.
+        task_queue: Task queue new executions start on; defaults to the queue of the
+            worker this plugin configures, else ``"triggerflow"``. Executions created
+            through a client that has this plugin get it by flow name
+            (:meth:`task_queue_for`), from whichever flow object they were built.
+        default_activity_config: ``ActivityConfig`` defaults for every chunk (a chunk's
+            own options win). Defaults: 5 min start-to-close, 5 attempts, handler bugs
+            (``TypeError``, ``ValueError``, ``KeyError``, ...) not retried.
+        tracing: OpenTelemetry tracing (needs the ``otel`` extra; see docs/observability.md):
+            ``True`` uses the global tracer provider (built from the ``OTEL_*`` variables
+            when none is set), a ``ReplaySafeTracerProvider`` is installed as the global one,
+            ``False`` turns tracing off, and ``None`` (default) turns it on when
+            ``OTEL_TRACES_EXPORTER`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. Adds
+            Temporal's tracing interceptor to client and worker and traces this process's
+            ``httpx`` requests, so one trace runs from the client call through the workflow
+            and every chunk to the Workspace service.
+        search_attributes: Set the TriggerFlow search attributes (status, pending
+            interrupt types, flow, blueprint, tenant) on executions this process starts, when
+            the namespace has them registered. ``False`` skips them: each status change then
+            costs one history event and 6-7 ms of server CPU less (bench/RESULTS.md), but
+            ``triggerflow-temporal list`` and the UI's ``TriggerFlowStatus`` queries no longer
+            see these executions.
+
+    Raises:
+        FlowDefinitionError: A flow cannot be compiled (lambda or ``__main__`` handler,
+            clashing names, missing handler), or two flows conflict.
+    """
+
+    def __init__(
+        self,
+        flows: Sequence[Any],
+        runtime_resources: Mapping[str, Any] | None = None,
+        *,
+        resource_factories: Mapping[str, Callable[..., Any]] | None = None,
+        workspace: Any = None,
+        task_queue: str | None = None,
+        default_activity_config: Mapping[str, Any] | None = None,
+        tracing: Any = None,
+        search_attributes: bool = True,
+    ) -> None:
+        if not isinstance(search_attributes, bool):
+            raise TypeError(
+                f"TriggerFlowPlugin(search_attributes=...) takes True or False, got "
+                f"{search_attributes!r}."
+            )
+        self.search_attributes = search_attributes
+        if isinstance(flows, (TriggerFlow, str)) or not isinstance(flows, Sequence):
+            raise FlowDefinitionError(
+                "TriggerFlowPlugin(flows=...) takes a list of flows, e.g. flows=[refund_flow]."
+            )
+        if not flows:
+            raise FlowDefinitionError("TriggerFlowPlugin needs at least one flow.")
+        coerced = [_coerce_flow(flow) for flow in flows]
+        versions: dict[str, list[TriggerFlow]] = {}
+        specs: dict[str, list[FlowSpec]] = {}
+        pending = list(coerced)
+        while pending:
+            flow = pending.pop(0)
+            spec = flow.compile()
+            bucket = versions.setdefault(flow.name, [])
+            if any(existing is flow for existing in bucket):
+                continue
+            bucket.append(flow)
+            specs.setdefault(flow.name, []).append(spec)
+            pending.extend(flow._sub_flows.values())
+        for name, bucket in versions.items():
+            _check_versions(name, bucket)
+        config = dict(DEFAULT_ACTIVITY_CONFIG)
+        if default_activity_config:
+            unknown = set(default_activity_config) - set(workflow.ActivityConfig.__annotations__)
+            if unknown:
+                raise FlowDefinitionError(
+                    f"default_activity_config has unknown key(s) {sorted(unknown)}; use keys of "
+                    "temporalio.workflow.ActivityConfig."
+                )
+            config.update(default_activity_config)
+        if not any(
+            config.get(key) for key in ("start_to_close_timeout", "schedule_to_close_timeout")
+        ):
+            raise FlowDefinitionError(
+                "default_activity_config must set start_to_close_timeout or "
+                "schedule_to_close_timeout; Temporal needs one of them for every activity."
+            )
+        self.tracer_provider = resolve_tracing(tracing)
+        self._client: temporalio.client.Client | None = None
+        self._explicit_task_queue = task_queue
+        self._worker_task_queue: str | None = None
+        self.flows: dict[str, list[TriggerFlow]] = versions
+        self.specs = specs
+        self.registry = _FlowRegistry(
+            versions,
+            runtime_resources or {},
+            resource_factories or {},
+            config,
+            _workspace_factory(workspace),
+        )
+        # RuntimeEvent hooks (on_event); the workflow reads the hub from the registry.
+        self.events = EventHub()
+        self.registry.events = self.events
+        workflows = [_make_workflow_class(name, self.registry) for name in versions]
+        activities: list[Callable[..., Any]] = []
+        for name, bucket in versions.items():
+            chunk_names: dict[str, None] = {}
+            for flow in bucket:
+                for chunk in flow.chunks.values():
+                    chunk_names.setdefault(chunk.name, None)
+            activities.extend(make_chunk_activity(self.registry, name, c) for c in chunk_names)
+        self.workflow_classes = workflows
+        interceptors: list[Any] = [_ClientCapture(self)]
+        passthrough = _PASSTHROUGH
+        if self.tracer_provider is not None:
+            interceptors.extend(temporal_interceptors())
+            # The OpenTelemetry context and the global (replay-safe) tracer provider must be
+            # the process's own inside the sandbox, or workflow spans go nowhere.
+            passthrough = (*_PASSTHROUGH, "opentelemetry")
+            instrument_httpx(self.tracer_provider)
+            enable = getattr(workspace, "enable_tracing", None)
+            if callable(enable):
+                enable(self.tracer_provider)
+        super().__init__(
+            "triggerflow_temporal.TriggerFlowPlugin",
+            data_converter=_data_converter,
+            activities=activities,
+            workflows=workflows,
+            workflow_runner=functools.partial(_workflow_runner, passthrough=passthrough),
+            workflow_failure_exception_types=[TriggerFlowError],
+            interceptors=interceptors,
+            run_context=self.events.running,
+        )
+        for flow in coerced:
+            flow._plugin = self
+            _PLUGIN_OF_FLOW[flow] = self
+
+    @property
+    def task_queue(self) -> str:
+        """The task queue new executions start on."""
+        return self._explicit_task_queue or self._worker_task_queue or DEFAULT_TASK_QUEUE
+
+    def serves(self, flow_name: str) -> bool:
+        """Whether this plugin has a flow named ``flow_name`` (its workers serve it)."""
+        return flow_name in self.flows
+
+    def task_queue_for(self, flow_name: str) -> str:
+        """The task queue executions of ``flow_name`` start on, by name.
+
+        Any flow object of that name gets the same answer, so a flow rebuilt from its
+        module (not the object handed to the plugin) finds the worker that serves it. A
+        flow this plugin serves: ``task_queue=``, else the queue of the worker the plugin
+        configured, else ``"triggerflow"``. Another flow (served elsewhere):
+        ``task_queue=``, else ``"triggerflow"``, where ``triggerflow-temporal worker``
+        polls by default.
+        """
+        if self.serves(flow_name):
+            return self.task_queue
+        return self._explicit_task_queue or DEFAULT_TASK_QUEUE
+
+    @classmethod
+    def of_client(
+        cls, client: temporalio.client.Client, flow_name: str | None = None
+    ) -> TriggerFlowPlugin | None:
+        """The TriggerFlowPlugin among ``client``'s plugins, if any.
+
+        With ``flow_name``, the one that serves that flow is preferred; else the first.
+        """
+        plugins = [p for p in client.config().get("plugins") or () if isinstance(p, cls)]
+        if flow_name is not None:
+            for plugin in plugins:
+                if plugin.serves(flow_name):
+                    return plugin
+        return plugins[0] if plugins else None
+
+    @staticmethod
+    def of_flow(flow: Any) -> TriggerFlowPlugin | None:
+        """The plugin this flow object was handed to (``TriggerFlowPlugin(flows=[flow])``)."""
+        try:
+            return _PLUGIN_OF_FLOW.get(flow)
+        except TypeError:  # not weak-referenceable: never handed to a plugin
+            return None
+
+    @property
+    def client(self) -> temporalio.client.Client | None:
+        """The client this plugin was attached to, if any."""
+        return self._client
+
+    def on_event(
+        self,
+        callback: Callable[[RuntimeEvent], Any],
+        event_types: str | Sequence[str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> str:
+        """Call ``callback(event)`` for each RuntimeEvent of executions this worker runs.
+
+        Callbacks (sync or async) run on the worker's event loop, outside workflow code,
+        one queue per hook in event order; their errors are logged and never reach the
+        execution. Events are never delivered while a history is replayed, and at most
+        once per worker process (see docs/observability.md).
+
+        Args:
+            callback: Takes a :class:`~triggerflow_temporal.plugin.events.RuntimeEvent`.
+            event_types: One type or a list (``"chunk.completed"``,
+                ``"triggerflow.execution_started"``; ``workflow.<x>`` aliases accepted);
+                None for all.
+            name: Hook name for :meth:`off_event`; generated when omitted.
+
+        Returns:
+            The hook name.
+
+        Raises:
+            TypeError: ``callback`` is not callable.
+            ValueError: An unknown event type or a duplicate name.
+        """
+        return self.events.register(callback, event_types=event_types, name=name)
+
+    def off_event(self, name: str) -> None:
+        """Remove the hook ``name`` returned by :meth:`on_event`."""
+        self.events.unregister(name)
+
+    def attach_client(self, client: temporalio.client.Client) -> None:
+        """Use ``client`` for ``create_execution()`` calls that pass none."""
+        self._client = client
+
+    def configure_worker(
+        self, config: temporalio.worker.WorkerConfig
+    ) -> temporalio.worker.WorkerConfig:
+        """See base class; also remembers the worker's client and task queue."""
+        config = super().configure_worker(config)
+        client = config.get("client")
+        if client is not None and self._client is None:
+            self._client = client
+        task_queue = config.get("task_queue")
+        if task_queue and self._worker_task_queue is None:
+            self._worker_task_queue = task_queue
+        return config
+
+
+def _check_versions(name: str, bucket: list[TriggerFlow]) -> None:
+    """Versions of one flow may differ in graph, not in what a handler name means."""
+    seen: dict[str, Callable[..., Any]] = {}
+    for flow in bucket:
+        for chunk in flow.chunks.values():
+            other = seen.setdefault(chunk.name, chunk.handler)
+            if other is not chunk.handler and (
+                getattr(other, "__qualname__", None) != getattr(chunk.handler, "__qualname__", None)
+                or getattr(other, "__module__", None) != getattr(chunk.handler, "__module__", None)
+            ):
+                raise FlowDefinitionError(
+                    f"Two flows named '{name}' bind chunk '{chunk.name}' to different handlers "
+                    f"({getattr(other, '__qualname__', other)} and "
+                    f"{getattr(chunk.handler, '__qualname__', chunk.handler)}). Versions of a "
+                    "flow share handlers by name: rename the chunk in the new version."
+                )
+
+
+def _data_converter(existing: DataConverter | None) -> DataConverter:
+    if existing is None or existing.payload_converter_class in (
+        DefaultPayloadConverter,
+        PydanticPayloadConverter,
+        TriggerFlowPayloadConverter,
+    ):
+        return triggerflow_data_converter
+    warnings.warn(
+        "TriggerFlowPlugin keeps the client's custom payload converter "
+        f"{existing.payload_converter_class.__name__}; it must handle dataclasses and JSON.",
+        stacklevel=3,
+    )
+    return existing
+
+
+def _workflow_runner(
+    existing: WorkflowRunner | None, *, passthrough: tuple[str, ...] = _PASSTHROUGH
+) -> WorkflowRunner:
+    if existing is None:
+        return SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough)
+        )
+    if isinstance(existing, SandboxedWorkflowRunner):
+        import dataclasses
+
+        return dataclasses.replace(
+            existing,
+            restrictions=existing.restrictions.with_passthrough_modules(*passthrough),
+        )
+    return existing
+
+
+def _workspace_factory(workspace: Any) -> Callable[[Any], Any] | None:
+    if workspace is None:
+        return None
+    from .workspace_binding import make_workspace_factory
+
+    return make_workspace_factory(workspace)
