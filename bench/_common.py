@@ -321,7 +321,7 @@ def patch_shared_type_adapters() -> None:
 def patch_no_search_attributes() -> None:
     """Experiment (bench only): executions start without TriggerFlow search attributes,
     so the workflow never upserts them (what an unregistered namespace does)."""
-    from triggerflow_temporal import _persistence
+    from triggerflow_temporal.client import persistence as _persistence
 
     async def unsupported(client: Any) -> bool:
         return False

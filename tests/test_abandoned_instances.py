@@ -25,7 +25,8 @@ from collections.abc import Iterator
 import pytest
 from temporalio.worker import Replayer
 
-from triggerflow_temporal import ExecutionStateError, TriggerFlow, TriggerFlowPlugin, _persistence
+from triggerflow_temporal import ExecutionStateError, TriggerFlow, TriggerFlowPlugin
+from triggerflow_temporal.client import persistence as _persistence
 from triggerflow_temporal.spec.wire import RUNTIME_VERSION
 from triggerflow_temporal.testing import start_local_runtime
 

@@ -8,13 +8,13 @@ from typing import Any
 import pydantic
 
 from triggerflow_temporal import TriggerFlow
-from triggerflow_temporal.chunk.data import ChunkInput, ChunkOutput
 from triggerflow_temporal.plugin.converter import (
     TriggerFlowPayloadConverter,
     _is_stable,  # pyright: ignore[reportPrivateUsage]
     _shared_adapter,  # pyright: ignore[reportPrivateUsage]
     triggerflow_data_converter,
 )
+from triggerflow_temporal.spec.chunk_io import ChunkInput, ChunkOutput
 from triggerflow_temporal.spec.wire import ExecutionOptions, WorkflowInput
 
 

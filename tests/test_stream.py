@@ -9,7 +9,8 @@ import uuid
 import pytest
 from temporalio.client import Client
 
-from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin, _stream
+from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
+from triggerflow_temporal.client import stream as _stream
 from triggerflow_temporal.client.stream import RuntimeStreamItem
 from triggerflow_temporal.plugin.events import RuntimeEvent
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime

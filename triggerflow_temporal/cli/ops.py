@@ -15,6 +15,11 @@ from collections.abc import Awaitable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._errors import NoWorkerError, TriggerFlowError
+from ..client.persistence import load_execution, save_execution
+from ..client.worker_check import watch_for_worker
+from ..spec.search_attributes import FLOW, PENDING_TYPES, STATUS, TENANT
+from ..spec.wire import CloseRequest, ContinueRequest, EmitRequest
 from .config import (
     DEFAULT_TASK_QUEUE,
     ENV_TASK_QUEUE,
@@ -25,6 +30,7 @@ from .config import (
     resolve_flow,
     short_error,
 )
+from .devserver import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -42,8 +48,6 @@ def _workflow_error(error: BaseException, execution_id: str, client: Client) -> 
     )
     from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError, RPCStatusCode
-
-    from .._errors import TriggerFlowError
 
     if isinstance(error, CLIError):
         return error
@@ -102,8 +106,6 @@ async def _call(
     With ``action`` (an update that needs a worker), a call that no worker will answer
     fails within seconds with the NoWorkerError message instead of running to the deadline.
     """
-    from ..client.worker_check import watch_for_worker
-
     if action is not None:
         awaitable = watch_for_worker(
             awaitable, client=client, workflow_id=execution_id, action=action
@@ -150,8 +152,6 @@ async def cmd_start(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``start``: start an execution and print its view."""
     from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
     from temporalio.service import RPCError, RPCStatusCode
-
-    from .._errors import NoWorkerError, TriggerFlowError
 
     flow = resolve_flow(args.flow, env)
     value = parse_json_arg("--input", args.input)
@@ -220,8 +220,6 @@ def _info_view(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _list_query(args: argparse.Namespace) -> str:
-    from ..spec.search_attributes import FLOW, STATUS, TENANT
-
     clauses: list[str] = []
     status = "waiting" if args.waiting else args.status
     for key, value, option in (
@@ -242,9 +240,6 @@ def _list_query(args: argparse.Namespace) -> str:
 async def cmd_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``list``: executions by status and flow (Temporal visibility)."""
     from temporalio.service import RPCError
-
-    from ..spec.search_attributes import FLOW, PENDING_TYPES, STATUS
-    from .devserver import SEARCH_ATTRIBUTES
 
     if args.waiting and args.status not in (None, "waiting"):
         raise CLIError(f"--waiting contradicts --status {args.status}.")
@@ -355,8 +350,6 @@ async def cmd_show(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def cmd_continue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``continue``: resume a waiting interrupt."""
-    from ..interpreter.workflow import ContinueRequest
-
     value = parse_json_arg("--value", args.value)
     client = await connect(env, args)
     handle = client.get_workflow_handle(args.id)
@@ -390,8 +383,6 @@ async def cmd_continue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def cmd_emit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``emit``: send an event to an execution."""
-    from ..interpreter.workflow import EmitRequest
-
     value = parse_json_arg("--value", args.value)
     client = await connect(env, args)
     handle = client.get_workflow_handle(args.id)
@@ -420,8 +411,6 @@ async def cmd_emit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def cmd_close(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``close``: close an execution and print its close snapshot."""
-    from ..interpreter.workflow import CloseRequest
-
     client = await connect(env, args)
     request = CloseRequest(
         reason=args.reason, pending_interrupts="cancel" if args.cancel_pending else "error"
@@ -440,8 +429,6 @@ async def cmd_close(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def cmd_save(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``save``: print the execution's snapshot as JSON."""
-    from ..client.persistence import save_execution
-
     client = await connect(env, args)
     saved = await _call(client, args.id, args.timeout, save_execution(client, args.id))
     text = json.dumps(saved, indent=2, sort_keys=True) + "\n"
@@ -457,9 +444,6 @@ async def cmd_save(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def cmd_load(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``load``: start an execution from a saved snapshot."""
-    from .._errors import TriggerFlowError
-    from ..client.persistence import load_execution
-
     try:
         if args.file == "-":
             text = sys.stdin.read()

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..definition.flow import TriggerFlow
+from ..plugin.plugin import TriggerFlowPlugin
 from .config import (
     BUILTIN_FLOWS,
     ENV_HEALTH_PORT,
@@ -27,6 +28,7 @@ from .config import (
     worker_settings,
     workspace_target,
 )
+from .devserver import start_dev_server
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -215,8 +217,6 @@ async def run_worker(
     """
     from temporalio.client import Client
 
-    from ..plugin.plugin import TriggerFlowPlugin
-
     if settings is None:
         settings = worker_settings(
             os.environ,
@@ -362,9 +362,6 @@ async def _run_dev(
     stack: contextlib.AsyncExitStack,
 ) -> None:
     from temporalio.client import Client
-
-    from ..plugin.plugin import TriggerFlowPlugin
-    from ..testing import start_dev_server
 
     data_dir = os.path.abspath(args.data_dir)
     os.makedirs(data_dir, exist_ok=True)

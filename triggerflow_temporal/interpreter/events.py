@@ -15,9 +15,9 @@ from typing import Any
 
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 
-from ..plugin.events import EventRecorder
 from ..spec.flow_spec import FlowSpec
 from .carry_bounds import stream_items_to_drop
+from .event_recorder import EventRecorder
 
 # Topics of the execution's WorkflowStream: items put by chunks, system items (interrupts,
 # interventions), and the end marker published once when the stream stops (``stop_stream``

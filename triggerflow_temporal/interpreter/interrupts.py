@@ -14,10 +14,11 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from ..chunk.data import pack_resume
+from ..spec.chunk_io import pack_resume
 from ..spec.flow_spec import FlowSpec
 from ..spec.wire import ContinueRequest
 from .events import EventsMixin
+from .interrupt_records import check_response, new_interrupt_record
 from .scheduler_host import Held
 from .signal_net import ChunkFailure, SignalNet
 
@@ -59,8 +60,6 @@ class InterruptsMixin(EventsMixin):
     def _record_interrupt(
         self, op: dict[str, Any], signal: dict[str, Any], request: dict[str, Any]
     ) -> dict[str, Any]:
-        from .interrupt_records import new_interrupt_record
-
         interrupt_id = request.get("interrupt_id") or workflow.uuid4().hex
         existing = self._interrupts.get(interrupt_id)
         if (
@@ -168,8 +167,6 @@ class InterruptsMixin(EventsMixin):
         Every resume path checks ``response_payload_schema``: ``continue_with`` in its
         validator, an external emit of a ``resume_event`` here (issue 17).
         """
-        from .interrupt_records import check_response
-
         for record in self._resumed_by_event(event, trigger_type):
             problem = check_response(record, value)
             if problem:
@@ -182,8 +179,6 @@ class InterruptsMixin(EventsMixin):
 
     def _resolve_resume_event_now(self, signal: dict[str, Any]) -> None:
         """:meth:`_resolve_resume_event` without the await (the scheduler applies emits)."""
-        from .interrupt_records import check_response
-
         for record in self._resumed_by_event(signal["trigger_event"], signal["trigger_type"]):
             if self._v3:
                 problem = check_response(record, signal["value"])
@@ -205,8 +200,6 @@ class InterruptsMixin(EventsMixin):
 
     def _check_continue(self, request: ContinueRequest) -> bool:
         """Raise why ``request`` cannot resume; False for an idempotent duplicate."""
-        from .interrupt_records import check_response
-
         record = self._interrupts.get(request.interrupt_id)
         if record is None:
             raise ApplicationError(

@@ -20,8 +20,8 @@ from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
 
 from .._errors import ChunkOutputError
-from ..chunk.data import ChunkData, ChunkInput, ChunkOutput, pack_resume
-from ..plugin.events import EventRecorder
+from ..chunk.data import ChunkData
+from ..spec.chunk_io import ChunkInput, ChunkOutput, pack_resume
 from ..spec.flow_spec import FlowSpec, deserialize_activity_config
 from ..spec.search_attributes import search_attribute_updates
 from ..spec.state import MAX_PAYLOAD_BYTES, apply_state_op, describe_size, json_size
@@ -51,6 +51,7 @@ from .carry_bounds import (
     keep_newest,
     keep_window,
 )
+from .event_recorder import EventRecorder
 from .events import error_info, stream_state_from_carry
 from .interrupts import MAX_REJECTED_REQUESTS, InterruptsMixin
 from .interventions import STATE_KEY as INTERVENTIONS_KEY
@@ -67,6 +68,7 @@ from .scheduler import Scheduler
 from .scheduler_host import SchedulerHostMixin
 from .signal_net import SignalNet
 from .snapshot import build_snapshot
+from .subflow import capture_input, write_back_value
 
 __all__ = [
     "CloseRequest",
@@ -912,8 +914,6 @@ class TriggerFlowWorkflow(InterruptsMixin, SchedulerHostMixin):
 
     # ============================================================= sub-flows
     async def _run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        from .subflow import capture_input, write_back_value
-
         options = op["options"]
         child = self._spec.sub_flows.get(options["sub_flow_name"])
         if child is None:

@@ -2,10 +2,11 @@
 
 Two halves:
 
-- :class:`EventRecorder` runs in workflow code. It numbers every event occurrence from a
-  counter (carried over continue-as-new), stamps it with ``workflow.now()``, and builds the
-  event only when a hook wants that type and the workflow is not replaying. No I/O, no
-  randomness: the same history always yields the same event ids.
+- ``interpreter.event_recorder.EventRecorder`` runs in workflow code. It numbers every
+  event occurrence from a counter (carried over continue-as-new), stamps it with
+  ``workflow.now()``, and builds the event only when a hook wants that type and the
+  workflow is not replaying. No I/O, no randomness: the same history always yields the
+  same event ids.
 - :class:`EventHub` lives on the worker (``plugin.events``). The recorder hands it events
   from the workflow thread; the hub moves them onto the worker's event loop, drops an
   occurrence it has already delivered (a retried workflow task regenerates the same ids),
@@ -21,253 +22,29 @@ delivers its events again with the same ``event_id``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import inspect
 import logging
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from temporalio import workflow
+from ..spec.events import EVENT_TYPES, RuntimeEvent, normalize_event_types
+from .workspace_binding import TenantBackends
 
 __all__ = [
     "EVENT_TYPES",
     "EventHub",
-    "EventRecorder",
     "RuntimeEvent",
     "workspace_event_sink",
 ]
 
 logger = logging.getLogger("triggerflow_temporal.events")
 
-EVENT_SOURCE = "TriggerFlowExecution"
-
-# Every event type this runtime emits (Agently's names, section 5 of the semantics).
-EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "triggerflow.execution_started",
-        "triggerflow.execution_sealed",
-        "triggerflow.execution_completed",
-        "triggerflow.execution_failed",
-        "triggerflow.execution_cancelled",
-        "triggerflow.execution_closed",
-        "triggerflow.event_rejected",
-        "chunk.started",
-        "chunk.completed",
-        "chunk.failed",
-        "triggerflow.interrupt_raised",
-        "triggerflow.execution_resumed",
-        "triggerflow.continue_rejected",
-        "triggerflow.self_resume_limit_reached",
-        "triggerflow.pending_interrupts_cancelled",
-        "triggerflow.pending_interrupts_close_rejected",
-        "triggerflow.stream_item_emitted",
-        "triggerflow.stream_item_rejected",
-        "triggerflow.stream_closed",
-        "triggerflow.intervention_received",
-        "triggerflow.intervention_inserted",
-        "triggerflow.intervention_consumed",
-        "triggerflow.intervention_expired",
-        "triggerflow.sub_flow_started",
-        "triggerflow.sub_flow_completed",
-        "triggerflow.sub_flow_failed",
-    }
-)
-
-# Agently's aliases: ``workflow.<x>`` names ``triggerflow.<x>`` for these suffixes.
-_WORKFLOW_ALIASES = frozenset(
-    {
-        "execution_started",
-        "execution_completed",
-        "execution_failed",
-        "execution_resumed",
-        "interrupt_raised",
-        "stream_item_emitted",
-    }
-)
-
-# Event ids are uuid5(namespace, "<workflow run id>:<seq>"): deterministic, and unique across
-# runs (continue-as-new, load) of one execution id.
-_EVENT_ID_NAMESPACE = uuid.UUID("6f1c9a52-6b1e-4d3a-9a35-3f7d2b0c8e41")
-
 # Per-hook queue bound: a hook that falls this far behind loses the newest events (logged).
 HOOK_QUEUE_SIZE = 10_000
 # Runs whose last delivered sequence number the hub remembers (least recently used dropped).
 DEDUP_RUNS = 10_000
-
-
-@dataclass(frozen=True)
-class RuntimeEvent:
-    """One observability event (Agently's ``RuntimeEvent`` shape).
-
-    Attributes:
-        event_id: Deterministic id of this occurrence (the same on every replay).
-        event_type: E.g. ``"chunk.completed"`` or ``"triggerflow.execution_started"``.
-        source: Always ``"TriggerFlowExecution"``.
-        level: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``.
-        message: A human-readable sentence.
-        payload: Event facts (JSON data).
-        error: ``{"type", "message", "module"}`` for failures, else None.
-        run: The run context: the execution's (``run_kind="workflow_execution"``) or, for
-            chunk events, the chunk run's (``run_kind="chunk_execution"``).
-        meta: ``execution_id``, ``flow_name``, ``run_id`` (Temporal run), ``seq``, ``tenant``.
-        timestamp: Milliseconds since the epoch, from the workflow clock.
-    """
-
-    event_id: str
-    event_type: str
-    source: str
-    level: str
-    message: str | None
-    payload: Any
-    error: dict[str, Any] | None
-    run: dict[str, Any]
-    meta: dict[str, Any]
-    timestamp: int
-
-    @property
-    def execution_id(self) -> str:
-        """The execution (workflow) id."""
-        return str(self.meta.get("execution_id"))
-
-    @property
-    def seq(self) -> int:
-        """Position of the event in its workflow run (1, 2, ...; continues over CAN)."""
-        return int(self.meta.get("seq") or 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the event as JSON-ready data."""
-        return {
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "source": self.source,
-            "level": self.level,
-            "message": self.message,
-            "payload": copy.deepcopy(self.payload),
-            "error": copy.deepcopy(self.error),
-            "run": copy.deepcopy(self.run),
-            "meta": copy.deepcopy(self.meta),
-            "timestamp": self.timestamp,
-        }
-
-
-def normalize_event_types(event_types: str | Iterable[str] | None) -> frozenset[str] | None:
-    """Validate a hook's ``event_types`` filter; ``workflow.<x>`` aliases are accepted.
-
-    Raises:
-        TypeError: ``event_types`` is not a string, an iterable of strings or None.
-        ValueError: A name is not an event type this runtime emits.
-    """
-    if event_types is None:
-        return None
-    names = [event_types] if isinstance(event_types, str) else list(event_types)
-    normalized: set[str] = set()
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"event_types must hold strings, got {name!r}.")
-        if name.startswith("workflow.") and name[len("workflow.") :] in _WORKFLOW_ALIASES:
-            name = "triggerflow." + name[len("workflow.") :]
-        if name not in EVENT_TYPES:
-            raise ValueError(
-                f"Unknown event type {name!r}: triggerflow-temporal emits {sorted(EVENT_TYPES)}."
-            )
-        normalized.add(name)
-    if not normalized:
-        raise ValueError("event_types is empty; pass None to receive every event type.")
-    return frozenset(normalized)
-
-
-# ============================================================== workflow side
-class EventRecorder:
-    """Numbers and builds the events of one workflow run (workflow code: deterministic).
-
-    Args:
-        hub: The worker's :class:`EventHub`, or None (nothing is delivered).
-        execution_id: The workflow id.
-        run_id: The Temporal run id (event ids are unique per run).
-        flow_name: The flow name.
-        tenant: The execution's tenant, for sinks that scope by tenant.
-        seq: The last sequence number of the previous run (continue-as-new).
-    """
-
-    def __init__(
-        self,
-        hub: EventHub | None,
-        *,
-        execution_id: str,
-        run_id: str,
-        flow_name: str,
-        tenant: str | None,
-        seq: int = 0,
-    ) -> None:
-        self.hub = hub
-        self.seq = seq
-        self._execution_id = execution_id
-        self._run_id = run_id
-        self._flow_name = flow_name
-        self._tenant = tenant
-
-    def wants(self, event_type: str) -> bool:
-        """Whether an event of this type would be delivered (cheap; no side effect)."""
-        hub = self.hub
-        return hub is not None and hub.wants(event_type)
-
-    def emit(
-        self,
-        event_type: str,
-        message: str,
-        payload: Any = None,
-        *,
-        level: str = "INFO",
-        error: dict[str, Any] | None = None,
-        run: Callable[[], dict[str, Any]] | dict[str, Any] | None = None,
-    ) -> None:
-        """Record one occurrence of ``event_type``; deliver it unless replaying.
-
-        The sequence number advances for every occurrence, delivered or not, so event ids
-        do not depend on which hooks a worker has. ``payload`` and ``run`` may be zero-arg
-        callables: they are only called when the event is delivered.
-        """
-        self.seq += 1
-        hub = self.hub
-        if hub is None or not hub.wants(event_type) or workflow.unsafe.is_replaying():
-            return
-        built = payload() if callable(payload) else payload
-        context = run() if callable(run) else run
-        seq = self.seq
-        event = RuntimeEvent(
-            event_id=uuid.uuid5(_EVENT_ID_NAMESPACE, f"{self._run_id}:{seq}").hex,
-            event_type=event_type,
-            source=EVENT_SOURCE,
-            level=level,
-            message=message,
-            # Copies: workflow state keeps changing while hooks run on the worker's loop.
-            payload=copy.deepcopy(built),
-            error=copy.deepcopy(error),
-            run=copy.deepcopy(context) if context is not None else self.execution_run(),
-            meta={
-                "execution_id": self._execution_id,
-                "flow_name": self._flow_name,
-                "run_id": self._run_id,
-                "seq": seq,
-                "tenant": self._tenant,
-            },
-            timestamp=int(workflow.now().timestamp() * 1000),
-        )
-        hub.publish(event)
-
-    def execution_run(self) -> dict[str, Any]:
-        """The execution's run context (Agently's ``RunContext`` keys)."""
-        return {
-            "run_id": self._run_id,
-            "run_kind": "workflow_execution",
-            "parent_run_id": None,
-            "execution_id": self._execution_id,
-            "meta": {"flow_name": self._flow_name},
-        }
 
 
 # ================================================================ worker side
@@ -488,9 +265,7 @@ def workspace_event_sink(
     Returns:
         An async callable taking a :class:`RuntimeEvent`.
     """
-    from .workspace_binding import _Backends  # pyright: ignore[reportPrivateUsage]
-
-    backends = _Backends(workspace)
+    backends = TenantBackends(workspace)
 
     async def sink(event: RuntimeEvent) -> None:
         backend = await backends.get(event.meta.get("tenant") or "default")

@@ -23,15 +23,17 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from .._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
 from ..chunk.activity import make_chunk_activity
-from ..chunk.data import ChunkOutput
+from ..definition.agently_import import from_agently, is_agently_flow
 from ..definition.flow import TriggerFlow
 from ..interpreter import workflow as _workflow_module
 from ..interpreter.workflow import TriggerFlowWorkflow, WorkflowInput
+from ..spec.chunk_io import ChunkOutput
 from ..spec.flow_spec import FlowSpec
 from ..spec.state import MAX_PAYLOAD_BYTES, describe_size, json_size
 from .converter import TriggerFlowPayloadConverter, triggerflow_data_converter
 from .events import EventHub, RuntimeEvent
 from .tracing import instrument_httpx, resolve_tracing, temporal_interceptors
+from .workspace_binding import make_workspace_factory
 
 DEFAULT_TASK_QUEUE = "triggerflow"
 
@@ -83,7 +85,7 @@ _PLUGIN_OF_FLOW: weakref.WeakKeyDictionary[TriggerFlow, TriggerFlowPlugin] = (
 )
 
 
-class _FlowRegistry:
+class FlowRegistry:
     """Worker-side lookup of handlers, conditions and resources by flow and name."""
 
     def __init__(
@@ -111,6 +113,7 @@ class _FlowRegistry:
         return versions
 
     def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
+        """The chunk's handler, from the newest build of ``flow`` that has it."""
         for version in reversed(self._versions(flow)):
             found = version._chunks.get(chunk)
             if found is not None:
@@ -120,12 +123,14 @@ class _FlowRegistry:
         )
 
     def inline_handler(self, flow: str, chunk: str) -> Callable[..., Any] | None:
+        """The handler of an inline chunk, or None when this worker lacks it."""
         try:
             return self.handler(flow, chunk)
         except RuntimeError:
             return None
 
     def condition(self, flow: str, name: str) -> Callable[..., Any] | None:
+        """A registered condition of ``flow`` by name, or None."""
         for version in reversed(self._versions(flow)):
             found = version._condition_registry.get(name)
             if found is not None:
@@ -133,9 +138,11 @@ class _FlowRegistry:
         return None
 
     def flow_data(self, flow: str) -> dict[str, Any]:
+        """The worker-local flow data dict of ``flow``."""
         return self._versions(flow)[-1]._flow_data
 
     def chunk_resources(self, flow: str, execution_resources: Mapping[str, Any]) -> dict[str, Any]:
+        """The live resources a chunk of ``flow`` sees (worker, flow, execution)."""
         resources = dict(self._runtime_resources)
         resources.update(self._versions(flow)[-1]._runtime_resources)
         for key, value in execution_resources.items():
@@ -205,7 +212,7 @@ def _sanitize(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name)[:60]
 
 
-def _make_workflow_class(flow_name: str, registry: _FlowRegistry) -> type:
+def _make_workflow_class(flow_name: str, registry: FlowRegistry) -> type:
     cls_name = f"TriggerFlowWorkflow_{_sanitize(flow_name)}_{next(_class_counter)}"
 
     async def run(self: TriggerFlowWorkflow, input: WorkflowInput) -> dict[str, Any]:
@@ -233,8 +240,6 @@ def _make_workflow_class(flow_name: str, registry: _FlowRegistry) -> type:
 def _coerce_flow(flow: Any) -> TriggerFlow:
     if isinstance(flow, TriggerFlow):
         return flow
-    from ..definition.agently_import import from_agently, is_agently_flow
-
     if is_agently_flow(flow):
         return from_agently(flow)
     raise FlowDefinitionError(
@@ -367,7 +372,7 @@ class TriggerFlowPlugin(SimplePlugin):
         self._worker_task_queue: str | None = None
         self.flows: dict[str, list[TriggerFlow]] = versions
         self.specs = specs
-        self.registry = _FlowRegistry(
+        self.registry = FlowRegistry(
             versions,
             runtime_resources or {},
             resource_factories or {},
@@ -567,6 +572,4 @@ def _workflow_runner(
 def _workspace_factory(workspace: Any) -> Callable[[Any], Any] | None:
     if workspace is None:
         return None
-    from .workspace_binding import make_workspace_factory
-
     return make_workspace_factory(workspace)

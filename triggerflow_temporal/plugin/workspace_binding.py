@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-class _Backends:
+class TenantBackends:
     """One set-up Workspace backend per tenant, opened lazily in the worker process."""
 
     def __init__(self, target: Any) -> None:
@@ -17,6 +17,7 @@ class _Backends:
         self._root: Any = None
 
     async def get(self, tenant: str) -> Any:
+        """The set-up backend of ``tenant`` (opened on first use)."""
         found = self._by_tenant.get(tenant)
         if found is not None:
             return found
@@ -25,6 +26,8 @@ class _Backends:
         async with self._lock:
             found = self._by_tenant.get(tenant)
             if found is None:
+                # Imported on first use: SQLAlchemy and the drivers load only in workers
+                # whose chunks use the Workspace.
                 from workspace import BaseWorkspace, open_workspace
 
                 if self._root is None:
@@ -50,7 +53,7 @@ class ScopedWorkspace:
     ``flow`` merged into their scope, so a chunk stores a large result and keeps the ref.
     """
 
-    def __init__(self, backends: _Backends, tenant: str, scope: dict[str, Any]) -> None:
+    def __init__(self, backends: TenantBackends, tenant: str, scope: dict[str, Any]) -> None:
         self._backends = backends
         self._tenant = tenant
         self.scope = dict(scope)
@@ -69,10 +72,10 @@ class ScopedWorkspace:
 
 def make_workspace_factory(target: Any) -> Callable[[Any], ScopedWorkspace]:
     """Return ``factory(data) -> ScopedWorkspace`` for the plugin's ``workspace=`` option."""
-    backends = _Backends(target)
+    backends = TenantBackends(target)
 
     def factory(data: Any) -> ScopedWorkspace:
-        tenant = data._input.tenant or "default"
+        tenant = data.tenant
         return ScopedWorkspace(
             backends, tenant, {"execution_id": data.execution_id, "flow": data.flow_name}
         )
