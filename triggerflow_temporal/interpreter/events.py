@@ -13,11 +13,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
+from temporalio.contrib.workflow_streams import WorkflowStreamState
 
-from ..spec.flow_spec import FlowSpec
 from .carry_bounds import stream_items_to_drop
-from .event_recorder import EventRecorder
+from .workflow_base import WorkflowBase
 
 # Topics of the execution's WorkflowStream: items put by chunks, system items (interrupts,
 # interventions), and the end marker published once when the stream stops (``stop_stream``
@@ -54,14 +53,8 @@ def error_info(details: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class EventsMixin:
+class EventsMixin(WorkflowBase):
     """Event and stream bookkeeping of :class:`~._workflow.TriggerFlowWorkflow`."""
-
-    _spec: FlowSpec
-    _execution_id: str
-    _events: EventRecorder
-    _stream: WorkflowStream
-    _stream_stopped: bool
 
     # ------------------------------------------------------------- events
     def _emit(

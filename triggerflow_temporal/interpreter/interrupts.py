@@ -15,12 +15,11 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from ..spec.chunk_io import pack_resume
-from ..spec.flow_spec import FlowSpec
 from ..spec.wire import ContinueRequest
 from .events import EventsMixin
 from .interrupt_records import check_response, new_interrupt_record
 from .scheduler_host import Held
-from .signal_net import ChunkFailure, SignalNet
+from .signal_net import ChunkFailure
 
 # Rejected signal-variant requests kept for inspection (oldest dropped first).
 MAX_REJECTED_REQUESTS = 100
@@ -29,30 +28,7 @@ MAX_REJECTED_REQUESTS = 100
 class InterruptsMixin(EventsMixin):
     """Interrupt bookkeeping of the workflow (:class:`~.workflow.TriggerFlowWorkflow`)."""
 
-    _spec: FlowSpec
-    _engine: SignalNet
-    _execution_id: str
-    _lifecycle: str
-    _interrupts: dict[str, dict[str, Any]]
-    _deadlines: dict[str, dict[str, Any]]
-    _timers: dict[str, asyncio.Future[None]]
-    _rejected: list[dict[str, Any]]
-    _v3: bool
-
     # Provided by the workflow class.
-    def _refresh_status(self) -> None:
-        raise NotImplementedError
-
-    async def _guarded(self, awaitable: Any) -> Any:
-        raise NotImplementedError
-
-    def _touch(self) -> None:
-        raise NotImplementedError
-
-    async def _external(
-        self, signal: dict[str, Any], *, op: dict[str, Any] | None = None, answer: Any = "results"
-    ) -> Any:
-        raise NotImplementedError
 
     def _pending(self) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self._interrupts.items() if v["status"] == "waiting"}

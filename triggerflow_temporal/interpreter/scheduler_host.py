@@ -10,7 +10,6 @@ with ``settle`` in the next run, which answers the root's outcome (roots are car
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from typing import Any, cast
 
@@ -19,7 +18,7 @@ from temporalio import workflow
 from ..spec.state import apply_state_op
 from ..spec.wire import SETTLE_KEY, chunk_failed_error
 from .scheduler import Scheduler, restored_work
-from .signal_net import SignalNet
+from .workflow_base import WorkflowBase
 
 # Continue as new at this many events even if the server never suggests it (a server
 # configured with a high suggestion threshold must not let one run reach its hard limit).
@@ -33,52 +32,10 @@ class Held:
         self.root = root
 
 
-class SchedulerHostMixin:
+class SchedulerHostMixin(WorkflowBase):
     """Runtime-version-3 wiring of :class:`~._workflow.TriggerFlowWorkflow`."""
 
-    _engine: SignalNet
-    _lifecycle: str
-    _closing: bool
-    _status: str
-    _error: dict[str, Any] | None
-    _options: Any
-    _signal_log: list[dict[str, Any]]
-    _pending_work: list[dict[str, Any]]
-    _interrupts: dict[str, dict[str, Any]]
-    _inflight: dict[str, dict[str, Any]]
-    _restore_done: bool
-    _v3: bool
-    _drive: asyncio.Future[None] | None = None
-    _load_root: str | None = None
-
     # Provided by the workflow class and its other mixins.
-    def _fail(self, details: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def _refresh_status(self) -> None:
-        raise NotImplementedError
-
-    def _touch(self) -> None:
-        raise NotImplementedError
-
-    def _log_signal(self, signal: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _now(self) -> float:
-        raise NotImplementedError
-
-    def _begin(self, value: Any) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    def info_query(self) -> dict[str, Any]:
-        """The ``info`` query (provided by the workflow class)."""
-        raise NotImplementedError
-
-    def _resolve_resume_event_now(self, signal: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def _apply_stream_op(self, record: list[Any], chunk: dict[str, Any] | None) -> None:
-        raise NotImplementedError
 
     @property
     def _sched(self) -> Scheduler:

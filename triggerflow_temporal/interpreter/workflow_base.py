@@ -1,0 +1,247 @@
+"""Shared attributes of the interpreter workflow's mixins (workflow side, declarations only).
+
+:class:`WorkflowBase` declares what ``TriggerFlowWorkflow.__init__`` sets and the methods
+one mixin calls on another, so each mixin type-checks on its own; it is last in the
+workflow's method resolution order, so every real method wins over its declaration here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.contrib.workflow_streams import WorkflowStream
+from temporalio.exceptions import ApplicationError
+
+from ..spec.flow_spec import FlowSpec
+from ..spec.wire import ContinueRequest, ExecutionOptions, FlowRuntime, Semaphore
+from .event_recorder import EventRecorder
+from .interventions import InterventionLedger
+from .legacy_engine import Engine
+from .scheduler import Scheduler
+from .signal_net import SignalNet
+
+# Bounded logs kept in workflow memory (and carried over continue-as-new).
+MAX_SIGNAL_ATTEMPTS = 100
+
+# Runtime version (ExecutionOptions.runtime_version) from which fan-outs are bounded: a
+# default in-flight cap, for_each items held and carried over continue-as-new, and the start
+# update settling across runs. Executions started before it replay the unbounded dispatch.
+BOUNDED_FANOUT_VERSION = 2
+
+# False in a chain that an update awaits until it is quiescent (start without auto close,
+# emit, set_state, continue_with, loaded): an update cannot outlive its run, so a fan-out
+# in such a chain is never held for continue-as-new; it finishes in this run.
+CHAIN_MAY_HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "triggerflow_chain_may_hold", default=True
+)
+
+
+# Runtime version from which the interpreter is the durable-queue Scheduler (no stack growth
+# per step, continue-as-new in the middle of a chain). Before it: the nested-await Engine.
+SCHEDULER_VERSION = 3
+
+# Inline (execute_in="workflow") chunks run between two workflow-task yields (version 3).
+INLINE_YIELD_EVERY = 200
+
+
+class WorkflowBase:
+    """Attributes and cross-mixin methods of :class:`~.workflow.TriggerFlowWorkflow`."""
+
+    # Set by TriggerFlowWorkflow.__init__ (and restored on continue-as-new or load).
+    _spec: FlowSpec
+    _options: ExecutionOptions
+    _runtime: FlowRuntime
+    _execution_id: str
+    _events: EventRecorder
+    _stream: WorkflowStream
+    _stream_stopped: bool
+    _v3: bool
+    _engine: SignalNet
+    _status: str
+    _lifecycle: str
+    _started: bool
+    _tick: int
+    _interrupts: dict[str, dict[str, Any]]
+    _error: dict[str, Any] | None
+    _close_snapshot: dict[str, Any] | None
+    _close_reason: str | None
+    _created_at: float
+    _started_at: float | None
+    _closed_at: float | None
+    _last_activity_at: float
+    _permits: Semaphore | None
+    _closing: bool
+    _detached: list[asyncio.Future[None]]
+    _deadlines: dict[str, dict[str, Any]]
+    _timers: dict[str, asyncio.Future[None]]
+    _interventions: InterventionLedger
+    _signal_log: list[dict[str, Any]]
+    _rejected: list[dict[str, Any]]
+    _inflight: dict[str, dict[str, Any]]
+    _pending_work: list[dict[str, Any]]
+    _steps: int
+    _inline_runs: int
+    _search_attributes_sent: tuple[str, tuple[str, ...]] | None
+    _restore_done: bool
+    _drive: asyncio.Future[None] | None = None
+    _load_root: str | None = None
+
+    # Defined by the workflow class or one of its mixins.
+    async def _apply_state_op(self, op: list[Any]) -> None:
+        raise NotImplementedError
+
+    def _apply_stream_op(self, record: list[Any], chunk: dict[str, Any] | None) -> None:
+        raise NotImplementedError
+
+    async def _await_root(self, root: str) -> Any:
+        raise NotImplementedError
+
+    def _awaited_interrupts(self) -> set[str]:
+        raise NotImplementedError
+
+    def _begin(self, value: Any) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _broken(self) -> bool:
+        raise NotImplementedError
+
+    def _check_continue(self, request: ContinueRequest) -> bool:
+        raise NotImplementedError
+
+    async def _close(self, reason: str, pending_interrupts: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _continue(self, request: ContinueRequest, *, awaited: bool = True) -> Any:
+        raise NotImplementedError
+
+    def _continue_as_new_due(self) -> bool:
+        raise NotImplementedError
+
+    def _emit(
+        self,
+        event_type: str,
+        message: str,
+        payload: Any = None,
+        *,
+        level: str = "INFO",
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def _emit_chunk(
+        self,
+        event_type: str,
+        op: dict[str, Any],
+        signal: dict[str, Any],
+        run_id: str,
+        extra: Callable[[], dict[str, Any]] | dict[str, Any] | None = None,
+        *,
+        level: str = "INFO",
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def _export_stream(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _external(
+        self, signal: dict[str, Any], *, op: dict[str, Any] | None = None, answer: Any = "results"
+    ) -> Any:
+        raise NotImplementedError
+
+    def _fail(self, details: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _fanout_bounded(self) -> bool:
+        raise NotImplementedError
+
+    async def _guarded(self, awaitable: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def _legacy(self) -> Engine:
+        raise NotImplementedError
+
+    def _log_signal(self, signal: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    def _on_intervention(self, action: str, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _pending_snapshot_work(self, exclude: str | None = None) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _put_stream_item(
+        self, item: Any, origin: dict[str, Any] | None = None, *, system: bool = False
+    ) -> None:
+        raise NotImplementedError
+
+    def _quiescent(self) -> bool:
+        raise NotImplementedError
+
+    def _raise_if_broken(self) -> None:
+        raise NotImplementedError
+
+    def _record_interrupt(
+        self, op: dict[str, Any], signal: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _refresh_status(self) -> None:
+        raise NotImplementedError
+
+    def _reject_signal_request(self, request: ContinueRequest, error: ApplicationError) -> None:
+        raise NotImplementedError
+
+    async def _resolve_resume_event(self, signal: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _resolve_resume_event_now(self, signal: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _resume_event_problem(self, event: str, trigger_type: str, value: Any) -> str | None:
+        raise NotImplementedError
+
+    async def _run_external(self, signal: dict[str, Any], awaitable: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def _sched(self) -> Scheduler:
+        raise NotImplementedError
+
+    async def _set_state_root(self, record: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def _settle_marker(self, result: Any) -> Any:
+        raise NotImplementedError
+
+    async def _settle_root(self, root: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _snapshot(self, pending: list[dict[str, Any]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _start(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def _stop_runtime_stream(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _touch(self) -> None:
+        raise NotImplementedError
+
+    def _trim_stream(self) -> None:
+        raise NotImplementedError
+
+    def _write_ledger(self) -> None:
+        raise NotImplementedError
+
+    def info_query(self) -> dict[str, Any]:
+        """The ``info`` query (a handler of the workflow)."""
+        raise NotImplementedError

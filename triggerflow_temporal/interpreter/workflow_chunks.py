@@ -1,0 +1,456 @@
+"""Chunk runs of the interpreter workflow (workflow side, deterministic).
+
+Building a chunk's input, running it as an activity, a local activity or inline, applying
+the operations it recorded (state, emits, stream items), payload size checks, the hooks
+interventions use before an operator, and sub-flows as child workflows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+
+from .._errors import ChunkOutputError
+from ..chunk.data import ChunkData
+from ..spec.chunk_io import ChunkInput, ChunkOutput, pack_resume
+from ..spec.flow_spec import deserialize_activity_config
+from ..spec.state import MAX_PAYLOAD_BYTES, apply_state_op, describe_size, json_size
+from ..spec.wire import (
+    ExecutionOptions,
+    WorkflowInput,
+    failure_from_activity,
+)
+from .events import error_info
+from .interventions import STATE_KEY as INTERVENTIONS_KEY
+from .legacy_engine import (
+    ChunkFailure,
+    PausedBranch,
+)
+from .subflow import capture_input, write_back_value
+from .workflow_base import (
+    INLINE_YIELD_EVERY,
+    WorkflowBase,
+)
+
+
+class ChunkRunMixin(WorkflowBase):
+    """Running chunks and sub-flows for :class:`~.workflow.TriggerFlowWorkflow`."""
+
+    # ================================================================ chunks
+    def _chunk_input(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> ChunkInput:
+        name = op["name"]
+        return ChunkInput(
+            flow=self._spec.name,
+            chunk=name,
+            execution_id=self._execution_id,
+            run_id=run_id,
+            value=signal["value"],
+            trigger_event=signal["trigger_event"],
+            trigger_type=signal["trigger_type"],
+            signal={
+                "id": signal["id"],
+                "source": signal["source"],
+                # The resume context travels once, in ``resume`` (pack_resume).
+                "meta": {k: v for k, v in signal["meta"].items() if k != "resume"},
+                "layer_marks": signal["layer_marks"],
+            },
+            state=self._engine.state,
+            resources=self._options.runtime_resources,
+            resume=pack_resume(signal["meta"].get("resume")),
+            blueprint_hash=self._spec.blueprint_hash,
+            tenant=self._options.tenant,
+            interventions=list(self._interventions.records.values()),
+        )
+
+    async def _launch_chunk(
+        self, op: dict[str, Any], signal: dict[str, Any], run_id: str
+    ) -> ChunkOutput:
+        """Run the chunk's handler where its ``execute_in`` says (permits, size check)."""
+        name = op["name"]
+        options = self._spec.chunks.get(name) or {"execute_in": "activity", "activity": {}}
+        chunk_input = self._chunk_input(op, signal, run_id)
+        if options.get("execute_in") != "workflow":
+            self._check_chunk_input(name, chunk_input)
+        if self._permits is not None:
+            async with self._permits:
+                self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
+                return await self._execute_chunk(name, options, chunk_input)
+        self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
+        return await self._execute_chunk(name, options, chunk_input)
+
+    async def _run_chunk(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> Any:
+        """Runtime versions 1-2: run a chunk and apply its operations (nested awaits)."""
+        self._inflight[run_id] = {"kind": "chunk", "op": op["id"], "signal": signal}
+        try:
+            output = await self._launch_chunk(op, signal, run_id)
+            await self._apply_ops(output.ops, signal, op)
+            paused = None
+            if output.pause is not None:
+                paused = PausedBranch(self._record_interrupt(op, signal, output.pause))
+            self.chunk_done(op, signal, run_id, output.value, paused and paused.interrupt)
+        except ChunkFailure as failure:
+            self.chunk_failed(op, signal, run_id, failure.details)
+            raise
+        finally:
+            self._inflight.pop(run_id, None)
+        return paused if paused is not None else output.value
+
+    async def run_chunk(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> Any:
+        """Scheduler host: run a chunk; its output (operations applied by the scheduler)."""
+        self._inflight[run_id] = {"kind": "chunk", "op": op["id"], "signal": signal}
+        try:
+            return await self._launch_chunk(op, signal, run_id)
+        finally:
+            self._inflight.pop(run_id, None)
+
+    def chunk_done(
+        self,
+        op: dict[str, Any],
+        signal: dict[str, Any],
+        run_id: str,
+        value: Any,
+        interrupt: dict[str, Any] | None,
+    ) -> None:
+        """A chunk finished: count the step, emit ``chunk.completed``."""
+        paused = interrupt is not None
+        self._record_step(op, signal, run_id, value, paused)
+        self._emit_chunk(
+            "chunk.completed",
+            op,
+            signal,
+            run_id,
+            lambda: {
+                "status": "waiting" if paused else "completed",
+                "returned_pause_signal": paused,
+                "output": None if paused else value,
+            },
+        )
+
+    def chunk_failed(
+        self, op: dict[str, Any], signal: dict[str, Any], run_id: str, details: dict[str, Any]
+    ) -> None:
+        """A chunk failed: emit ``chunk.failed``."""
+        self._emit_chunk(
+            "chunk.failed",
+            op,
+            signal,
+            run_id,
+            {"status": "failed"},
+            level="ERROR",
+            error=error_info(details),
+        )
+
+    def record_pause(
+        self, op: dict[str, Any], signal: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Scheduler host: record the interrupt a chunk asked for."""
+        return self._record_interrupt(op, signal, request)
+
+    def run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
+        """Scheduler host: run a sub-flow as a child workflow."""
+        return self._run_sub_flow(op, signal)
+
+    def before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
+        """Scheduler host: interventions before an operator."""
+        self._before_operator(op, signal)
+
+    # ========================================================= payload size
+    # The activity checks what a chunk returns and writes (_plugin.check_output); what the
+    # workflow assembles itself (a join's collected list, the continue-as-new carry) is
+    # checked here. Over Temporal's 2 MiB a command's payload is refused and the workflow
+    # task fails forever, so the execution fails instead, naming the cause. From the
+    # bounded-fan-out runtime version on: histories recorded before replay unchanged.
+    def _check_chunk_input(self, chunk: str, chunk_input: ChunkInput) -> None:
+        if not self._fanout_bounded():
+            return
+        size = json_size([chunk_input.value, chunk_input.state])
+        if size <= MAX_PAYLOAD_BYTES:
+            return
+        message = (
+            f"The input of chunk '{chunk}' (its value plus the execution state) is "
+            f"{describe_size(size)} of JSON, over the {describe_size(MAX_PAYLOAD_BYTES)} this "
+            "runtime carries through Temporal history (Temporal refuses payloads over 2 MiB). "
+            "A join (for_each, batch, collect) gathered more than fits: store each item's "
+            "output in the Workspace (data.workspace.ingest(...)) and return its ref."
+        )
+        raise ChunkFailure(
+            {
+                "flow": self._spec.name,
+                "chunk": chunk,
+                "type": ChunkOutputError.__name__,
+                "module": ChunkOutputError.__module__,
+                "message": message,
+            }
+        )
+
+    def _check_carry(self, carry: dict[str, Any]) -> None:
+        if not self._fanout_bounded():
+            return
+        size = json_size(carry)
+        if size <= MAX_PAYLOAD_BYTES:
+            return
+        message = (
+            f"TriggerFlow execution '{self._execution_id}' cannot continue as new: its "
+            f"state, join progress and logs are {describe_size(size)} of JSON, over the "
+            f"{describe_size(MAX_PAYLOAD_BYTES)} this runtime carries between runs (Temporal "
+            "refuses payloads over 2 MiB). Keep large outputs in the Workspace and their refs "
+            "in state."
+        )
+        raise ApplicationError(
+            message,
+            {
+                "type": ChunkOutputError.__name__,
+                "module": ChunkOutputError.__module__,
+                "message": message,
+            },
+            type=ChunkOutputError.__name__,
+            non_retryable=True,
+        )
+
+    def _record_step(
+        self, op: dict[str, Any], signal: dict[str, Any], run_id: str, value: Any, paused: bool
+    ) -> None:
+        """Count a finished chunk; when a history recorder is attached, snapshot the step.
+
+        The recorder is only set on the replayer that ``async_get_history`` runs over the
+        event history, so live executions pay for a counter increment only. A step's
+        snapshot re-runs, on load, the chunk runs in flight at that moment plus this
+        chunk's continuation: that is what "fork from after chunk N" means.
+        """
+        self._steps += 1
+        recorder = getattr(self._runtime, "step_recorder", None)
+        if recorder is None:
+            return
+        pending = self._pending_snapshot_work(exclude=run_id)
+        if not paused:
+            pending.append({"kind": "continue", "op": op["id"], "signal": signal, "result": value})
+        recorder(
+            self._execution_id,
+            {
+                "step": self._steps,
+                "chunk": op["name"],
+                "run_id": run_id,
+                "paused": paused,
+                "state": copy.deepcopy(self._engine.state),
+                "state_version": self._engine.state_version,
+                "snapshot": self._snapshot(pending),
+            },
+        )
+
+    async def _execute_chunk(
+        self, name: str, options: dict[str, Any], chunk_input: ChunkInput
+    ) -> ChunkOutput:
+        execute_in = options.get("execute_in", "activity")
+        if execute_in == "workflow":
+            if self._v3:
+                self._inline_runs += 1
+                if self._inline_runs % INLINE_YIELD_EVERY == 0:
+                    # A loop of inline chunks never leaves the workflow task; Temporal's
+                    # deadlock detector fails a task that runs over 2 s. A short timer
+                    # ends the task every INLINE_YIELD_EVERY inline chunks.
+                    await workflow.sleep(0.001, summary="inline chunks: yield")
+            return await self._run_inline(name, chunk_input)
+        config = {**self._runtime.default_activity_config}
+        config.update(deserialize_activity_config(options.get("activity") or {}))
+        config.setdefault("summary", name)
+        activity_name = f"{self._spec.name}.{name}"
+        try:
+            if execute_in == "local_activity":
+                config.pop("task_queue", None)
+                config.pop("heartbeat_timeout", None)
+                config.pop("priority", None)
+                try:
+                    return await workflow.execute_local_activity(
+                        activity_name, chunk_input, result_type=ChunkOutput, **config
+                    )
+                except FailureError as error:
+                    # A local activity's failure arrives as its cause (an ApplicationError,
+                    # a TimeoutError), not wrapped in an ActivityError.
+                    raise ChunkFailure(
+                        failure_from_activity(error, self._spec.name, name)
+                    ) from None
+            return await workflow.execute_activity(
+                activity_name, chunk_input, result_type=ChunkOutput, **config
+            )
+        except ActivityError as error:
+            raise ChunkFailure(failure_from_activity(error, self._spec.name, name)) from None
+
+    async def _run_inline(self, name: str, chunk_input: ChunkInput) -> ChunkOutput:
+        handler = self._runtime.inline_handler(self._spec.name, name)
+        if handler is None:
+            raise RuntimeError(
+                f"Chunk handler '{name}' of flow '{self._spec.name}' is not registered on this "
+                "worker."
+            )
+        data = ChunkData(
+            chunk_input,
+            resources=self._runtime.chunk_resources(self._spec.name, chunk_input.resources),
+            flow_data=self._runtime.flow_data(self._spec.name),
+        )
+        try:
+            result = handler(data)
+            if hasattr(result, "__await__"):
+                result = await result
+        except Exception as error:
+            raise ChunkFailure(
+                {
+                    "flow": self._spec.name,
+                    "chunk": name,
+                    "type": type(error).__name__,
+                    "module": type(error).__module__,
+                    "message": str(error),
+                }
+            ) from None
+        return data.to_output(result)
+
+    async def _apply_ops(
+        self, ops: list[list[Any]], signal: dict[str, Any], chunk: dict[str, Any] | None = None
+    ) -> None:
+        """Apply a chunk's recorded operations in order; watchers and emits are awaited."""
+        for op in ops:
+            kind = op[0]
+            if kind in ("set", "append", "del"):
+                await self._apply_state_op(op)
+            elif kind == "emit":
+                await self._emit_internal(signal, op[1], op[2], op[3])
+            elif kind == "emit_nowait":
+                self._detached.append(
+                    asyncio.ensure_future(self._emit_detached(signal, op[1], op[2], op[3]))
+                )
+            else:
+                self._apply_stream_op(op, chunk)
+
+    def _apply_stream_op(self, record: list[Any], chunk: dict[str, Any] | None) -> None:
+        """Apply a recorded operation that neither writes state nor emits."""
+        kind = record[0]
+        if kind == "stream":
+            self._put_stream_item(record[1], chunk)
+        elif kind == "stop_stream":
+            self._stop_runtime_stream("stop_stream")
+        elif kind == "intervention_consumed":
+            self._on_intervention_consumed(record[1], record[2])
+
+    async def _apply_state_op(self, op: list[Any]) -> None:
+        changed, value = apply_state_op(self._engine.state, op)
+        if not changed:
+            return
+        self._engine.state_version += 1
+        self._touch()
+        key, emit = op[1], op[-1]
+        if emit and self._engine.has_listener("runtime_data", key):
+            signal = self._engine.make_signal(
+                key, value, trigger_type="runtime_data", source="runtime_data"
+            )
+            await self._legacy.dispatch(signal)
+
+    async def _emit_internal(
+        self, parent: dict[str, Any], event: str, value: Any, trigger_type: str
+    ) -> list[Any]:
+        signal = self._engine.make_signal(
+            event,
+            value,
+            trigger_type=trigger_type,
+            layer_marks=parent["layer_marks"],
+            source="chunk",
+            meta=self._engine.child_meta(parent),
+        )
+        await self._resolve_resume_event(signal)
+        return await self._legacy.dispatch(signal)
+
+    async def _emit_detached(
+        self, parent: dict[str, Any], event: str, value: Any, trigger_type: str
+    ) -> None:
+        try:
+            await self._guarded(self._emit_internal(parent, event, value, trigger_type))
+        except ApplicationError:
+            pass  # recorded as the execution's failure; nobody awaits detached work
+        finally:
+            self._touch()
+
+    # ========================================================= interventions
+    def _before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
+        """Insert interventions: at an ``intervention_point`` (planned) or any operator (auto)."""
+        mode = self._interventions.mode
+        if mode == "planned" and op["kind"] == "intervention_point":
+            target = (op.get("options") or {}).get("target")
+            inserted = self._interventions.insert_planned(target, op, signal, self._now())
+        elif mode == "auto":
+            inserted = self._interventions.insert_auto(op, signal, self._now())
+        else:
+            return
+        if inserted:
+            self._write_ledger()
+            for record in inserted:
+                self._on_intervention("insert", record)
+
+    def _on_intervention_consumed(self, intervention_id: str, info: dict[str, Any]) -> None:
+        try:
+            record = self._interventions.consume(intervention_id, info, self._now())
+        except KeyError:
+            return  # checked by the chunk against the records it was given
+        self._write_ledger()
+        self._on_intervention("consume", record)
+
+    def _write_ledger(self) -> None:
+        """Mirror the ledger into state under ``$interventions``, as natively."""
+        self._engine.state[INTERVENTIONS_KEY] = copy.deepcopy(self._interventions.records)
+        self._engine.state_version += 1
+        self._touch()
+
+    # ============================================================= sub-flows
+    async def _run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
+        options = op["options"]
+        child = self._spec.sub_flows.get(options["sub_flow_name"])
+        if child is None:
+            raise RuntimeError(f"sub-flow {options['sub_flow_name']!r} missing from the spec")
+        child_input = capture_input(options.get("capture") or {}, signal, self._engine.state)
+        child_id = f"{self._execution_id}:{op['id']}:{self._engine.next_id('child-')}"
+        frame = {
+            "child_execution_id": child_id,
+            "operator_id": op["id"],
+            "sub_flow_name": child.name,
+        }
+        self._emit(
+            "triggerflow.sub_flow_started",
+            f"TriggerFlow execution '{self._execution_id}' started sub-flow '{child.name}'.",
+            lambda: {**frame, "input": child_input},
+        )
+        try:
+            result = await workflow.execute_child_workflow(
+                child.name,
+                WorkflowInput(
+                    spec=child.to_json(),
+                    options=ExecutionOptions(
+                        auto_close=True,
+                        auto_close_timeout=0.0,
+                        hidden=True,
+                        runtime_resources=self._options.runtime_resources,
+                        tenant=self._options.tenant,
+                        runtime_version=self._options.runtime_version,
+                    ),
+                    start={"value": child_input},
+                ),
+                id=child_id,
+                result_type=dict,
+                static_summary=f"{child.name} (sub-flow of {self._spec.name})",
+            )
+        except ChildWorkflowError as error:
+            details = failure_from_activity(error, child.name, op["name"])
+            self._emit(
+                "triggerflow.sub_flow_failed",
+                f"TriggerFlow execution '{self._execution_id}' sub-flow '{child.name}' failed.",
+                frame,
+                level="ERROR",
+                error=error_info(details),
+            )
+            raise ChunkFailure(details) from None
+        self._emit(
+            "triggerflow.sub_flow_completed",
+            f"TriggerFlow execution '{self._execution_id}' sub-flow '{child.name}' completed.",
+            lambda: {**frame, "result": result},
+        )
+        return write_back_value(options.get("write_back") or {}, result, signal, self._engine.state)
