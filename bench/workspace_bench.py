@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._records import context_plan, ingest_all, pct, records, search_plan  # noqa: E402
-from workspace import SQLWorkspace, WorkspaceClient  # noqa: E402 - after sys.path
-from workspace.base import BaseWorkspace  # noqa: E402
+from workspace import BaseWorkspace, SQLWorkspace, WorkspaceClient  # noqa: E402 - after sys.path
 
 
 async def timed(calls: list[Callable[[], Awaitable[object]]]) -> list[float]:
@@ -101,7 +100,7 @@ async def http_backend(tmp: Path) -> AsyncIterator[BaseWorkspace]:
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "WORKSPACE_TOKENS": "bench-token-change-me:bench",
-        },  # noqa: E501
+        },
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -30,7 +30,7 @@ from triggerflow_temporal.cli.config import (
     worker_settings,
 )
 from triggerflow_temporal.cli.devserver import FAST_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES
-from workspace.service import parse_tokens
+from workspace.http.guard import parse_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

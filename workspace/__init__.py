@@ -11,14 +11,22 @@ Backends share one contract, :class:`BaseWorkspace`: :class:`MemoryWorkspace`,
 :class:`SQLWorkspace` (SQLite or PostgreSQL) and :class:`WorkspaceClient` (HTTP service,
 ``python -m workspace serve``). Errors live in :mod:`workspace.errors`; value types in
 :mod:`workspace.types`.
+
+Layers, each importing only the ones below it (``.importlinter-workspace`` checks this):
+
+* ``__main__`` (CLI) and ``factory`` (``open_workspace``);
+* ``http``: ``wire`` (the HTTP contract), ``guard``, ``service``, ``client``;
+* ``storage``: ``base`` (the contract implemented once), ``memory``, ``sql/``;
+* the contract: ``contract`` (``BaseWorkspace``, ``BoundWorkspace``), ``context``, ``query``,
+  ``paging``, ``validation``, ``types``, ``errors``.
 """
 
 from workspace import errors
-from workspace._factory import open_workspace
-from workspace.base import BaseWorkspace
-from workspace.client import WorkspaceClient
-from workspace.memory import MemoryWorkspace
-from workspace.sql import SQLWorkspace
+from workspace.contract import BaseWorkspace
+from workspace.factory import open_workspace
+from workspace.http.client import WorkspaceClient
+from workspace.storage.memory import MemoryWorkspace
+from workspace.storage.sql.store import SQLWorkspace
 from workspace.types import ContextPack, Link, Profile, RecordRef
 
 __all__ = [

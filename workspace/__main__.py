@@ -9,6 +9,9 @@ to finish before the database is closed. ``GET /healthz`` answers 200 while the 
 reachable and 503 otherwise.
 """
 
+# Top layer (entry point): the command line over http.service and storage.sql. The docstring
+# above is the --help description, so it stays as the user reads it.
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +22,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from workspace.http.guard import MIN_TOKEN_LENGTH, TOKEN_HINT, parse_tokens
+from workspace.http.service import DEFAULT_DATABASE_URL, create_app
+from workspace.storage.sql.store import SQLWorkspace
 
 ENV_HOST = "WORKSPACE_HOST"
 ENV_PORT = "WORKSPACE_PORT"
@@ -204,8 +214,8 @@ def check_auth(host: str, tokens: Mapping[str, str]) -> None:
         return
     raise ConfigError(
         f"refusing to serve without authentication on {host!r}, which is not a loopback "
-        f"address: set {ENV_TOKENS}=<token>:<tenant> (tokens of at least 16 characters; "
-        "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+        f"address: set {ENV_TOKENS}=<token>:<tenant> (tokens of at least {MIN_TOKEN_LENGTH} "
+        f"characters; {TOKEN_HINT}), "
         f"or listen on 127.0.0.1 (--host / {ENV_HOST}) for local development."
     )
 
@@ -223,8 +233,6 @@ def mask_password(text: str, url: str) -> str:
     if "://" not in url:
         return text
     try:
-        from sqlalchemy.engine import make_url
-
         password = make_url(url).password
     except Exception:
         return text
@@ -243,8 +251,6 @@ def display_url(url: str) -> str:
     if "://" not in url:
         return url
     try:
-        from sqlalchemy.engine import make_url
-
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         # Unparseable: show only the scheme rather than risk printing a secret.
@@ -264,9 +270,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     args = _parser().parse_args(argv)
     environ = os.environ if env is None else env
     if args.command == "migrate":
-        from workspace.service import DEFAULT_DATABASE_URL
-        from workspace.sql import SQLWorkspace
-
         url = args.database_url or environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
 
         async def migrate() -> None:
@@ -286,10 +289,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return 1
         print(f"workspace schema is up to date at {display_url(url)}")
         return 0
-
-    import uvicorn
-
-    from workspace.service import create_app, parse_tokens
 
     try:
         config = serve_config(args, environ)

@@ -2,7 +2,7 @@
 
 Backends only supply candidate records with a raw full-text rank (see :class:`Candidate`); the
 ranking formula, tie-breaks and the packing under the budget live here, so a pack depends only
-on the data and the profile, never on the backend.
+on the data and the profile, never on the backend. Contract layer: no backend is imported here.
 
 Token counting is pluggable: pass any ``Callable[[str], int]`` as ``token_counter`` to a backend.
 The default, :func:`approx_tokens`, is ``ceil(len(text) / 4)``, a dependency-free estimate close
@@ -18,12 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workspace._common import COLLECTIONS
 from workspace.errors import InvalidInputError, UnknownProfileError
 from workspace.types import ContextBlock, ContextPack, Omission, Profile, RecordRef
+from workspace.validation import COLLECTIONS
 
 __all__ = [
     "BUILTIN_PROFILES",
+    "DEFAULT_BUDGET",
     "Candidate",
     "TokenCounter",
     "approx_tokens",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 TokenCounter = Callable[[str], int]
+
+# The budget of build_context when none is given.
+DEFAULT_BUDGET: dict[str, int] = {"tokens": 4000}
 
 _WORD_OR_PUNCT = re.compile(r"\w+|[^\w\s]")
 

@@ -1,4 +1,4 @@
-"""Typed errors raised by every Workspace backend.
+"""Typed errors raised by every Workspace backend (contract layer, imports nothing).
 
 All errors derive from :class:`WorkspaceError`. Input problems are also ``ValueError`` and missing
 records are also ``KeyError``, so callers that only know the builtin exceptions still catch them.

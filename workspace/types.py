@@ -1,4 +1,4 @@
-"""Value types returned by the Workspace contract.
+"""Value types returned by the Workspace contract (contract layer, imports nothing of the package).
 
 Every type is a frozen dataclass with ``to_dict()`` (JSON-able) and ``from_dict()`` so the HTTP
 service and client exchange exactly what the library backends return.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 __all__ = [
     "BoundedRead",
@@ -20,6 +20,7 @@ __all__ = [
     "Link",
     "LinkPage",
     "Omission",
+    "Page",
     "Profile",
     "RecordRef",
     "SearchPage",
@@ -164,16 +165,19 @@ class Link:
         )
 
 
+_Item = TypeVar("_Item", RecordRef, Link)
+
+
 @dataclass(frozen=True)
-class SearchPage:
-    """One page of search results.
+class Page(Generic[_Item]):
+    """One page of a listing.
 
     Attributes:
-        items: Matching records, best first.
+        items: The items of this page.
         next_cursor: Opaque cursor for the next page, or ``None`` on the last page.
     """
 
-    items: list[RecordRef]
+    items: list[_Item]
     next_cursor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +186,12 @@ class SearchPage:
         Returns:
             ``{"items": [...], "next_cursor": ...}``.
         """
-        return {"items": [r.to_dict() for r in self.items], "next_cursor": self.next_cursor}
+        return {"items": [x.to_dict() for x in self.items], "next_cursor": self.next_cursor}
+
+
+@dataclass(frozen=True)
+class SearchPage(Page[RecordRef]):
+    """One page of search results: records best first (newest first without a query)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchPage:
@@ -194,31 +203,13 @@ class SearchPage:
         Returns:
             The page.
         """
-        return cls(
-            items=[RecordRef.from_dict(r) for r in data.get("items", [])],
-            next_cursor=data.get("next_cursor"),
-        )
+        items = [RecordRef.from_dict(x) for x in data.get("items", [])]
+        return cls(items, data.get("next_cursor"))
 
 
 @dataclass(frozen=True)
-class LinkPage:
-    """One page of links, newest first.
-
-    Attributes:
-        items: The links.
-        next_cursor: Opaque cursor for the next page, or ``None`` on the last page.
-    """
-
-    items: list[Link]
-    next_cursor: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able dict.
-
-        Returns:
-            ``{"items": [...], "next_cursor": ...}``.
-        """
-        return {"items": [x.to_dict() for x in self.items], "next_cursor": self.next_cursor}
+class LinkPage(Page[Link]):
+    """One page of links, newest first."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LinkPage:
@@ -230,10 +221,7 @@ class LinkPage:
         Returns:
             The page.
         """
-        return cls(
-            items=[Link.from_dict(x) for x in data.get("items", [])],
-            next_cursor=data.get("next_cursor"),
-        )
+        return cls([Link.from_dict(x) for x in data.get("items", [])], data.get("next_cursor"))
 
 
 @dataclass(frozen=True)

@@ -27,3 +27,5 @@ register TriggerFlowName Keyword
 register TriggerFlowBlueprint Keyword
 register TriggerFlowTenant Keyword
 register TriggerFlowPendingInterruptTypes KeywordList
+register TriggerFlowAssignees KeywordList
+register TriggerFlowCandidateGroups KeywordList

@@ -278,7 +278,7 @@ async def test_pause_violating_its_own_schema_fails_the_chunk(runtime, handler, 
 @pytest.fixture
 def workspace_service(tmp_path) -> Iterator[tuple[str, str]]:
     """The Workspace HTTP service (256 KiB body limit) on a free port: (url, token)."""
-    from workspace.service import create_app
+    from workspace.http.service import create_app
 
     token = secrets.token_urlsafe(12)
     app = create_app(

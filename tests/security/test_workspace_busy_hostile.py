@@ -20,7 +20,7 @@ import pytest
 
 from tests.workspace.ws_helpers import new_tenant
 from workspace import SQLWorkspace, WorkspaceClient, errors
-from workspace.service import create_app
+from workspace.http.service import create_app
 
 # Holds the write lock (like `sqlite3 file.db "BEGIN IMMEDIATE"` in a shell) until stdin closes.
 HOLDER = """

@@ -25,7 +25,8 @@ from tests.workspace.ws_helpers import (
     free_port,
 )
 from workspace.__main__ import check_auth, display_url, is_loopback, main
-from workspace.service import create_app, parse_tokens
+from workspace.http.guard import parse_tokens
+from workspace.http.service import create_app
 
 PASSWORD = "S3cret-Pa55-w0rd"
 GOOD_TOKEN = "good-token-0123456789abcdef"

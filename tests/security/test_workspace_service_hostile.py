@@ -30,9 +30,11 @@ from tests.workspace.ws_helpers import (
     run_server,
 )
 from workspace import BaseWorkspace, MemoryWorkspace, SQLWorkspace, WorkspaceClient, errors
-from workspace._common import encode_cursor, new_id, now_us
-from workspace._schema import links as links_table
-from workspace.service import DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, create_app
+from workspace.http.guard import MAX_JSON_DEPTH
+from workspace.http.service import DEFAULT_MAX_BODY_BYTES, create_app
+from workspace.paging import encode_cursor
+from workspace.storage.records import new_id, now_us
+from workspace.storage.sql.schema import links as links_table
 
 MAX_INT64 = 2**63 - 1
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

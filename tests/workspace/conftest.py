@@ -19,9 +19,8 @@ from ws_helpers import (
     run_server,
 )
 
-from workspace import MemoryWorkspace, SQLWorkspace, WorkspaceClient
-from workspace.base import BaseWorkspace
-from workspace.service import create_app
+from workspace import BaseWorkspace, MemoryWorkspace, SQLWorkspace, WorkspaceClient
+from workspace.http.service import create_app
 
 
 @pytest.fixture(scope="session")

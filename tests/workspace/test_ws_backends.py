@@ -19,7 +19,8 @@ from workspace import (
     open_workspace,
 )
 from workspace.context import word_tokens
-from workspace.sql import _IngestBatcher, normalize_url
+from workspace.storage.sql.batch import IngestBatcher
+from workspace.storage.sql.engine import normalize_url
 
 
 def test_public_api_is_small_and_complete() -> None:
@@ -162,7 +163,7 @@ async def test_group_commit_batches_and_isolates_a_failing_record() -> None:
         if "bad" in batch:
             raise RuntimeError("boom")
 
-    batcher = _IngestBatcher(write)  # type: ignore[arg-type]
+    batcher = IngestBatcher(write)  # type: ignore[arg-type]
     results = await asyncio.gather(
         *(batcher.submit(x) for x in ["a", "bad", "c", "d"]),  # type: ignore[arg-type]
         return_exceptions=True,

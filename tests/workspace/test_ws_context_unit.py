@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from workspace import Profile, RecordRef, errors
-from workspace._query import goal_terms, parse_query, stem, to_fts5, to_websearch
 from workspace.context import (
     BUILTIN_PROFILES,
     Candidate,
@@ -15,6 +14,7 @@ from workspace.context import (
     check_profile,
     word_tokens,
 )
+from workspace.query import goal_terms, parse_query, stem, to_fts5, to_websearch
 
 
 def _ref(rid: str, collection: str = "artifacts", **kw: object) -> RecordRef:

@@ -17,7 +17,8 @@ import pytest
 from ws_helpers import REPO_ROOT, HttpServer, free_port, new_tenant
 
 from workspace import WorkspaceClient, errors
-from workspace.service import create_app, parse_tokens
+from workspace.http.guard import parse_tokens
+from workspace.http.service import create_app
 
 # -- the real CLI -----------------------------------------------------------------------------
 

@@ -6,8 +6,7 @@ import httpx
 import pytest
 from ws_helpers import HttpServer, new_tenant
 
-from workspace import MemoryWorkspace, SQLWorkspace, WorkspaceClient, errors
-from workspace.base import BaseWorkspace
+from workspace import BaseWorkspace, MemoryWorkspace, SQLWorkspace, WorkspaceClient, errors
 
 
 async def _assert_isolated(a: BaseWorkspace, b: BaseWorkspace) -> None:

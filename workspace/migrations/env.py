@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-VERSION_TABLE = "ws_alembic_version"
+from workspace.storage.sql.schema import VERSION_TABLE
 
 
 def _run(connection: object) -> None:

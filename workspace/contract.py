@@ -1,33 +1,23 @@
-"""The async contract every Workspace backend implements.
+"""The async contract every Workspace backend implements, and its scoped view (contract layer).
 
-The Workspace holds long, reviewable, cross-turn material (artifacts, observations, decisions,
-checkpoints); execution state keeps only the small :class:`~workspace.types.RecordRef` (or just
-its id). Backends: :class:`~workspace.memory.MemoryWorkspace` (reference implementation),
-:class:`~workspace.sql.SQLWorkspace` (SQLite / PostgreSQL) and
-:class:`~workspace.client.WorkspaceClient` (HTTP). All of them pass the same conformance suite.
+The Workspace holds long, reviewable, cross-turn material; execution state keeps only the small
+:class:`~workspace.types.RecordRef` (or just its id). The storage backends (``workspace.storage``)
+and the HTTP client (``workspace.http.client``) implement :class:`BaseWorkspace` and pass the
+same conformance suite. :class:`BoundWorkspace` lives here rather than in a module of its own
+because ``BaseWorkspace.bound()`` creates it while it is itself a ``BaseWorkspace``.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from workspace._common import (
-    DEFAULT_PAGE_SIZE,
-    MAX_SEARCH_LIMIT,
-    check_limit,
-    check_mapping,
-    check_name,
-    decode_cursor,
-    encode_cursor,
-    links_fingerprint,
-    merge_scope,
-    opt_ref_id,
-)
 from workspace.context import BUILTIN_PROFILES, check_profile
+from workspace.paging import decode_offset, links_fingerprint, offset_cursor, read_all
 from workspace.types import (
     BoundedRead,
     Checkpoint,
@@ -38,15 +28,30 @@ from workspace.types import (
     RecordRef,
     SearchPage,
 )
+from workspace.validation import (
+    DEFAULT_PAGE_SIZE,
+    check_limit,
+    check_mapping,
+    check_name,
+    merge_scope,
+    opt_ref_id,
+)
 
-__all__ = ["DEFAULT_BUDGET", "BaseWorkspace", "BoundWorkspace", "RefOrId"]
+__all__ = [
+    "CHECKPOINT_COLLECTION",
+    "CHECKPOINT_KIND",
+    "BaseWorkspace",
+    "BoundWorkspace",
+    "RefOrId",
+]
 
 RefOrId = RecordRef | str
 """A record handle: the ref returned by ``ingest`` or just its id."""
 
-DEFAULT_BUDGET: dict[str, int] = {"tokens": 4000}
 CHECKPOINT_COLLECTION = "checkpoints"
 CHECKPOINT_KIND = "snapshot"
+# Most checkpoints checkpoint_history(limit=...) reads in one call (in pages of 1000).
+MAX_HISTORY = 1_000_000
 
 
 class BaseWorkspace(ABC):
@@ -313,10 +318,10 @@ class BaseWorkspace(ABC):
         """
         limit = check_limit(limit)
         fp = links_fingerprint(opt_ref_id(ref), opt_ref_id(source), opt_ref_id(target), relation)
-        offset = 0 if cursor is None else int(decode_cursor(cursor, fp, "o")["o"])
+        offset = 0 if cursor is None else decode_offset(cursor, fp)
         found = await self.links(ref, source=source, target=target, relation=relation)
         more = len(found) > offset + limit
-        next_cursor = encode_cursor({"m": "o", "f": fp, "o": offset + limit}) if more else None
+        next_cursor = offset_cursor(fp, offset + limit) if more else None
         return LinkPage(found[offset : offset + limit], next_cursor)
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -374,21 +379,14 @@ class BaseWorkspace(ABC):
             InvalidInputError: For an invalid run id or limit.
         """
         if limit is not None:
-            check_limit(limit, maximum=1_000_000)
-        found: list[RecordRef] = []
-        cursor: str | None = None
-        while limit is None or len(found) < limit:
-            page_size = MAX_SEARCH_LIMIT
-            if limit is not None:
-                page_size = min(page_size, limit - len(found))
-            page = await self.checkpoint_history_page(
-                run_id, step_id, limit=page_size, cursor=cursor, scope=scope
+            check_limit(limit, maximum=MAX_HISTORY)
+
+        async def page(size: int, cursor: str | None) -> SearchPage:
+            return await self.checkpoint_history_page(
+                run_id, step_id, limit=size, cursor=cursor, scope=scope
             )
-            found.extend(page.items)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return found
+
+        return await read_all(page, limit)
 
     async def checkpoint_history_page(
         self,
@@ -522,13 +520,46 @@ def _checkpoint_scope(
     return merge_scope(base, scope)
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _forward(method: _Method) -> _Method:
+    """The view's version of ``method``: the wrapped workspace's, with the fixed scope merged in.
+
+    Only methods with a ``scope`` parameter are scoped (an id is its own capability). The result
+    is typed as ``method`` itself, so the view keeps the contract's exact signatures.
+    """
+    name = method.__name__
+    signature = inspect.signature(method)
+    scoped = "scope" in signature.parameters
+
+    async def forward(view: BoundWorkspace, *args: Any, **kwargs: Any) -> Any:
+        if scoped:
+            call = signature.bind(view, *args, **kwargs)
+            call.arguments["scope"] = view._merge(call.arguments.get("scope"))
+            args, kwargs = call.args[1:], call.kwargs
+        return await getattr(view.inner, name)(*args, **kwargs)
+
+    # Not functools.wraps: it would copy __isabstractmethod__ and leave the view abstract.
+    forward.__name__ = name
+    forward.__qualname__ = f"BoundWorkspace.{name}"
+    forward.__doc__ = f"See :meth:`BaseWorkspace.{name}`" + (
+        "; the bound scope is merged in." if scoped else "."
+    )
+    forward.__signature__ = signature  # type: ignore[attr-defined]  # help() shows the contract's
+    return cast(_Method, forward)
+
+
 class BoundWorkspace(BaseWorkspace):
-    """A view of a workspace with a fixed scope merged into every scoped call."""
+    """A view of ``inner`` that merges a fixed ``scope`` into every scoped call.
+
+    ``ingest``, ``search``, ``prune``, ``checkpoint*`` and ``build_context`` add the fixed keys;
+    other calls, and profiles, are the wrapped workspace's. Closing the view closes nothing.
+    """
 
     def __init__(self, inner: BaseWorkspace, scope: Mapping[str, Any]) -> None:
-        # The registry is shared, so profiles registered through the view reach the backend.
+        # No super().__init__(): the view keeps no profile registry of its own.
         self._inner = inner
-        self._profiles = inner._profiles
         self._scope = check_mapping(scope, "bound scope")
 
     @property
@@ -544,10 +575,6 @@ class BoundWorkspace(BaseWorkspace):
     def _merge(self, scope: Mapping[str, Any] | None) -> dict[str, Any]:
         return merge_scope(self._scope, scope)
 
-    async def setup(self) -> None:
-        """Set up the wrapped workspace."""
-        await self._inner.setup()
-
     def bound(self, **scope: Any) -> BoundWorkspace:
         """Return a narrower view with more fixed scope keys.
 
@@ -559,288 +586,33 @@ class BoundWorkspace(BaseWorkspace):
         """
         return BoundWorkspace(self._inner, self._merge(scope))
 
-    async def ingest(
-        self,
-        content: str | bytes | dict[str, Any] | list[Any],
-        collection: str,
-        kind: str,
-        summary: str | None = None,
-        scope: Mapping[str, Any] | None = None,
-        source: str | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> RecordRef:
-        """See :meth:`BaseWorkspace.ingest`; the bound scope is merged in.
+    def register_profile(self, name: str, profile: Profile) -> None:
+        """Register a profile on the wrapped workspace.
 
         Args:
-            content: The content.
-            collection: The collection.
-            kind: The kind.
-            summary: Optional summary.
-            scope: Extra scope keys.
-            source: Optional provenance.
-            meta: Optional metadata.
-
-        Returns:
-            The new record's ref.
+            name: The profile name (1-128 characters).
+            profile: The weights.
         """
-        return await self._inner.ingest(
-            content, collection, kind, summary, self._merge(scope), source, meta
-        )
+        self._inner.register_profile(name, profile)
 
-    async def get(self, ref: RefOrId) -> RecordRef:
-        """See :meth:`BaseWorkspace.get`.
+    @property
+    def profiles(self) -> dict[str, Profile]:
+        """A copy of the wrapped workspace's profiles by name."""
+        return self._inner.profiles
 
-        Args:
-            ref: A ref or id.
-
-        Returns:
-            The ref.
-        """
-        return await self._inner.get(ref)
-
-    async def get_data(self, ref: RefOrId) -> Any:
-        """See :meth:`BaseWorkspace.get_data`.
-
-        Args:
-            ref: A ref or id.
-
-        Returns:
-            The content.
-        """
-        return await self._inner.get_data(ref)
-
-    async def read_bounded(self, ref: RefOrId, offset: int = 0, limit: int = 65536) -> BoundedRead:
-        """See :meth:`BaseWorkspace.read_bounded`.
-
-        Args:
-            ref: A ref or id.
-            offset: Start of the slice.
-            limit: Maximum slice length.
-
-        Returns:
-            The slice.
-        """
-        return await self._inner.read_bounded(ref, offset, limit)
-
-    async def search(
-        self,
-        query: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        scope: Mapping[str, Any] | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
-    ) -> SearchPage:
-        """See :meth:`BaseWorkspace.search`; the bound scope is merged in.
-
-        Args:
-            query: Search text.
-            filters: Exact filters.
-            scope: Extra scope keys.
-            limit: Page size.
-            cursor: Next-page cursor.
-
-        Returns:
-            The page.
-        """
-        return await self._inner.search(query, filters, self._merge(scope), limit, cursor)
-
-    async def delete(self, ref: RefOrId) -> None:
-        """See :meth:`BaseWorkspace.delete`.
-
-        Args:
-            ref: A ref or id.
-        """
-        await self._inner.delete(ref)
-
-    async def prune(
-        self,
-        scope: Mapping[str, Any] | None = None,
-        older_than: timedelta | float | None = None,
-        keep_last: int | None = None,
-        collection: str | None = None,
-    ) -> int:
-        """See :meth:`BaseWorkspace.prune`; the bound scope is merged in.
-
-        Args:
-            scope: Extra scope keys.
-            older_than: Minimum age of a deleted record.
-            keep_last: Newest records to keep.
-            collection: Only this collection.
-
-        Returns:
-            The number of deleted records.
-        """
-        return await self._inner.prune(self._merge(scope), older_than, keep_last, collection)
-
-    async def link(
-        self,
-        source: RefOrId,
-        target: RefOrId,
-        relation: str,
-        meta: Mapping[str, Any] | None = None,
-    ) -> Link:
-        """See :meth:`BaseWorkspace.link`.
-
-        Args:
-            source: Source record.
-            target: Target record.
-            relation: Relation name.
-            meta: Optional metadata.
-
-        Returns:
-            The link.
-        """
-        return await self._inner.link(source, target, relation, meta)
-
-    async def links(
-        self,
-        ref: RefOrId | None = None,
-        *,
-        source: RefOrId | None = None,
-        target: RefOrId | None = None,
-        relation: str | None = None,
-    ) -> list[Link]:
-        """See :meth:`BaseWorkspace.links`.
-
-        Args:
-            ref: Either end.
-            source: Source record.
-            target: Target record.
-            relation: Relation name.
-
-        Returns:
-            The links.
-        """
-        return await self._inner.links(ref, source=source, target=target, relation=relation)
-
-    async def links_page(
-        self,
-        ref: RefOrId | None = None,
-        *,
-        source: RefOrId | None = None,
-        target: RefOrId | None = None,
-        relation: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        cursor: str | None = None,
-    ) -> LinkPage:
-        """See :meth:`BaseWorkspace.links_page` (links are not scoped).
-
-        Args:
-            ref: Either end.
-            source: Source record.
-            target: Target record.
-            relation: Relation name.
-            limit: Page size.
-            cursor: Next-page cursor.
-
-        Returns:
-            The page.
-        """
-        return await self._inner.links_page(
-            ref, source=source, target=target, relation=relation, limit=limit, cursor=cursor
-        )
-
-    async def checkpoint(
-        self,
-        run_id: str,
-        state: Any,
-        step_id: str | None = None,
-        *,
-        scope: Mapping[str, Any] | None = None,
-    ) -> RecordRef:
-        """See :meth:`BaseWorkspace.checkpoint`; the bound scope is merged in.
-
-        Args:
-            run_id: The run.
-            state: The state.
-            step_id: The step.
-            scope: Extra scope keys.
-
-        Returns:
-            The checkpoint ref.
-        """
-        return await self._inner.checkpoint(run_id, state, step_id, scope=self._merge(scope))
-
-    async def checkpoint_history(
-        self,
-        run_id: str,
-        step_id: str | None = None,
-        limit: int | None = None,
-        *,
-        scope: Mapping[str, Any] | None = None,
-    ) -> list[RecordRef]:
-        """See :meth:`BaseWorkspace.checkpoint_history`; the bound scope is merged in.
-
-        Args:
-            run_id: The run.
-            step_id: Only this step.
-            limit: At most this many.
-            scope: Extra scope keys.
-
-        Returns:
-            Checkpoint refs, newest first.
-        """
-        return await self._inner.checkpoint_history(
-            run_id, step_id, limit, scope=self._merge(scope)
-        )
-
-    async def checkpoint_history_page(
-        self,
-        run_id: str,
-        step_id: str | None = None,
-        *,
-        limit: int = DEFAULT_PAGE_SIZE,
-        cursor: str | None = None,
-        scope: Mapping[str, Any] | None = None,
-    ) -> SearchPage:
-        """See :meth:`BaseWorkspace.checkpoint_history_page`; the bound scope is merged in.
-
-        Args:
-            run_id: The run.
-            step_id: Only this step.
-            limit: Page size.
-            cursor: Next-page cursor.
-            scope: Extra scope keys.
-
-        Returns:
-            The page.
-        """
-        return await self._inner.checkpoint_history_page(
-            run_id, step_id, limit=limit, cursor=cursor, scope=self._merge(scope)
-        )
-
-    async def latest_checkpoint(
-        self, run_id: str, *, scope: Mapping[str, Any] | None = None
-    ) -> Checkpoint | None:
-        """See :meth:`BaseWorkspace.latest_checkpoint`; the bound scope is merged in.
-
-        Args:
-            run_id: The run.
-            scope: Extra scope keys.
-
-        Returns:
-            The newest checkpoint or None.
-        """
-        return await self._inner.latest_checkpoint(run_id, scope=self._merge(scope))
-
-    async def build_context(
-        self,
-        goal: str,
-        scope: Mapping[str, Any] | None = None,
-        budget: Mapping[str, int] | int | None = None,
-        profile: str | Profile = "default",
-        required: Sequence[RefOrId] | None = None,
-    ) -> ContextPack:
-        """See :meth:`BaseWorkspace.build_context`; the bound scope is merged in.
-
-        Args:
-            goal: The goal.
-            scope: Extra scope keys.
-            budget: The budget.
-            profile: Profile name or object.
-            required: Records that must be included.
-
-        Returns:
-            The pack.
-        """
-        return await self._inner.build_context(goal, self._merge(scope), budget, profile, required)
+    setup = _forward(BaseWorkspace.setup)
+    ingest = _forward(BaseWorkspace.ingest)
+    get = _forward(BaseWorkspace.get)
+    get_data = _forward(BaseWorkspace.get_data)
+    read_bounded = _forward(BaseWorkspace.read_bounded)
+    search = _forward(BaseWorkspace.search)
+    delete = _forward(BaseWorkspace.delete)
+    prune = _forward(BaseWorkspace.prune)
+    link = _forward(BaseWorkspace.link)
+    links = _forward(BaseWorkspace.links)
+    links_page = _forward(BaseWorkspace.links_page)
+    checkpoint = _forward(BaseWorkspace.checkpoint)
+    checkpoint_history = _forward(BaseWorkspace.checkpoint_history)
+    checkpoint_history_page = _forward(BaseWorkspace.checkpoint_history_page)
+    latest_checkpoint = _forward(BaseWorkspace.latest_checkpoint)
+    build_context = _forward(BaseWorkspace.build_context)

@@ -1,11 +1,21 @@
-"""SQLAlchemy Core view of the tables created by the Alembic migrations (used for queries only).
+"""SQLAlchemy Core view of the tables the Alembic migrations create, and row mappers (storage).
 
-The migrations in ``workspace/migrations/versions`` own the schema; keep this file in step.
+The migrations in ``workspace/migrations/versions`` own the schema (they stay frozen, so they
+spell their columns out rather than import these); keep this file in step with them. The
+Alembic environment imports :data:`VERSION_TABLE` from here.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+
+from workspace.storage.records import iso
+from workspace.types import Link, RecordRef
+
+# Alembic's version table, named apart from any other Alembic user of the same database.
+VERSION_TABLE = "ws_alembic_version"
 
 metadata = sa.MetaData()
 
@@ -55,3 +65,62 @@ links = sa.Table(
 
 # FTS5 virtual table (SQLite only); its rowid is ws_records.seq.
 records_fts = sa.table("ws_records_fts", sa.column("rowid"))
+
+# What a RecordRef is read from (plus seq, the join key of tags and full-text rows).
+REF_COLUMNS = (
+    records.c.seq,
+    records.c.id,
+    records.c.collection,
+    records.c.kind,
+    records.c.sha256,
+    records.c.size,
+    records.c.summary,
+    records.c.scope,
+    records.c.source,
+    records.c.meta,
+    records.c.created_us,
+    records.c.content_type,
+)
+
+
+def to_ref(row: Any) -> RecordRef:
+    """Build a ref from a row holding :data:`REF_COLUMNS`.
+
+    Args:
+        row: The row.
+
+    Returns:
+        The ref.
+    """
+    return RecordRef(
+        id=row.id,
+        collection=row.collection,
+        kind=row.kind,
+        sha256=row.sha256,
+        size=int(row.size),
+        summary=row.summary,
+        scope=dict(row.scope or {}),
+        source=row.source,
+        meta=dict(row.meta or {}),
+        created_at=iso(int(row.created_us)),
+        content_type=row.content_type,
+    )
+
+
+def to_link(row: Any) -> Link:
+    """Build a link from a ``ws_links`` row.
+
+    Args:
+        row: The row.
+
+    Returns:
+        The link.
+    """
+    return Link(
+        id=row.id,
+        source=row.source_id,
+        target=row.target_id,
+        relation=row.relation,
+        meta=dict(row.meta or {}),
+        created_at=iso(int(row.created_us)),
+    )

@@ -1,4 +1,4 @@
-"""The small search query language and its translation to each full-text engine.
+"""The search query language and its translation to each full-text engine (contract layer).
 
 User text is never handed to a full-text engine as syntax. It is parsed here into words
 (alphanumeric runs), quoted phrases and ``OR``, then re-rendered with every word quoted, so

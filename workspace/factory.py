@@ -1,12 +1,15 @@
-"""``open_workspace``: pick the backend from a URL or path."""
+"""``open_workspace``: pick the backend from a URL or path (top layer: storage or HTTP)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from workspace.base import BaseWorkspace
+from workspace.contract import BaseWorkspace
 from workspace.errors import InvalidInputError
+from workspace.http.client import WorkspaceClient
+from workspace.storage.memory import MemoryWorkspace
+from workspace.storage.sql.store import SQLWorkspace
 
 
 def open_workspace(
@@ -18,10 +21,10 @@ def open_workspace(
 ) -> BaseWorkspace:
     """Create the right backend for a target; use it with ``async with`` (or ``setup()``).
 
-    ``memory://`` gives a :class:`~workspace.memory.MemoryWorkspace`; ``http(s)://`` a
-    :class:`~workspace.client.WorkspaceClient` (the token selects the tenant); a file path,
+    ``memory://`` gives a :class:`~workspace.storage.memory.MemoryWorkspace`; ``http(s)://`` a
+    :class:`~workspace.http.client.WorkspaceClient` (the token selects the tenant); a file path,
     ``sqlite://``, ``sqlite+aiosqlite://``, ``postgresql://`` or ``postgresql+asyncpg://`` a
-    :class:`~workspace.sql.SQLWorkspace`.
+    :class:`~workspace.storage.sql.store.SQLWorkspace`.
 
     Args:
         target: URL or SQLite file path.
@@ -38,15 +41,9 @@ def open_workspace(
     text = os.fspath(target)
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme in ("http", "https"):
-        from workspace.client import WorkspaceClient
-
         return WorkspaceClient(text, token, **kwargs)
     if token is not None:
         raise InvalidInputError("token is only used with http(s):// workspace URLs")
     if scheme == "memory":
-        from workspace.memory import MemoryWorkspace
-
         return MemoryWorkspace(tenant=tenant, **kwargs)
-    from workspace.sql import SQLWorkspace
-
     return SQLWorkspace(text, tenant=tenant, **kwargs)
