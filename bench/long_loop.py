@@ -377,7 +377,7 @@ def print_thresholds() -> None:
     for key, value in SERVER_DEFAULTS.items():
         shown = f"{value / 1024 / 1024:.0f} MiB" if "Size" in key else f"{value} events"
         print(f"- `{key}` = {shown}")
-    from triggerflow_temporal.interpreter.scheduler_host import MAX_RUN_EVENTS
+    from triggerflow_temporal.spec.limits import MAX_RUN_EVENTS
 
     print(
         f"- the interpreter also continues as new at {MAX_RUN_EVENTS} events "

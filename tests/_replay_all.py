@@ -28,6 +28,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from triggerflow_temporal import TriggerFlowPlugin
+from triggerflow_temporal.spec.mailbox import MAILBOX_WORKFLOW
 from triggerflow_temporal.testing import (
     ReplayOutcome,
     fetch_histories,
@@ -101,6 +102,10 @@ def plugin_for(history: WorkflowHistory) -> TriggerFlowPlugin | None:
     """The newest plugin that served this run: its task queue and workflow type, else any
     plugin that has the workflow type (a run started by a process that is gone)."""
     kind, queue = _history_type(history)
+    if kind == MAILBOX_WORKFLOW:  # every TriggerFlowPlugin serves the mailboxes
+        return next(
+            (p for p in reversed(PLUGINS) if queue in _queues(p)), PLUGINS[-1] if PLUGINS else None
+        )
     fallback = None
     for plugin in reversed(PLUGINS):
         if kind not in plugin.flows:

@@ -141,7 +141,7 @@ def test_conversion_is_cached_per_agently_object_and_attached_to_the_plugin():
     converted = TriggerFlow.from_agently(agently_flow)
     # The plugin served this very object, so create_execution() finds the plugin's client.
     assert plugin.flows["agently-cache"] == [converted]
-    assert converted._plugin is plugin
+    assert converted.bound_plugin is plugin
     assert TriggerFlow.from_agently(agently_flow) is converted
     # Flow-level resources and skip_exceptions come along.
     assert converted.get_runtime_resource("rate") == 3

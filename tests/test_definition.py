@@ -19,7 +19,7 @@ def build(module) -> TriggerFlow:
 def test_same_definition_built_twice_has_same_hash_and_ids():
     a, b = build(moved_a), build(moved_a)
     assert a.compile().blueprint_hash == b.compile().blueprint_hash
-    assert list(a._operators) == list(b._operators)
+    assert list(a.graph.operators) == list(b.graph.operators)
 
 
 def test_hash_survives_moving_handlers_to_another_module():

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
-from triggerflow_temporal.interpreter.carry_bounds import MAX_RESUME_VALUE_BYTES
+from triggerflow_temporal.spec.limits import MAX_RESUME_VALUE_BYTES
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
 from .test_foreach_history_bound import run_histories

@@ -31,9 +31,10 @@ from temporalio.contrib.opentelemetry import (
 )
 
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
+from triggerflow_temporal.chunk import spans as _spans
 from triggerflow_temporal.plugin import tracing as _tracing
 from workspace import WorkspaceClient
-from workspace.service import create_app
+from workspace.http.service import create_app
 
 
 # ----------------------------------------------------------------------------------- flows
@@ -183,20 +184,20 @@ async def test_one_trace_from_client_to_sql(runtime, otel, workspace_url):
     run = _only(spans, "RunWorkflow:traced")
     assert run.parent is not None and run.parent.span_id == _sid(root)
     assert run.attributes is not None
-    assert run.attributes[_tracing.ATTR_FLOW] == "traced"
-    assert run.attributes[_tracing.ATTR_EXECUTION_ID] == execution.id
-    assert run.attributes[_tracing.ATTR_BLUEPRINT_HASH] == blueprint
+    assert run.attributes[_spans.ATTR_FLOW] == "traced"
+    assert run.attributes[_spans.ATTR_EXECUTION_ID] == execution.id
+    assert run.attributes[_spans.ATTR_BLUEPRINT_HASH] == blueprint
 
     workflow_side = {"RunWorkflow:traced", "HandleUpdate:start"}
     for chunk in ("prepare", "store", "finish"):
         span = _only(spans, f"RunActivity:traced.{chunk}")
         assert span.kind == SpanKind.SERVER
         assert span.attributes is not None
-        assert span.attributes[_tracing.ATTR_FLOW] == "traced"
-        assert span.attributes[_tracing.ATTR_EXECUTION_ID] == execution.id
-        assert span.attributes[_tracing.ATTR_CHUNK] == chunk
-        assert span.attributes[_tracing.ATTR_BLUEPRINT_HASH] == blueprint
-        assert _tracing.ATTR_INTERRUPT_ID not in span.attributes
+        assert span.attributes[_spans.ATTR_FLOW] == "traced"
+        assert span.attributes[_spans.ATTR_EXECUTION_ID] == execution.id
+        assert span.attributes[_spans.ATTR_CHUNK] == chunk
+        assert span.attributes[_spans.ATTR_BLUEPRINT_HASH] == blueprint
+        assert _spans.ATTR_INTERRUPT_ID not in span.attributes
         chain = _ancestors(span, by_id)
         # Scheduled by the workflow (its run or the start update's handler), under the client.
         assert chain[0] == f"StartActivity:traced.{chunk}"
@@ -225,8 +226,8 @@ async def test_one_trace_from_client_to_sql(runtime, otel, workspace_url):
     chunk_spans = [
         s
         for s in exporter.get_finished_spans()
-        if (s.attributes or {}).get(_tracing.ATTR_EXECUTION_ID) == execution.id
-        and _tracing.ATTR_CHUNK in (s.attributes or {})
+        if (s.attributes or {}).get(_spans.ATTR_EXECUTION_ID) == execution.id
+        and _spans.ATTR_CHUNK in (s.attributes or {})
     ]
     assert len(chunk_spans) == 3 and {_tid(s) for s in chunk_spans} == {_tid(root)}
 
@@ -247,24 +248,24 @@ async def test_pause_and_resume_spans_carry_the_interrupt_id(runtime, otel):
     spans = [
         s
         for s in exporter.get_finished_spans()
-        if (s.attributes or {}).get(_tracing.ATTR_EXECUTION_ID) == execution.id
+        if (s.attributes or {}).get(_spans.ATTR_EXECUTION_ID) == execution.id
     ]
 
     ask_span = _only(spans, "RunActivity:traced_approval.ask")
     assert ask_span.attributes is not None
-    assert ask_span.attributes[_tracing.ATTR_INTERRUPT_ID] == interrupt_id
-    assert ask_span.attributes[_tracing.ATTR_INTERRUPT_TYPE] == "approval"
-    assert ask_span.attributes[_tracing.ATTR_RESUME] is False
+    assert ask_span.attributes[_spans.ATTR_INTERRUPT_ID] == interrupt_id
+    assert ask_span.attributes[_spans.ATTR_INTERRUPT_TYPE] == "approval"
+    assert ask_span.attributes[_spans.ATTR_RESUME] is False
 
     commit_span = _only(spans, "RunActivity:traced_approval.commit")
     assert commit_span.attributes is not None
-    assert commit_span.attributes[_tracing.ATTR_RESUME] is True
-    assert commit_span.attributes[_tracing.ATTR_INTERRUPT_ID] == interrupt_id
-    assert commit_span.attributes[_tracing.ATTR_RESUMED_INTERRUPT_ID] == interrupt_id
+    assert commit_span.attributes[_spans.ATTR_RESUME] is True
+    assert commit_span.attributes[_spans.ATTR_INTERRUPT_ID] == interrupt_id
+    assert commit_span.attributes[_spans.ATTR_RESUMED_INTERRUPT_ID] == interrupt_id
 
     update = _only(spans, "HandleUpdate:continue_with")
     assert update.attributes is not None
-    assert update.attributes[_tracing.ATTR_INTERRUPT_ID] == interrupt_id
+    assert update.attributes[_spans.ATTR_INTERRUPT_ID] == interrupt_id
     # The resume is its own client request: the resumed chunk belongs to its trace.
     assert _tid(commit_span) == _tid(update)
     continue_call = _only(exporter.get_finished_spans(), "StartWorkflowUpdate:continue_with")

@@ -11,8 +11,10 @@ from ._errors import (
 )
 from .chunk.data import ChunkData, TriggerFlowPauseSignal
 from .client.execution import TriggerFlowExecution
+from .client.flow import TriggerFlow
+from .client.messages import send_message
 from .client.stream import RuntimeStreamItem
-from .definition.flow import TriggerFlow, TriggerFlowChunk
+from .definition.chunk import TriggerFlowChunk
 from .plugin.events import RuntimeEvent, workspace_event_sink
 from .plugin.plugin import TriggerFlowPlugin
 from .plugin.tracing import configure_tracing
@@ -36,5 +38,6 @@ __all__ = [
     "TriggerFlowPauseSignal",
     "TriggerFlowPlugin",
     "configure_tracing",
+    "send_message",
     "workspace_event_sink",
 ]

@@ -31,6 +31,14 @@ class SnapshotError(TriggerFlowError, ValueError):
     """A saved execution snapshot cannot be loaded into this flow."""
 
 
+class ResourceConflictError(TriggerFlowError, ValueError):
+    """An execution's runtime resource would replace a worker resource of the same name.
+
+    Worker resources (``TriggerFlowPlugin(runtime_resources=...)``) are live objects the
+    deployment owns; whoever starts an execution may add resources but not swap those.
+    """
+
+
 class ChunkOutputError(TriggerFlowError, TypeError):
     """A chunk returned or wrote a value that cannot be serialised for Temporal."""
 
@@ -79,8 +87,10 @@ class ChunkFailedError(TriggerFlowError):
     """A chunk handler raised; the execution is ``failed``.
 
     On the client the raised object is also an instance of the handler's original
-    exception type when that type can be imported (``ValueError`` stays a
-    ``ValueError``), so ``except ValueError`` keeps working.
+    exception type when this process has already loaded it (``ValueError`` stays a
+    ``ValueError``), so ``except ValueError`` keeps working. The client never imports a
+    module a failure names: whoever can write a failure into history must not make the
+    client run code.
 
     Attributes:
         flow_name: The flow whose chunk failed.
@@ -109,7 +119,12 @@ class ChunkFailedError(TriggerFlowError):
 
 
 def chunk_failure_details(
-    *, flow_name: str, chunk_name: str, error_type: str, error_module: str | None, message: str
+    *,
+    flow_name: str,
+    chunk_name: str | None,
+    error_type: str,
+    error_module: str | None,
+    message: str,
 ) -> dict[str, Any]:
     """Return the JSON-ready description of a chunk failure carried through Temporal."""
     return {

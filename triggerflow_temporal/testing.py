@@ -77,7 +77,7 @@ async def start_local_runtime(
     """
     plugin = plugin or TriggerFlowPlugin(flows, runtime_resources, **plugin_options)
     queue = task_queue or f"triggerflow-{uuid.uuid4().hex[:8]}"
-    plugin._explicit_task_queue = queue  # pyright: ignore[reportPrivateUsage]
+    plugin.use_task_queue(queue)
     options = worker_options()
     if client is not None:
         connected = Client(**{**client.config(), "plugins": [plugin]})

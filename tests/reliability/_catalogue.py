@@ -27,6 +27,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import RetryPolicy
 
 from tests import test_abandoned_instances as abandoned
+from tests import test_access_rules as access
 from tests import (
     test_cli,
     test_converter,
@@ -44,6 +45,7 @@ from tests import (
     test_time_skipping,
     test_tracing,
 )
+from tests import test_messages as messages
 from tests.conformance import _replay as conformance
 from tests.conformance import (
     test_10_pause_resume_next,
@@ -53,6 +55,8 @@ from tests.conformance import (
     test_20_runtime_resources,
     test_23_runtime_stream,
 )
+from tests.security import test_resources_hostile as security_resources
+from tests.security import test_snapshot_hostile as security_snapshot
 from tests.security import test_workflow_hostile as security_workflow
 from triggerflow_temporal import TriggerFlow
 from triggerflow_temporal.examples import approval as example_approval
@@ -651,6 +655,16 @@ def _run_long_flows() -> list[Entry]:
             "sec-resume-event",
             security_workflow.flow,
             [("start", None), ("emit", "forge", None), ("emit", "decided", {"approved": True})],
+        ),
+        Entry("sec-snapshot", security_snapshot.flow, [("start", "q"), ("continue", "gate", "y")]),
+        Entry("access-rules", access.flow, [("start", None), ("continue", "gate", "ok")]),
+        Entry("access-bad-pause", access.bad, [("start_fails", None)]),
+        Entry("msg-invoice", messages.flow, [("start", "inv-1"), ("continue", "paid", "ok")]),
+        Entry(
+            "sec-resources",
+            security_resources.flow,
+            [("start", None)],
+            execution={"runtime_resources": {"db": "catalogue-db", "extra": "mine"}},
         ),
     ]
 

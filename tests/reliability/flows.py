@@ -163,8 +163,15 @@ timed = TriggerFlow(name="rel-timed")
 timed.to(ask_with_timeout).to(record_decision)
 
 
+# Executions whose approval branch has asked (this process): the failing branch of
+# ``half_failed_flow`` waits for it, so the pause is recorded before the execution fails
+# whatever the machine's load (the two branches run in parallel).
+ASKED: set[str] = set()
+
+
 async def ask_approval(data: Any) -> Any:
     """``approval`` flow: pause with a response schema."""
+    ASKED.add(data.execution_id)
     return await data.async_pause_for(
         type="approval",
         interrupt_id="approve",
@@ -192,7 +199,12 @@ listener.when("Ping").to(collect_event)
 
 
 async def fails_soon(data: Any) -> None:
-    """Always fails (the other branch of ``half_failed_flow``)."""
+    """Always fails (the other branch of ``half_failed_flow``), after the approval asked."""
+    for _ in range(100):
+        if data.execution_id in ASKED:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # the approval's completion reaches the workflow first
     raise ValueError("broken branch")
 
 

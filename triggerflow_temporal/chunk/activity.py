@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from .._errors import chunk_failure_details
+from .._errors import ResourceConflictError, chunk_failure_details
 from ..spec.chunk_io import ChunkInput, ChunkOutput
 from .data import ChunkData
 from .spans import annotate_chunk, annotate_pause
@@ -50,9 +50,13 @@ def make_chunk_activity(
     async def run_chunk(chunk_input: ChunkInput) -> ChunkOutput:
         span = annotate_chunk(chunk_input)
         handler = registry.handler(flow_name, chunk_name)
+        try:
+            resources = registry.chunk_resources(flow_name, chunk_input.resources)
+        except ResourceConflictError as error:
+            raise _failure(flow_name, chunk_name, error, non_retryable=True) from error
         data = ChunkData(
             chunk_input,
-            resources=registry.chunk_resources(flow_name, chunk_input.resources),
+            resources=resources,
             flow_data=registry.flow_data(flow_name),
             workspace_factory=registry.workspace_factory,
         )
@@ -65,17 +69,8 @@ def make_chunk_activity(
                 if inspect.isawaitable(result):
                     result = await result
         except Exception as error:
-            raise ApplicationError(
-                f"{type(error).__name__}: {error}",
-                chunk_failure_details(
-                    flow_name=flow_name,
-                    chunk_name=chunk_name,
-                    error_type=type(error).__name__,
-                    error_module=type(error).__module__,
-                    message=str(error),
-                ),
-                type=type(error).__name__,
-                non_retryable=_non_retryable(error),
+            raise _failure(
+                flow_name, chunk_name, error, non_retryable=_non_retryable(error)
             ) from error
         output = data.to_output(result)
         if output.pause is not None and not output.pause.get("interrupt_id"):
@@ -86,6 +81,24 @@ def make_chunk_activity(
         return output
 
     return run_chunk
+
+
+def _failure(
+    flow_name: str, chunk_name: str, error: Exception, *, non_retryable: bool
+) -> ApplicationError:
+    """The activity failure that carries ``error`` as chunk failure details."""
+    return ApplicationError(
+        f"{type(error).__name__}: {error}",
+        chunk_failure_details(
+            flow_name=flow_name,
+            chunk_name=chunk_name,
+            error_type=type(error).__name__,
+            error_module=type(error).__module__,
+            message=str(error),
+        ),
+        type=type(error).__name__,
+        non_retryable=non_retryable,
+    )
 
 
 def _non_retryable(error: Exception) -> bool:

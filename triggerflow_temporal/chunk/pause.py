@@ -26,9 +26,14 @@ _KNOWN = {
 }
 
 
+# Access rules (gateway.md): in the normalized request only when given, so pauses without
+# them keep the request shape recorded in existing histories.
+_ACCESS = ("assignees", "candidate_groups", "forbid_initiator", "correlation")
+
+
 def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any]:
     """Check and normalise ``pause_for`` arguments; raise ``ValueError`` naming the culprit."""
-    unknown = sorted(set(request) - _KNOWN)
+    unknown = sorted(set(request) - _KNOWN - set(_ACCESS))
     if unknown:
         raise ValueError(f"pause_for() in chunk '{chunk}' got unknown argument(s) {unknown}.")
     out = {key: copy.deepcopy(request.get(key)) for key in _KNOWN}
@@ -77,7 +82,49 @@ def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any
             _check_schema(chunk, key, out[key])
     if out["request_payload_schema"] is not None:
         _check_payload(chunk, out["payload"], out["request_payload_schema"])
+    out.update(_access_rules(chunk, request))
     return out
+
+
+def _access_rules(chunk: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The given access arguments of ``pause_for``, checked."""
+    rules: dict[str, Any] = {}
+    for key in ("assignees", "candidate_groups"):
+        value = request.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ValueError(
+                f"pause_for({key}=...) in chunk '{chunk}' must be a list of strings, got "
+                f"{value!r:.80}."
+            )
+        names = list(value)
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(
+                f"pause_for({key}=...) in chunk '{chunk}' must hold non-empty strings."
+            )
+        rules[key] = sorted(set(names))
+    forbid = request.get("forbid_initiator")
+    if forbid is not None:
+        if not isinstance(forbid, bool):
+            raise ValueError(
+                f"pause_for(forbid_initiator=...) in chunk '{chunk}' must be True or False."
+            )
+        if forbid:
+            rules["forbid_initiator"] = True
+    correlation = request.get("correlation")
+    if correlation is not None:
+        if not (
+            isinstance(correlation, dict)
+            and set(correlation) == {"name", "key"}
+            and all(isinstance(correlation[k], str) and correlation[k] for k in ("name", "key"))
+        ):
+            raise ValueError(
+                f"pause_for(correlation=...) in chunk '{chunk}' must be "
+                f"{{'name': str, 'key': str}}, got {correlation!r:.80}."
+            )
+        rules["correlation"] = {"name": correlation["name"], "key": correlation["key"]}
+    return rules
 
 
 def _check_schema(chunk: str, key: str, schema: Any) -> None:

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..definition.agently_import import from_agently, is_agently_flow
-from ..definition.flow import TriggerFlow
+from ..client.flow import TriggerFlow
+from ..definition.agently_import import is_agently_flow
 from ..plugin.converter import triggerflow_data_converter
+from ..spec.wire import DEFAULT_TASK_QUEUE
 
 if TYPE_CHECKING:
     import argparse
@@ -45,7 +46,6 @@ ENV_HEALTH_PORT = "TRIGGERFLOW_HEALTH_PORT"
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
-DEFAULT_TASK_QUEUE = "triggerflow"
 # Worker defaults measured on a 2-core machine (see bench/RESULTS.md): throughput is bound
 # by the server's CPU, so more pollers or slots only add contention.
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
@@ -267,7 +267,7 @@ def load_flow(path: str) -> TriggerFlow:
         return flow
     if is_agently_flow(flow):
         # The converted flow (the object the plugin serves): executions run on Temporal.
-        return from_agently(flow)
+        return TriggerFlow.from_agently(flow)
     raise CLIError(f"{path!r} is a {type(flow).__name__}, not a TriggerFlow.")
 
 

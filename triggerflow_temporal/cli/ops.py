@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import NoWorkerError, TriggerFlowError
 from ..client.persistence import load_execution, save_execution
 from ..client.worker_check import watch_for_worker
+from ..spec import wire
 from ..spec.search_attributes import FLOW, PENDING_TYPES, STATUS, TENANT
 from ..spec.wire import CloseRequest, ContinueRequest, EmitRequest
 from .config import (
@@ -197,8 +198,8 @@ async def cmd_start(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise CLIError(f"{execution_id}: {error}") from None
     except Exception as error:
         raise _workflow_error(error, execution_id, client) from None
-    info = await _query(client, execution_id, "info", args.timeout)
-    pending = await _query(client, execution_id, "pending_interrupts", args.timeout)
+    info = await _query(client, execution_id, wire.QUERY_INFO, args.timeout)
+    pending = await _query(client, execution_id, wire.QUERY_PENDING_INTERRUPTS, args.timeout)
     if args.json:
         out(_json({"execution_id": execution_id, **_info_view(info), "pending": pending}))
         return 0
@@ -289,7 +290,7 @@ async def cmd_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             try:
                 handle = client.get_workflow_handle(row["execution_id"])
                 pending = await handle.query(
-                    "pending_interrupts", rpc_timeout=_rpc(min(args.timeout, 5.0))
+                    wire.QUERY_PENDING_INTERRUPTS, rpc_timeout=_rpc(min(args.timeout, 5.0))
                 )
                 row["pending_interrupts"] = pending
             except Exception as error:
@@ -321,9 +322,9 @@ async def cmd_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def cmd_show(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``show``: status, pending interrupts and state of one execution."""
     client = await connect(env, args)
-    info = await _query(client, args.id, "info", args.timeout)
-    pending = await _query(client, args.id, "pending_interrupts", args.timeout)
-    state = await _query(client, args.id, "state", args.timeout)
+    info = await _query(client, args.id, wire.QUERY_INFO, args.timeout)
+    pending = await _query(client, args.id, wire.QUERY_PENDING_INTERRUPTS, args.timeout)
+    state = await _query(client, args.id, wire.QUERY_STATE, args.timeout)
     if args.json:
         out(_json({**info, "pending_interrupts": pending, "state": state}))
         return 0
@@ -363,15 +364,15 @@ async def cmd_continue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         client,
         args.id,
         args.timeout,
-        handle.execute_update("continue_with", request, rpc_timeout=_rpc(args.timeout)),
+        handle.execute_update(wire.UPDATE_CONTINUE_WITH, request, rpc_timeout=_rpc(args.timeout)),
         action="update continue_with",
     )
     if record is None:
         raise CLIError(
             f"Execution {args.id!r} is closed; interrupt {args.interrupt!r} was not resumed."
         )
-    info = await _query(client, args.id, "info", args.timeout)
-    pending = await _query(client, args.id, "pending_interrupts", args.timeout)
+    info = await _query(client, args.id, wire.QUERY_INFO, args.timeout)
+    pending = await _query(client, args.id, wire.QUERY_PENDING_INTERRUPTS, args.timeout)
     if args.json:
         out(_json({"interrupt": record, **_info_view(info), "pending": pending}))
         return 0
@@ -392,7 +393,7 @@ async def cmd_emit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             client,
             args.id,
             args.timeout,
-            handle.signal("emit_nowait", request, rpc_timeout=_rpc(args.timeout)),
+            handle.signal(wire.SIGNAL_EMIT_NOWAIT, request, rpc_timeout=_rpc(args.timeout)),
         )
         out(f"sent {args.event!r} to {args.id} (not waiting for handlers)")
         return 0
@@ -400,7 +401,7 @@ async def cmd_emit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         client,
         args.id,
         args.timeout,
-        handle.execute_update("emit", request, rpc_timeout=_rpc(args.timeout)),
+        handle.execute_update(wire.UPDATE_EMIT, request, rpc_timeout=_rpc(args.timeout)),
         action="update emit",
     )
     if results is None:
@@ -420,7 +421,7 @@ async def cmd_close(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         client,
         args.id,
         args.timeout,
-        handle.execute_update("close", request, rpc_timeout=_rpc(args.timeout)),
+        handle.execute_update(wire.UPDATE_CLOSE, request, rpc_timeout=_rpc(args.timeout)),
         action="update close",
     )
     out(_json(snapshot))
@@ -470,6 +471,6 @@ async def cmd_load(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise CLIError(str(error)) from None
     except Exception as error:
         raise _workflow_error(error, target, client) from None
-    status = await _query(client, execution_id, "status", args.timeout)
+    status = await _query(client, execution_id, wire.QUERY_STATUS, args.timeout)
     out(f"loaded {execution_id}: {status}")
     return 0

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..definition.flow import TriggerFlow
+from ..client.flow import TriggerFlow
 from ..plugin.plugin import TriggerFlowPlugin
 from .config import (
     BUILTIN_FLOWS,

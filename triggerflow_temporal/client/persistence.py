@@ -4,7 +4,8 @@
 workflow seeded from one (``WorkflowInput.restore``) and waits until the work it re-runs
 is quiescent; ``execution_history`` replays a workflow's event history through the
 interpreter with a step recorder attached, which yields the state after every chunk and a
-snapshot to fork from. The execution handle and the CLI both use these.
+snapshot to fork from; ``saved_options`` and ``load_report`` read a snapshot for a load.
+The execution handle (through ``snapshots``) and the CLI both use these.
 """
 
 from __future__ import annotations
@@ -12,35 +13,54 @@ from __future__ import annotations
 import copy
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from .._errors import ExecutionStateError, SnapshotError
+from .._errors import ExecutionStateError, SnapshotError, TriggerFlowError
+from ..definition.builder import FlowBuilder
+from ..definition.flow_config import to_mermaid
 from ..interpreter.snapshot import blueprint_hash_of, parse_snapshot
+from ..plugin.plugin import (
+    history_replayer,
+)
 from ..spec.flow_spec import FlowSpec
-from ..spec.search_attributes import initial_search_attributes, namespace_supports
-from ..spec.wire import RUNTIME_VERSION, SETTLE_KEY, ExecutionOptions, WorkflowInput
+from ..spec.search_attributes import (
+    ACCESS_DEFINITIONS,
+    initial_search_attributes,
+    namespace_supports,
+)
+from ..spec.wire import (
+    DEFAULT_TASK_QUEUE,
+    QUERY_SNAPSHOT,
+    RUNTIME_VERSION,
+    UPDATE_LOADED,
+    ExecutionOptions,
+    WorkflowInput,
+)
+from .calls import query, settle, settle_root
 from .worker_check import watch_for_worker
 
 if TYPE_CHECKING:
-    from ..definition.flow import TriggerFlow
+    from .flow import TriggerFlow
+
+# The saved options a loaded copy keeps (see :func:`saved_options`).
+_SAVED_OPTION_KEYS = (
+    "auto_close",
+    "auto_close_timeout",
+    "skip_exceptions",
+    "concurrency",
+    "intervention_mode",
+    "tenant",
+)
 
 
 def static_details(spec: FlowSpec) -> str:
     """The workflow's static details in the UI: blueprint, chunks and the Mermaid graph."""
-    from ..definition.flow_config import to_mermaid
-
     chunks = "\n".join(
         f"- `{name}` ({opts.get('execute_in', 'activity')})" for name, opts in spec.chunks.items()
     )
@@ -76,6 +96,9 @@ async def start_options(
         options.search_attributes = False
     else:
         options.search_attributes = await namespace_supports(client)
+    options.access_search_attributes = options.search_attributes and await namespace_supports(
+        client, ACCESS_DEFINITIONS
+    )
     if options.search_attributes:
         kwargs["search_attributes"] = initial_search_attributes(
             flow=spec.name, blueprint_hash=spec.blueprint_hash, tenant=options.tenant
@@ -83,74 +106,78 @@ async def start_options(
     return kwargs
 
 
-def is_closed_error(error: RPCError) -> bool:
-    """The server refused a call because the workflow has finished (closed execution).
-
-    Also when the workflow finished while the update was in flight ("aborted by closing
-    workflow"): close drains every running handler first, so an aborted update is one that
-    had not reached its handler (e.g. a close sent to a loaded copy of a closed execution,
-    whose first workflow task completes it).
-    """
-    text = str(error).lower()
-    return (
-        "workflow execution already completed" in text
-        or "update was aborted by closing workflow" in text
-    )
-
-
-async def settle(client: Client, workflow_id: str, root: str | None = None) -> Any:
-    """Wait until an execution whose update chain went on in later runs is quiescent.
-
-    The ``settle`` update returns when the execution is quiescent, or when the run it
-    reached hands its held for_each items to the next run; then it is sent again, to the
-    latest run. A run that continued as new between the two is no error: the next call
-    reaches its successor. With ``root`` (runtime version 3: the update answered
-    ``{SETTLE_KEY: root}``) it waits for that root's work only and returns what the update
-    would have returned; a failure of that work raises like the update would have.
-
-    Raises:
-        RPCError: Anything but the execution having closed meanwhile.
-        WorkflowUpdateFailedError: The root's work failed.
-    """
-    handle = client.get_workflow_handle(workflow_id)
-    while True:
-        try:
-            if root is None:
-                result = await handle.execute_update("settle", result_type=dict)
-            else:
-                result = await handle.execute_update("settle", {"root": root}, result_type=dict)
-        except RPCError as error:
-            if not is_closed_error(error):
-                raise
-            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-                return None  # closed meanwhile: nothing left to wait for
-            continue
-        if result.get("settled"):
-            return result.get("result")
-
-
-async def query(client: Client, execution_id: str, name: str) -> Any:
-    """Run a query, turning "no such execution" and query failures into clear errors."""
-    try:
-        return await client.get_workflow_handle(execution_id).query(name)
-    except WorkflowQueryFailedError as error:
-        raise ExecutionStateError(
-            f"Query {name!r} on execution {execution_id} failed: {error}"
-        ) from error
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise ExecutionStateError(
-                f"No execution {execution_id!r} in namespace {client.namespace!r}."
-            ) from None
-        raise
-
-
 async def save_execution(client: Client, execution_id: str) -> dict[str, Any]:
     """Return the execution's JSON-ready snapshot (Agently schema v2 keys)."""
-    snapshot = await query(client, execution_id, "snapshot")
+    snapshot = await query(client, execution_id, QUERY_SNAPSHOT)
     snapshot["snapshot_id"] = uuid.uuid4().hex
     snapshot["created_at"] = time.time()
     return snapshot
+
+
+def saved_options(parsed: dict[str, Any]) -> ExecutionOptions:
+    """The execution options a parsed snapshot was saved with, for the loaded copy.
+
+    Runtime resources are never saved (the loader passes them again); whether the copy is
+    hidden and upserts search attributes is decided when it starts. ``parse_snapshot``
+    has checked the values as ``create_execution`` would.
+    """
+    saved = parsed["temporal"].get("options") or {}
+    return ExecutionOptions(**{k: v for k, v in saved.items() if k in _SAVED_OPTION_KEYS})
+
+
+def load_report(
+    saved: Any, spec: FlowSpec, missing_resources: Callable[[dict[str, Any]], list[str]]
+) -> dict[str, Any]:
+    """Whether ``saved`` can be loaded into ``spec``, without loading it.
+
+    Args:
+        saved: A snapshot (dict or JSON text).
+        spec: The graph it would be loaded into.
+        missing_resources: The required runtime resource keys a parsed snapshot lacks here.
+
+    Returns:
+        ``{"status": "ready"|"missing_resources"|"invalid_snapshot", "ready": bool,
+        "missing_resource_keys": [...], "diagnostics": [...]}`` as Agently's
+        ``inspect_load``.
+    """
+    try:
+        parsed = parse_snapshot(saved)
+    except TriggerFlowError as error:
+        return {
+            "status": "invalid_snapshot",
+            "ready": False,
+            "missing_resource_keys": [],
+            "diagnostics": [
+                {"code": "invalid_snapshot", "severity": "error", "message": str(error)}
+            ],
+        }
+    missing = missing_resources(parsed)
+    diagnostics = [
+        {
+            "code": "missing_resource",
+            "severity": "error",
+            "message": f"runtime resource {key!r} is not available",
+            "resource_key": key,
+        }
+        for key in missing
+    ]
+    if spec.blueprint_hash != parsed["flow_definition_fingerprint"].split(":", 1)[-1]:
+        diagnostics.append(
+            {
+                "code": "fingerprint_mismatch",
+                "severity": "error",
+                "message": f"saved with another blueprint than {spec.short_hash}",
+            }
+        )
+    status = "missing_resources" if missing else "ready"
+    if any(d["code"] == "fingerprint_mismatch" for d in diagnostics):
+        status = "invalid_snapshot"
+    return {
+        "status": status,
+        "ready": status == "ready",
+        "missing_resource_keys": missing,
+        "diagnostics": diagnostics,
+    }
 
 
 def _check_graph(saved: dict[str, Any], spec: FlowSpec) -> None:
@@ -224,17 +251,9 @@ async def load_execution(
         )
     _check_graph(parsed, spec)
     if options is None:
-        saved_options = temporal.get("options") or {}
-        options = ExecutionOptions(
-            auto_close=bool(saved_options.get("auto_close", True)),
-            auto_close_timeout=saved_options.get("auto_close_timeout"),
-            skip_exceptions=bool(saved_options.get("skip_exceptions")),
-            concurrency=saved_options.get("concurrency"),
-            intervention_mode=saved_options.get("intervention_mode"),
-            tenant=saved_options.get("tenant"),
-        )
+        options = saved_options(parsed)
     workflow_id = execution_id or parsed["execution_id"]
-    queue = task_queue or temporal.get("task_queue") or "triggerflow"
+    queue = task_queue or temporal.get("task_queue") or DEFAULT_TASK_QUEUE
     kwargs = await start_options(
         client,
         spec,
@@ -261,10 +280,10 @@ async def load_execution(
     if parsed["lifecycle_state"] != "closed":
 
         async def resumed() -> None:
-            loaded = await handle.execute_update("loaded", result_type=dict)
-            if SETTLE_KEY in loaded:  # its work went on in the next run
-                marker = loaded[SETTLE_KEY]
-                await settle(client, workflow_id, marker if isinstance(marker, str) else None)
+            loaded = await handle.execute_update(UPDATE_LOADED, result_type=dict)
+            wait, root = settle_root(loaded)
+            if wait:  # its work went on in the next run
+                await settle(client, workflow_id, root)
 
         try:
             await watch_for_worker(
@@ -302,7 +321,7 @@ async def _run_histories(client: Client, execution_id: str) -> list[Any]:
 
 
 async def execution_history(
-    client: Client, flows: Sequence[TriggerFlow], execution_id: str
+    client: Client, flows: Sequence[FlowBuilder], execution_id: str
 ) -> list[dict[str, Any]]:
     """The state after each chunk, replayed from the execution's event history.
 
@@ -311,35 +330,15 @@ async def execution_history(
     ``async_load(..., from_step=step)`` restores: the state, joins and interrupts after
     that chunk, with the chunk's continuation and the runs then in flight re-run).
     """
-    from temporalio.worker import Replayer
-
-    from ..plugin.plugin import (
-        DEFAULT_ACTIVITY_CONFIG,
-        _FlowRegistry,
-        _make_workflow_class,
-        _workflow_runner,
-    )
-
     if not flows:
         raise ValueError("execution_history needs the flow the execution runs.")
-    name = flows[0].name
-    registry = _FlowRegistry({name: list(flows)}, {}, {}, dict(DEFAULT_ACTIVITY_CONFIG), None)
     steps: list[dict[str, Any]] = []
 
     def record(workflow_id: str, step: dict[str, Any]) -> None:
         if workflow_id == execution_id:
             steps.append(step)
 
-    registry.step_recorder = record  # type: ignore[attr-defined]
-    replayer = Replayer(
-        workflows=[_make_workflow_class(name, registry)],
-        data_converter=client.data_converter,
-        workflow_runner=_workflow_runner(None),
-        # The step recorder snapshots the execution after every chunk, which can keep one
-        # replayed workflow task busy for seconds on a long run: this replay is an analysis
-        # on the client, not a worker, so Temporal's 2 s deadlock detector is off here.
-        debug_mode=True,
-    )
+    replayer = history_replayer(flows, client.data_converter, record)
     for history in await _run_histories(client, execution_id):
         await replayer.replay_workflow(history)
     for step in steps:

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.service import RPCError, RPCStatusCode
 
-from ..interpreter.carry_bounds import MAX_STREAM_BYTES, MAX_STREAM_ITEMS
 from ..interpreter.events import STREAM_END_TOPIC, STREAM_SYSTEM_TOPIC, STREAM_TOPIC
-
-if TYPE_CHECKING:
-    from .execution import TriggerFlowExecution
+from ..spec.limits import MAX_STREAM_BYTES, MAX_STREAM_ITEMS
 
 __all__ = ["RuntimeStreamItem", "iter_runtime_stream"]
 
@@ -50,23 +47,30 @@ class RuntimeStreamItem:
 
 
 async def iter_runtime_stream(
-    execution: TriggerFlowExecution,
-    initial_value: Any = None,
+    execution_id: str,
     *,
+    client: Callable[[], Client],
+    ensure_started: Callable[[], Awaitable[Any] | None],
     from_seq: int = 0,
     timeout: float | None = 10.0,
     poll_interval: float = 0.1,
 ) -> AsyncGenerator[RuntimeStreamItem, None]:
     """Yield the execution's stream items from ``from_seq`` until the stream ends.
 
-    Starts the execution with ``initial_value`` when this handle has not started it (as
+    Starts the execution through ``ensure_started`` when its handle has not started it (as
     natively). Ends after the last item once the stream is stopped (``data.stop_stream()``,
     ``execution.async_stop_stream()``) or the execution closes; raises the start's error if
     the lazily started execution fails to start.
 
+    The reader takes callables, not the execution handle (which imports this module): both
+    are called once, when the first item is asked for, so a handle started between
+    creating the reader and reading it is not started again.
+
     Args:
-        execution: The execution handle.
-        initial_value: The start value, used only when this call starts the execution.
+        execution_id: The execution (workflow) id.
+        client: Returns the connected client (it raises when the handle has none).
+        ensure_started: Returns the start of the execution to run alongside the read, or
+            None when the handle already started it.
         from_seq: The first sequence number to read (resume after ``last_seen + 1``).
         timeout: Seconds to wait for each item (and for the workflow to exist); on expiry
             the stream ends with a ``RuntimeWarning``. None waits forever.
@@ -80,20 +84,21 @@ async def iter_runtime_stream(
         raise ValueError(f"from_seq must be an int >= 0, got {from_seq!r}.")
     if poll_interval < 0:
         raise ValueError(f"poll_interval must be seconds >= 0, got {poll_interval!r}.")
-    client = execution._resolve_client()  # pyright: ignore[reportPrivateUsage]
-    start_task: asyncio.Task[Any] | None = None
-    if not execution._started:  # pyright: ignore[reportPrivateUsage]
-        start_task = asyncio.ensure_future(execution.async_start(initial_value))
+    connected = client()
+    start_task: asyncio.Future[Any] | None = None
+    start = ensure_started()
+    if start is not None:
+        start_task = asyncio.ensure_future(start)
         start_task.add_done_callback(_retrieve)
     pending: asyncio.Future[Any] | None = None
     subscription: AsyncIterator[Any] | None = None
     expected = from_seq
     finished = False
     try:
-        if not await _wait_until_exists(client, execution.id, start_task, timeout):
-            _warn_timeout(execution.id, timeout)
+        if not await _wait_until_exists(connected, execution_id, start_task, timeout):
+            _warn_timeout(execution_id, timeout)
             return
-        stream = WorkflowStreamClient.create(client, execution.id)
+        stream = WorkflowStreamClient.create(connected, execution_id)
         subscription = stream.subscribe(
             [STREAM_TOPIC, STREAM_SYSTEM_TOPIC, STREAM_END_TOPIC],
             from_offset=from_seq,
@@ -112,7 +117,7 @@ async def iter_runtime_stream(
                 waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if not done:
-                _warn_timeout(execution.id, timeout)
+                _warn_timeout(execution_id, timeout)
                 return
             if pending not in done:
                 continue  # the start finished: raise its error, or keep waiting
@@ -127,7 +132,7 @@ async def iter_runtime_stream(
                 # means the items were dropped when the run continued as new.
                 raise ValueError(
                     f"Runtime stream items {expected}..{wire.offset - 1} of execution "
-                    f"{execution.id!r} are no longer kept: a run carries its newest "
+                    f"{execution_id!r} are no longer kept: a run carries its newest "
                     f"{MAX_STREAM_ITEMS} items (within {MAX_STREAM_BYTES // 1024} KiB) into "
                     f"the next one. Read from from_seq={wire.offset}, or keep what a "
                     "reader must not miss in the Workspace."
@@ -153,14 +158,14 @@ async def iter_runtime_stream(
                 raise failure
 
 
-def _start_failure(start_task: asyncio.Task[Any] | None) -> BaseException | None:
+def _start_failure(start_task: asyncio.Future[Any] | None) -> BaseException | None:
     """The error of a finished start made by this read, else None."""
     if start_task is None or not start_task.done() or start_task.cancelled():
         return None
     return start_task.exception()
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
+def _retrieve(task: asyncio.Future[Any]) -> None:
     """Keep an unobserved start failure from being logged as 'never retrieved'."""
     if not task.cancelled():
         task.exception()
@@ -178,7 +183,7 @@ def _warn_timeout(execution_id: str, timeout: float | None) -> None:
 async def _wait_until_exists(
     client: Client,
     execution_id: str,
-    start_task: asyncio.Task[Any] | None,
+    start_task: asyncio.Future[Any] | None,
     timeout: float | None,
 ) -> bool:
     """Wait until the workflow exists (a lazily started one is being created)."""

@@ -25,13 +25,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
+)
+from temporalio.client import WorkflowExecutionStatus
+
 from .._errors import NoWorkerError
+from ..definition.builder import FlowBuilder
 
 if TYPE_CHECKING:
     from temporalio.api.taskqueue.v1 import PollerInfo
     from temporalio.client import Client
 
-    from ..definition.flow import TriggerFlow
+    from .flow import TriggerFlow
 
 _T = TypeVar("_T")
 
@@ -92,10 +102,6 @@ async def recent_pollers(
         The fresh pollers, and the age in seconds of the newest poll the server lists
         (None when it lists none: it forgets a poller five minutes after its last poll).
     """
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -116,10 +122,6 @@ async def recent_pollers(
 
 async def _last_task_failure(client: Client, workflow_id: str, run_id: str) -> str | None:
     """The message of the run's latest recorded workflow task failure, if any is recent."""
-    from temporalio.api.common.v1 import WorkflowExecution
-    from temporalio.api.enums.v1 import EventType
-    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
-
     response = await client.workflow_service.get_workflow_execution_history_reverse(
         GetWorkflowExecutionHistoryReverseRequest(
             namespace=client.namespace,
@@ -139,9 +141,6 @@ async def _last_task_failure(client: Client, workflow_id: str, run_id: str) -> s
 
 async def _verdict(client: Client, workflow_id: str) -> _Verdict:
     """Whether the execution waits for a worker that is not there."""
-    from temporalio.api.enums.v1 import PendingWorkflowTaskState
-    from temporalio.client import WorkflowExecutionStatus
-
     described = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=_RPC_TIMEOUT)
     queue, flow_name = described.task_queue, described.workflow_type
     raw = described.raw_description
@@ -163,8 +162,6 @@ async def _verdict(client: Client, workflow_id: str) -> _Verdict:
 
 def flow_import_path(flow: TriggerFlow) -> str | None:
     """``"package.module:variable"`` of ``flow`` when a module its handlers live in has it."""
-    from ..definition.flow import TriggerFlow
-
     modules = [getattr(chunk.handler, "__module__", None) for chunk in flow.chunks.values()]
     for name in dict.fromkeys(m for m in modules if m and m != "__main__"):
         module = sys.modules.get(name)
@@ -175,7 +172,7 @@ def flow_import_path(flow: TriggerFlow) -> str | None:
             if value is flow:
                 return f"{name}:{attribute}"
         for attribute, value in attributes.items():
-            if isinstance(value, TriggerFlow) and value.name == flow.name:
+            if isinstance(value, FlowBuilder) and value.name == flow.name:
                 return f"{name}:{attribute}"
     return None
 

@@ -1,4 +1,8 @@
-"""Compile a TriggerFlow definition into a FlowSpec, rejecting what a worker cannot run."""
+"""Definition room: compile a flow's graph into a FlowSpec, rejecting what a worker cannot run.
+
+The compiled spec (and its blueprint hash) is what travels in workflow input and recorded
+histories: its shape must not change.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from .._errors import FlowDefinitionError
 from ..spec.flow_spec import FlowSpec, serialize_activity_config
 
 if TYPE_CHECKING:
-    from .flow import TriggerFlow, TriggerFlowChunk
+    from .chunk import TriggerFlowChunk
+    from .graph import GraphOwner
 
 # Operator fields that make up the graph; anything else (e.g. an imported config's
 # inspected file/line refs) is dropped so the hash depends on structure and names only.
@@ -93,7 +98,7 @@ def _check_condition(flow_name: str, name: str, condition: Any) -> None:
         )
 
 
-def compile_flow(flow: TriggerFlow, _stack: tuple[str, ...] = ()) -> FlowSpec:
+def compile_flow(flow: GraphOwner, _stack: tuple[str, ...] = ()) -> FlowSpec:
     """Compile ``flow`` (and its sub-flows) into a :class:`FlowSpec`.
 
     Raises:
@@ -104,9 +109,10 @@ def compile_flow(flow: TriggerFlow, _stack: tuple[str, ...] = ()) -> FlowSpec:
         raise FlowDefinitionError(
             f"Sub-flow cycle: {' -> '.join((*_stack, flow.name))}. A flow cannot contain itself."
         )
+    graph = flow.graph
     operators: list[dict[str, Any]] = []
     chunks: dict[str, dict[str, Any]] = {}
-    for op in flow._operators.values():
+    for op in graph.operators.values():
         normalized = _normalize_operator(op)
         if op["kind"] == "chunk":
             name = op["name"]
@@ -124,7 +130,7 @@ def compile_flow(flow: TriggerFlow, _stack: tuple[str, ...] = ()) -> FlowSpec:
                 if ref is None:
                     continue
                 name = ref.get("name")
-                condition = flow._condition_registry.get(name)
+                condition = graph.conditions.get(name)
                 if condition is None:
                     raise FlowDefinitionError(
                         f"Flow '{flow.name}' needs condition handler '{name}', which is not "
@@ -133,7 +139,7 @@ def compile_flow(flow: TriggerFlow, _stack: tuple[str, ...] = ()) -> FlowSpec:
                 _check_condition(flow.name, name, condition)
         operators.append(normalized)
     sub_flows: dict[str, FlowSpec] = {}
-    for name, child in flow._sub_flows.items():
+    for name, child in graph.sub_flows.items():
         sub_flows[name] = compile_flow(child, (*_stack, flow.name))
     frozen = tuple(operators)
     return FlowSpec(
@@ -145,12 +151,12 @@ def compile_flow(flow: TriggerFlow, _stack: tuple[str, ...] = ()) -> FlowSpec:
     )
 
 
-def _lookup_chunk(flow: TriggerFlow, op: dict[str, Any]) -> TriggerFlowChunk:
-    for chunk in flow._chunks.values():
+def _lookup_chunk(flow: GraphOwner, op: dict[str, Any]) -> TriggerFlowChunk:
+    for chunk in flow.graph.chunks.values():
         if chunk.id == op["id"]:
             return chunk
     name = (op.get("handler_ref") or {}).get("name") or op["name"]
-    chunk = flow._chunks.get(name)
+    chunk = flow.graph.chunks.get(name)
     if chunk is not None:
         return chunk
     raise FlowDefinitionError(

@@ -1,4 +1,8 @@
-"""Agently ``trigger_flow/v1`` flow-config import/export, and Mermaid diagrams."""
+"""Definition room: Agently ``trigger_flow/v1`` flow-config import/export, and Mermaid diagrams.
+
+The exported config and the Mermaid text are compared byte for byte by the conformance
+tests and shown in the Temporal UI: their shape must not change.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import FlowDefinitionError
-from ..spec.flow_spec import serialize_activity_config
+from ..spec.flow_spec import deserialize_activity_config, serialize_activity_config
+from .chunk import TriggerFlowChunk
 
 if TYPE_CHECKING:
-    from .flow import TriggerFlow
+    from .builder import FlowBuilder
+    from .graph import GraphOwner
 
 FLOW_CONFIG_VERSION = "trigger_flow/v1"
 # Per-chunk run options ride in the chunk operator's options under this key; Agently
@@ -39,11 +45,12 @@ OPERATOR_KINDS = frozenset(
 )
 
 
-def export_flow_config(flow: TriggerFlow, *, validate_serializable: bool = True) -> dict[str, Any]:
+def export_flow_config(flow: GraphOwner, *, validate_serializable: bool = True) -> dict[str, Any]:
     """Return ``flow`` as a ``trigger_flow/v1`` dict (handler refs by name)."""
+    graph = flow.graph
     operators: list[dict[str, Any]] = []
-    by_id = {chunk.id: chunk for chunk in flow._chunks.values()}
-    for op in flow._operators.values():
+    by_id = {chunk.id: chunk for chunk in graph.chunks.values()}
+    for op in graph.operators.values():
         record = copy.deepcopy(op)
         if op["kind"] == "chunk":
             chunk = by_id.get(op["id"])
@@ -81,7 +88,7 @@ def export_flow_config(flow: TriggerFlow, *, validate_serializable: bool = True)
                         "non-serializable condition (a lambda). Use a named function."
                     )
         if op["kind"] == "sub_flow":
-            child = flow._sub_flows[op["options"]["sub_flow_name"]]
+            child = graph.sub_flows[op["options"]["sub_flow_name"]]
             record["options"]["sub_flow_config"] = export_flow_config(
                 child, validate_serializable=validate_serializable
             )
@@ -89,14 +96,14 @@ def export_flow_config(flow: TriggerFlow, *, validate_serializable: bool = True)
     return {
         "version": FLOW_CONFIG_VERSION,
         "name": flow.name,
-        "meta": copy.deepcopy(flow._meta),
+        "meta": copy.deepcopy(dict(graph.meta)),
         "contract": {},
         "operators": operators,
     }
 
 
 def import_flow_config(
-    flow: TriggerFlow, config: Mapping[str, Any], *, replace: bool = True
+    flow: FlowBuilder, config: Mapping[str, Any], *, replace: bool = True
 ) -> None:
     """Load a ``trigger_flow/v1`` config into ``flow`` against its name registries.
 
@@ -104,8 +111,7 @@ def import_flow_config(
         FlowDefinitionError: Wrong version, malformed operators, or a chunk/condition
             handler name that is not registered.
     """
-    from .flow import TriggerFlow, TriggerFlowChunk
-
+    graph = flow.graph
     if not isinstance(config, Mapping):
         raise FlowDefinitionError(f"A flow config must be a dict, got {type(config).__name__}.")
     if config.get("version") != FLOW_CONFIG_VERSION:
@@ -118,20 +124,18 @@ def import_flow_config(
         raise FlowDefinitionError("Cannot load TriggerFlow config: 'operators' must be a list.")
     chunks: dict[str, TriggerFlowChunk] = {}
     operators: dict[str, dict[str, Any]] = {}
-    sub_flows: dict[str, TriggerFlow] = {}
+    sub_flows: dict[str, FlowBuilder] = {}
     for index, raw in enumerate(raw_operators):
         op = _checked_operator(index, raw, operators)
         if op["kind"] == "chunk":
             name = str((op.get("handler_ref") or {}).get("name") or op.get("name"))
-            handler = flow._chunk_registry.get(name)
+            handler = graph.chunk_handlers.get(name)
             if handler is None:
                 raise FlowDefinitionError(
                     f"Cannot load TriggerFlow config because chunk handler '{name}' is not "
                     "registered."
                 )
             run = op["options"].pop(RUN_OPTIONS_KEY, None) or {}
-            from ..spec.flow_spec import deserialize_activity_config
-
             chunk = TriggerFlowChunk(
                 handler,
                 name=name,
@@ -157,7 +161,7 @@ def import_flow_config(
             if ref is None:
                 continue
             name = ref.get("name")
-            if name not in flow._condition_registry:
+            if name not in graph.conditions:
                 raise FlowDefinitionError(
                     f"Cannot load TriggerFlow config because condition handler '{name}' is not "
                     "registered."
@@ -175,31 +179,42 @@ def import_flow_config(
                     f"Cannot load TriggerFlow config: sub_flow operator '{op['id']}' has no "
                     "sub_flow_config."
                 )
-            child = TriggerFlow(name=child_name)
-            child._chunk_registry = dict(flow._chunk_registry)
-            child._condition_registry = dict(flow._condition_registry)
+            child = _child_flow(flow, child_name)
             import_flow_config(child, child_config)
             sub_flows[child.name] = child
         operators[op["id"]] = op
     _route_case_branches(operators)
-    if replace:
-        flow._operators = operators
-        flow._chunks = chunks
-        flow._sub_flows = sub_flows
-    else:
+    if not replace:
         for op_id, op in operators.items():
-            existing = flow._operators.get(op_id)
+            existing = graph.operators.get(op_id)
             if existing is not None and existing != op:
                 raise FlowDefinitionError(
                     f"Cannot merge TriggerFlow config: operator '{op_id}' already exists with a "
                     "different definition."
                 )
-            flow._operators[op_id] = op
-        flow._chunks.update(chunks)
-        flow._sub_flows.update(sub_flows)
+    graph.install(
+        operators=operators,
+        chunks=chunks,
+        sub_flows=sub_flows,
+        meta=config.get("meta") or {},
+        replace=replace,
+    )
     if config.get("name"):
         flow.name = str(config["name"])
-    flow._meta = copy.deepcopy(dict(config.get("meta") or {}))
+
+
+def _child_flow(flow: FlowBuilder, name: str) -> FlowBuilder:
+    """A new flow of ``flow``'s class for a nested sub-flow config, with its registries.
+
+    The nested config names its handlers in the parent's registries (a config carries
+    names, not functions), so the child gets copies of them.
+    """
+    child = type(flow)(name=name)
+    for handler_name, handler in flow.graph.chunk_handlers.items():
+        child.register_chunk_handler(handler, name=handler_name)
+    for condition_name, condition in flow.graph.conditions.items():
+        child.register_condition_handler(condition, name=condition_name)
+    return child
 
 
 def _route_case_branches(operators: Mapping[str, dict[str, Any]]) -> None:

@@ -13,28 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..spec.limits import MAX_STREAM_BYTES, MAX_STREAM_ITEMS
 from ..spec.state import json_size
-
-# Finished interrupt records carried (newest first), by count and by JSON bytes.
-MAX_RESOLVED_INTERRUPTS = 50
-MAX_RESOLVED_INTERRUPT_BYTES = 256 * 1024
-# Finished (inserted, expired) intervention records carried.
-MAX_FINISHED_INTERVENTIONS = 50
-MAX_FINISHED_INTERVENTION_BYTES = 128 * 1024
-# Pending interventions an execution accepts (the intervene update refuses more).
-MAX_PENDING_INTERVENTIONS = 500
-# Rejected continue_with signals carried.
-MAX_REJECTED_BYTES = 64 * 1024
-# Runtime stream items carried.
-MAX_STREAM_ITEMS = 1_000
-MAX_STREAM_BYTES = 256 * 1024
-# Chunk errors kept with skip_exceptions.
-MAX_ERRORS = 100
-# A resume value (continue_with, a resume_event emit) is kept several times until its chain
-# has run: in the interrupt record (resume_value, response, the resume_request ledger), in
-# the queued resume signal and its context, in the runtime stream. Capped so that all of it
-# fits what a run can hand to the next (MAX_PAYLOAD_BYTES, 1.5 MiB).
-MAX_RESUME_VALUE_BYTES = 128 * 1024
 
 
 def keep_window(

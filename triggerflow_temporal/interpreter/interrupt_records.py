@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..spec.limits import MAX_RESUME_VALUE_BYTES
 from ..spec.state import describe_size, json_size
-from .carry_bounds import MAX_RESUME_VALUE_BYTES
+from .access import ACCESS_KEY, access_rules
 
 
 def new_interrupt_record(
@@ -26,7 +27,7 @@ def new_interrupt_record(
         (s["trigger_event"] for s in op["emit_signals"] if s.get("role") == "continuation"), None
     )
     resume_count = int(previous.get("resume_count") or 0) if previous else 0
-    return {
+    record = {
         "id": interrupt_id,
         "type": request["type"],
         "exchange_kind": request.get("exchange_kind"),
@@ -68,6 +69,10 @@ def new_interrupt_record(
             "provider_metadata": {},
         },
     }
+    rules = access_rules(request)
+    if rules is not None:
+        record[ACCESS_KEY] = rules
+    return record
 
 
 def resume_size_problem(interrupt_id: str, value: Any) -> str | None:

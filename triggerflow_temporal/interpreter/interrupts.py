@@ -12,17 +12,25 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from .._errors import chunk_failure_details
 from ..spec.chunk_io import pack_resume
+from ..spec.limits import MAX_REJECTED_REQUESTS
+from ..spec.mailbox import REGISTER_ACTIVITY, RegisterOrder
 from ..spec.wire import ContinueRequest
+from .access import (
+    ACCESS_KEY,
+    access_problem,
+    actor_problem,
+    normalize_actor,
+    resumed_by_principal,
+)
 from .events import EventsMixin
 from .interrupt_records import check_response, new_interrupt_record
 from .scheduler_host import Held
 from .signal_net import ChunkFailure
-
-# Rejected signal-variant requests kept for inspection (oldest dropped first).
-MAX_REJECTED_REQUESTS = 100
 
 
 class InterruptsMixin(EventsMixin):
@@ -52,27 +60,27 @@ class InterruptsMixin(EventsMixin):
                 level="ERROR",
             )
             raise ChunkFailure(
-                {
-                    "flow": self._spec.name,
-                    "chunk": op["name"],
-                    "type": "RuntimeError",
-                    "module": "builtins",
-                    "message": (
+                chunk_failure_details(
+                    flow_name=self._spec.name,
+                    chunk_name=op["name"],
+                    error_type="RuntimeError",
+                    error_module="builtins",
+                    message=(
                         f"TriggerFlow self resume limit reached for interrupt '{interrupt_id}': "
                         f"resume_count={existing['resume_count']}, "
                         f"max_resumes={existing['max_resumes']}."
                     ),
-                }
+                )
             )
         if existing is not None and existing["status"] == "waiting":
             raise ChunkFailure(
-                {
-                    "flow": self._spec.name,
-                    "chunk": op["name"],
-                    "type": "ValueError",
-                    "module": "builtins",
-                    "message": f"Interrupt id {interrupt_id!r} is already waiting; use unique ids.",
-                }
+                chunk_failure_details(
+                    flow_name=self._spec.name,
+                    chunk_name=op["name"],
+                    error_type="ValueError",
+                    error_module="builtins",
+                    message=f"Interrupt id {interrupt_id!r} is already waiting; use unique ids.",
+                )
             )
         record = new_interrupt_record(
             interrupt_id=interrupt_id,
@@ -91,7 +99,37 @@ class InterruptsMixin(EventsMixin):
             self._start_timeout_timer(interrupt_id)
         self._touch()
         self._on_interrupt_raised(record, signal)
+        self._register_correlation(record)
         return copy.deepcopy(record)
+
+    def _register_correlation(self, record: dict[str, Any]) -> None:
+        """Make a ``pause_for(correlation=...)`` reachable by its messages (an activity).
+
+        Idempotent at the mailbox, so it is simply issued again for every waiting
+        correlated interrupt when a run starts (continue-as-new, load).
+        """
+        correlation = (record.get(ACCESS_KEY) or {}).get("correlation")
+        if not correlation or record["status"] != "waiting":
+            return
+        order = RegisterOrder(
+            tenant=self._options.tenant,
+            name=correlation["name"],
+            key=correlation["key"],
+            execution_id=self._execution_id,
+            interrupt_id=record["id"],
+            task_queue=workflow.info().task_queue,
+        )
+        task = asyncio.ensure_future(
+            workflow.execute_activity(
+                REGISTER_ACTIVITY,
+                order,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                summary=f"mailbox {correlation['name']}",
+            )
+        )
+        # Retried until it lands; a run that continues as new first registers it again.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     def _start_timeout_timer(self, interrupt_id: str) -> None:
         deadline = self._deadlines[interrupt_id]
@@ -153,6 +191,14 @@ class InterruptsMixin(EventsMixin):
                 )
         return None
 
+    def _resume_event_access_problem(self, event: str, trigger_type: str, actor: Any) -> str | None:
+        """Why ``actor`` may not resolve the interrupts an emit of ``event`` would resume."""
+        for record in self._resumed_by_event(event, trigger_type):
+            problem = access_problem(record, actor, self._options.started_by)
+            if problem:
+                return f"emit of {event!r} would resume interrupt {record['id']!r}: {problem}"
+        return None
+
     def _resolve_resume_event_now(self, signal: dict[str, Any]) -> None:
         """:meth:`_resolve_resume_event` without the await (the scheduler applies emits)."""
         for record in self._resumed_by_event(signal["trigger_event"], signal["trigger_type"]):
@@ -202,10 +248,20 @@ class InterruptsMixin(EventsMixin):
                 type="ValueError",
                 non_retryable=True,
             )
+        self._check_actor(record, request.actor)
         problem = check_response(record, request.value)
         if problem:
             raise ApplicationError(problem, type="ValueError", non_retryable=True)
         return True
+
+    def _check_actor(self, record: dict[str, Any], actor: Any) -> None:
+        """Refuse an actor the interrupt's access rules do not admit (PermissionError)."""
+        problem = actor_problem(actor)
+        if problem:
+            raise ApplicationError(problem, type="ValueError", non_retryable=True)
+        problem = access_problem(record, actor, self._options.started_by)
+        if problem:
+            raise ApplicationError(problem, type="PermissionError", non_retryable=True)
 
     async def _continue(self, request: ContinueRequest, *, awaited: bool = True) -> Any:
         """Resume the interrupt ``request`` names; the record once its chain is done.
@@ -225,7 +281,6 @@ class InterruptsMixin(EventsMixin):
                 "accepted_at": workflow.now().timestamp(),
             }
             record["resume_request_id"] = request.resume_request_id
-            record["resumed_by"] = request.actor
         timer = self._timers.pop(request.interrupt_id, None)
         if timer is not None and not timer.done() and request.actor != "timeout":
             timer.cancel()
@@ -236,6 +291,10 @@ class InterruptsMixin(EventsMixin):
         record["resumed_at"] = workflow.now().timestamp()
         record["resume_value"] = request.value
         record["response"] = request.value
+        if request.actor is not None or request.resume_request_id is not None:
+            principal = normalize_actor(request.actor)
+            record["resumed_by"] = principal["subject"] if principal else None
+        record["resumed_by_principal"] = resumed_by_principal(request.actor, record["resumed_at"])
         resume_context = {
             "interrupt_id": record["id"],
             "value": request.value,
@@ -253,7 +312,7 @@ class InterruptsMixin(EventsMixin):
             record,
             request.value,
             resume_request_id=request.resume_request_id,
-            actor=request.actor,
+            actor=record["resumed_by_principal"]["subject"],
         )
         if resume_to == "self":
             op = self._engine.ops[record["source_operator_id"]]

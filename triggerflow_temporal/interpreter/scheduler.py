@@ -34,87 +34,22 @@ import contextvars
 import copy
 from collections import deque
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import Any
 
 from temporalio import workflow
 
+from .._errors import chunk_failure_details
 from ..spec.flow_spec import FlowSpec
+from ..spec.limits import MAX_DONE_ROOTS, MAX_FRAMES
+from .scheduler_fanout import FanoutMixin
+from .scheduler_protocol import SchedulerHost
 from .signal_net import (
-    DEFAULT_FANOUT_CONCURRENCY,
     ChunkFailure,
     ConditionLookup,
-    SignalNet,
 )
 
-# Suspended frames (chunks waiting for a chain they emitted) an execution may hold.
-MAX_FRAMES = 5_000
 
-# Finished roots whose outcome a caller may still ask for (``settle`` after a run change).
-MAX_DONE_ROOTS = 200
-
-
-class SchedulerHost(Protocol):
-    """What the workflow does for the scheduler (Temporal calls, records, events)."""
-
-    def run_chunk(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> Awaitable[Any]:
-        """Run a chunk (activity, local activity or inline); its ChunkOutput."""
-        ...
-
-    def run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Awaitable[Any]:
-        """Run a sub-flow as a child workflow; its written-back result."""
-        ...
-
-    def apply_op(
-        self, record: list[Any], signal: dict[str, Any], op: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """Apply one recorded chunk operation; a signal to dispatch and wait for, or None."""
-        ...
-
-    def record_pause(
-        self, op: dict[str, Any], signal: dict[str, Any], request: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Record the interrupt a chunk asked for; its record."""
-        ...
-
-    def chunk_done(
-        self,
-        op: dict[str, Any],
-        signal: dict[str, Any],
-        run_id: str,
-        value: Any,
-        interrupt: dict[str, Any] | None,
-    ) -> None:
-        """A chunk finished (steps, ``chunk.completed``)."""
-        ...
-
-    def chunk_failed(
-        self, op: dict[str, Any], signal: dict[str, Any], run_id: str, details: dict[str, Any]
-    ) -> None:
-        """A chunk failed (``chunk.failed``)."""
-        ...
-
-    def before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
-        """Interventions inserted before an operator runs."""
-        ...
-
-    def on_activity(self) -> None:
-        """Something happened (the auto-close idle timer starts over)."""
-        ...
-
-    def on_failure(self, details: dict[str, Any]) -> None:
-        """A root failed: the execution is failed."""
-        ...
-
-    def on_root_done(self, root: dict[str, Any]) -> None:
-        """A root finished (its signal-log entry)."""
-        ...
-
-    def hold(self) -> bool:
-        """True while no new work may start (continue-as-new is due)."""
-        ...
-
-
-class Scheduler(SignalNet):
+class Scheduler(FanoutMixin):
     """Routes signals through a compiled :class:`FlowSpec` as durable, queued work."""
 
     def __init__(
@@ -419,86 +354,6 @@ class Scheduler(SignalNet):
             self._emit(item, [emission])
         return True
 
-    # ----------------------------------------------------------- fan-outs
-    def _fanout(self, item: dict[str, Any], op: dict[str, Any]) -> None:
-        """Start a batch or for_each: a record of the items, started ``limit`` at a time.
-
-        The record counts as pending work of the item's group until its last item's chain
-        is done; an item is taken out of it when it starts, so the record holds exactly
-        the items no run has started (continue-as-new carries them).
-        """
-        signal = item["s"]
-        limit = op["options"].get("concurrency") or DEFAULT_FANOUT_CONCURRENCY
-        if op["kind"] == "batch_fanout":
-            marks = [*signal["layer_marks"], self.next_id("m")]
-            branches = [s["trigger_event"] for s in op["emit_signals"]]
-            record = {
-                "op": op["id"],
-                "signal": signal,
-                "marks": marks,
-                "items": [[None, event] for event in branches],
-                "concurrency": limit,
-            }
-        else:
-            end = op["emit_signals"][1]["trigger_event"]
-            value = signal["value"]
-            values = list(value) if isinstance(value, (list, tuple)) else [value]
-            if isinstance(value, (list, tuple)) and not values:
-                self._emit(item, [(end, [], signal["layer_marks"])])
-                return
-            instance = self.next_id("m")
-            item_marks = [self.next_id("m") for _ in values]
-            self.joins["for_each_results"][instance] = {
-                "operator": op["id"],
-                "order": item_marks,
-                "values": {},
-            }
-            record = {
-                "op": op["id"],
-                # The items travel in the record; the split's value (the whole list) would
-                # double the carry.
-                "signal": {**signal, "value": None},
-                "items": [[v, mark] for v, mark in zip(values, item_marks, strict=True)],
-                "concurrency": limit,
-                "instance": instance,
-            }
-        instance = record.get("instance") or record["marks"][-1]
-        record["g"] = item["g"]
-        record["running"] = 0
-        self.fanouts[instance] = record
-        self.groups[item["g"]]["n"] += 1
-        self._fill.append(instance)
-
-    def _start_items(self, instance: str) -> None:
-        record = self.fanouts.get(instance)
-        if record is None or record["g"] not in self.groups:
-            return
-        op = self.ops[record["op"]]
-        signal = record["signal"]
-        started: list[dict[str, Any]] = []
-        while record["items"] and record["running"] < record["concurrency"]:
-            value, mark = record["items"].pop(0)
-            if "marks" in record:  # a batch branch: ``mark`` is its event
-                event, marks, value = mark, record["marks"], signal["value"]
-            else:
-                event = op["emit_signals"][0]["trigger_event"]
-                marks = [*signal["layer_marks"], instance, mark]
-            group = self.next_id("g-")
-            self.groups[group] = {
-                "n": 0,
-                "root": self.groups[record["g"]]["root"],
-                "owner": {"k": "fanout", "fo": instance},
-            }
-            record["running"] += 1
-            started.append(
-                {
-                    "k": "sig",
-                    "s": self.child_signal(signal, event, value, marks, source="operator"),
-                    "g": group,
-                }
-            )
-        self._push_front(started)
-
     # -------------------------------------------------------------- tasks
     def _start_task(self, item: dict[str, Any], coro: Awaitable[None]) -> None:
         key = self.next_id("t-")
@@ -646,19 +501,19 @@ class Scheduler(SignalNet):
         """Park ``item`` until the chain of ``emitted`` is done (``await data.async_emit``)."""
         if self.frames >= MAX_FRAMES:
             raise ChunkFailure(
-                {
-                    "flow": self.spec.name,
-                    "chunk": op["name"],
-                    "type": "RecursionError",
-                    "module": "builtins",
-                    "message": (
+                chunk_failure_details(
+                    flow_name=self.spec.name,
+                    chunk_name=op["name"],
+                    error_type="RecursionError",
+                    error_module="builtins",
+                    message=(
                         f"TriggerFlow execution '{self.execution_id}' has {MAX_FRAMES} chunks "
                         "waiting for chains they emitted (await data.async_emit(...) nested "
                         "that deep). A loop that re-emits its own trigger runs in constant "
                         "space when the emit is the chunk's last act and nothing listens to "
                         "the chunk's completion; or use data.emit_nowait(...)."
                     ),
-                }
+                )
             )
         group = self.next_id("g-")
         self.groups[group] = {
@@ -718,43 +573,3 @@ class Scheduler(SignalNet):
             if record["items"]:
                 work.append({"kind": "fanout", "instance": instance, **record})
         return work
-
-
-def restored_work(net: Scheduler, pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A snapshot's ``pending`` entries (any runtime version) as work items to run on load."""
-    items: list[dict[str, Any]] = []
-    for entry in pending:
-        kind = entry.get("kind")
-        if kind == "work":
-            items.append(copy.deepcopy(entry["item"]))
-            continue
-        op = net.ops.get(entry.get("op") or "")
-        if op is None:
-            continue  # checked by the client before the load
-        elif kind == "fanout":
-            record = {
-                key: copy.deepcopy(entry[key])
-                for key in ("op", "signal", "items", "concurrency", "marks", "instance")
-                if key in entry
-            }
-            record["concurrency"] = record.get("concurrency") or DEFAULT_FANOUT_CONCURRENCY
-            items.append({"k": "fanout", "instance": entry["instance"], "record": record})
-        elif kind == "continue":
-            event = net.continuation_event(op)
-            if event is not None:
-                signal = entry["signal"]
-                items.append(
-                    {
-                        "k": "sig",
-                        "s": net.child_signal(
-                            signal,
-                            event,
-                            entry.get("result"),
-                            signal["layer_marks"],
-                            meta={"origin_chunk": {"chunk_id": op["id"], "chunk_name": op["name"]}},
-                        ),
-                    }
-                )
-        else:  # a chunk run in flight when the snapshot was taken: run it again
-            items.append({"k": "op", "op": op["id"], "s": copy.deepcopy(entry["signal"])})
-    return items

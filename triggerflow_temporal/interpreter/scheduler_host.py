@@ -15,14 +15,12 @@ from typing import Any, cast
 
 from temporalio import workflow
 
+from ..spec.limits import MAX_RUN_EVENTS
 from ..spec.state import apply_state_op
 from ..spec.wire import SETTLE_KEY, chunk_failed_error
-from .scheduler import Scheduler, restored_work
+from .scheduler import Scheduler
+from .signal_net import DEFAULT_FANOUT_CONCURRENCY
 from .workflow_base import WorkflowBase
-
-# Continue as new at this many events even if the server never suggests it (a server
-# configured with a high suggestion threshold must not let one run reach its hard limit).
-MAX_RUN_EVENTS = 9_000
 
 
 class Held:
@@ -227,3 +225,43 @@ class SchedulerHostMixin(WorkflowBase):
         if isinstance(result, Held):
             return {SETTLE_KEY: result.root, "result": None}
         return result
+
+
+def restored_work(net: Scheduler, pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A snapshot's ``pending`` entries (any runtime version) as work items to run on load."""
+    items: list[dict[str, Any]] = []
+    for entry in pending:
+        kind = entry.get("kind")
+        if kind == "work":
+            items.append(copy.deepcopy(entry["item"]))
+            continue
+        op = net.ops.get(entry.get("op") or "")
+        if op is None:
+            continue  # checked by the client before the load
+        elif kind == "fanout":
+            record = {
+                key: copy.deepcopy(entry[key])
+                for key in ("op", "signal", "items", "concurrency", "marks", "instance")
+                if key in entry
+            }
+            record["concurrency"] = record.get("concurrency") or DEFAULT_FANOUT_CONCURRENCY
+            items.append({"k": "fanout", "instance": entry["instance"], "record": record})
+        elif kind == "continue":
+            event = net.continuation_event(op)
+            if event is not None:
+                signal = entry["signal"]
+                items.append(
+                    {
+                        "k": "sig",
+                        "s": net.child_signal(
+                            signal,
+                            event,
+                            entry.get("result"),
+                            signal["layer_marks"],
+                            meta={"origin_chunk": {"chunk_id": op["id"], "chunk_name": op["name"]}},
+                        ),
+                    }
+                )
+        else:  # a chunk run in flight when the snapshot was taken: run it again
+            items.append({"k": "op", "op": op["id"], "s": copy.deepcopy(entry["signal"])})
+    return items

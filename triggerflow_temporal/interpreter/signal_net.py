@@ -20,6 +20,7 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._errors import chunk_failure_details
 from ..spec.flow_spec import FlowSpec
 from ..spec.state import get_path
 
@@ -394,10 +395,10 @@ NOT_YET: Any = _NotYet()
 
 def failure_details(flow: str, chunk: str, error: BaseException) -> dict[str, Any]:
     """The JSON-ready failure description of ``error`` raised in ``chunk`` of ``flow``."""
-    return {
-        "flow": flow,
-        "chunk": chunk,
-        "type": type(error).__name__,
-        "module": type(error).__module__,
-        "message": str(error),
-    }
+    return chunk_failure_details(
+        flow_name=flow,
+        chunk_name=chunk,
+        error_type=type(error).__name__,
+        error_module=type(error).__module__,
+        message=str(error),
+    )

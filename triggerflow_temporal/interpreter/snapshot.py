@@ -15,9 +15,11 @@ be loaded from a process that has no flow object (``triggerflow-temporal load``)
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from .._errors import SnapshotError
+from ..spec.flow_spec import FlowSpec, chunk_option_problems
 from ..spec.wire import option_problems
 
 SCHEMA_VERSION = 2
@@ -208,8 +210,6 @@ def parse_snapshot(saved: Any) -> dict[str, Any]:
             that has no Temporal section, an open sub-flow frame).
     """
     if isinstance(saved, (str, bytes)):
-        import json
-
         try:
             saved = json.loads(saved)
         except ValueError as error:
@@ -264,6 +264,7 @@ def parse_snapshot(saved: Any) -> dict[str, Any]:
             )
     _check_fields("temporal", temporal, _TEMPORAL_FIELDS)
     _check_options(temporal["options"])
+    _check_spec(temporal, saved["flow_definition_fingerprint"])
     for record_id, record in saved["interrupts"].items():
         if not isinstance(record, dict) or record.get("id") != record_id:
             raise SnapshotError(f"Snapshot interrupt {record_id!r} is malformed.")
@@ -316,6 +317,39 @@ def _check_options(options: dict[str, Any]) -> None:
     if problems:
         raise SnapshotError(
             "Snapshot execution options temporal.options are invalid: "
+            + "; ".join(problems)
+            + ". Load the snapshot async_save() returned, unedited."
+        )
+
+
+def _check_spec(temporal: dict[str, Any], fingerprint: str) -> None:
+    """The embedded spec: intact, the one the fingerprint names, runnable options only.
+
+    A load without a flow object runs this spec; an edited one must fail here, on the
+    client, not in every workflow task of the new execution (issue 17).
+    """
+    try:
+        spec = FlowSpec.from_json(temporal["spec"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise SnapshotError(
+            f"Snapshot field temporal.spec is not an intact flow spec ({error!s:.200}); the "
+            "snapshot is corrupted or edited. Load the dict async_save() returned."
+        ) from None
+    hashes = {
+        spec.blueprint_hash,
+        temporal["blueprint_hash"],
+        fingerprint[len(FINGERPRINT_PREFIX) :],
+    }
+    if len(hashes) != 1:
+        raise SnapshotError(
+            "Snapshot blueprint hashes disagree (temporal.spec, temporal.blueprint_hash and "
+            "flow_definition_fingerprint): the snapshot is edited. Load the dict async_save() "
+            "returned, or load into the flow object (load(flow=...)) to run its own graph."
+        )
+    problems = chunk_option_problems(spec)
+    if problems:
+        raise SnapshotError(
+            "Snapshot field temporal.spec has chunk options no worker can run: "
             + "; ".join(problems)
             + ". Load the snapshot async_save() returned, unedited."
         )

@@ -20,6 +20,7 @@ from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ApplicationError
 
 from ..spec.flow_spec import FlowSpec
+from ..spec.limits import MAX_SIGNAL_ATTEMPTS
 from ..spec.search_attributes import search_attribute_updates
 from ..spec.wire import (
     CloseRequest,
@@ -34,6 +35,7 @@ from ..spec.wire import (
     chunk_failed_error,
     summarize,
 )
+from .access import ACCESS_KEY
 from .event_recorder import EventRecorder
 from .events import error_info, stream_state_from_carry
 from .interrupts import InterruptsMixin
@@ -46,7 +48,6 @@ from .scheduler import Scheduler
 from .scheduler_host import SchedulerHostMixin
 from .signal_net import SignalNet
 from .workflow_base import (
-    MAX_SIGNAL_ATTEMPTS,
     SCHEDULER_VERSION,
 )
 from .workflow_carry import CarryMixin
@@ -138,7 +139,7 @@ class TriggerFlowWorkflow(
         self._pending_work: list[dict[str, Any]] = []
         self._steps = 0
         self._inline_runs = 0
-        self._search_attributes_sent: tuple[str, tuple[str, ...]] | None = None
+        self._search_attributes_sent = None
         if input.carry is not None:
             self._restore_runtime(input.carry)
         elif input.restore is not None:
@@ -146,11 +147,14 @@ class TriggerFlowWorkflow(
         self._restore_done = not self._pending_work
 
     # =============================================================== run loop
-    async def _run(self, input: WorkflowInput) -> dict[str, Any]:
+    async def run_flow(self, input: WorkflowInput) -> dict[str, Any]:
+        """The run of the execution (the generated ``@workflow.run`` method calls it)."""
         if self._v3:
             self._drive = asyncio.ensure_future(self._sched.drive())
         for interrupt_id in list(self._deadlines):
             self._start_timeout_timer(interrupt_id)  # timers restored after CAN or load
+        for record in list(self._interrupts.values()):
+            self._register_correlation(record)  # mailboxes, after CAN or load
         if self._v3:
             if self._pending_work:
                 self._submit_pending_work()
@@ -420,14 +424,20 @@ class TriggerFlowWorkflow(
     def _upsert_search_attributes(self) -> None:
         if not self._options.search_attributes:
             return
-        types = tuple(
-            sorted({i["type"] for i in self._interrupts.values() if i["status"] == "waiting"})
-        )
-        current = (self._status, types)
+        waiting = [i for i in self._interrupts.values() if i["status"] == "waiting"]
+        types = tuple(sorted({i["type"] for i in waiting}))
+        access = None
+        if self._options.access_search_attributes:
+            rules = [i.get(ACCESS_KEY) or {} for i in waiting]
+            access = (
+                tuple(sorted({s for r in rules for s in r.get("assignees") or []})),
+                tuple(sorted({g for r in rules for g in r.get("candidate_groups") or []})),
+            )
+        current = (self._status, types, access)
         if current == self._search_attributes_sent:
             return
         self._search_attributes_sent = current
-        workflow.upsert_search_attributes(search_attribute_updates(self._status, types))
+        workflow.upsert_search_attributes(search_attribute_updates(self._status, types, access))
 
     async def _close(self, reason: str, pending_interrupts: str) -> dict[str, Any]:
         if self._close_snapshot is not None:

@@ -23,9 +23,6 @@ from .legacy_engine import Engine
 from .scheduler import Scheduler
 from .signal_net import SignalNet
 
-# Bounded logs kept in workflow memory (and carried over continue-as-new).
-MAX_SIGNAL_ATTEMPTS = 100
-
 # Runtime version (ExecutionOptions.runtime_version) from which fan-outs are bounded: a
 # default in-flight cap, for_each items held and carried over continue-as-new, and the start
 # update settling across runs. Executions started before it replay the unbounded dispatch.
@@ -84,7 +81,9 @@ class WorkflowBase:
     _pending_work: list[dict[str, Any]]
     _steps: int
     _inline_runs: int
-    _search_attributes_sent: tuple[str, tuple[str, ...]] | None
+    _search_attributes_sent: (
+        tuple[str, tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] | None
+    )
     _restore_done: bool
     _drive: asyncio.Future[None] | None = None
     _load_root: str | None = None
@@ -206,6 +205,12 @@ class WorkflowBase:
         raise NotImplementedError
 
     def _resume_event_problem(self, event: str, trigger_type: str, value: Any) -> str | None:
+        raise NotImplementedError
+
+    def _register_correlation(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _resume_event_access_problem(self, event: str, trigger_type: str, actor: Any) -> str | None:
         raise NotImplementedError
 
     async def _run_external(self, signal: dict[str, Any], awaitable: Any) -> Any:

@@ -13,17 +13,16 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from .carry_bounds import (
+from ..spec.limits import (
     MAX_ERRORS,
     MAX_FINISHED_INTERVENTION_BYTES,
     MAX_FINISHED_INTERVENTIONS,
     MAX_REJECTED_BYTES,
+    MAX_REJECTED_REQUESTS,
     MAX_RESOLVED_INTERRUPT_BYTES,
     MAX_RESOLVED_INTERRUPTS,
-    keep_newest,
-    keep_window,
 )
-from .interrupts import MAX_REJECTED_REQUESTS
+from .carry_bounds import keep_newest, keep_window
 from .interventions import STATE_KEY as INTERVENTIONS_KEY
 from .legacy_engine import (
     DEFAULT_FANOUT_CONCURRENCY,

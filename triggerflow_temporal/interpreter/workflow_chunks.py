@@ -14,11 +14,12 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
 
-from .._errors import ChunkOutputError
+from .._errors import ChunkOutputError, chunk_failure_details
 from ..chunk.data import ChunkData
 from ..spec.chunk_io import ChunkInput, ChunkOutput, pack_resume
 from ..spec.flow_spec import deserialize_activity_config
-from ..spec.state import MAX_PAYLOAD_BYTES, apply_state_op, describe_size, json_size
+from ..spec.limits import MAX_PAYLOAD_BYTES
+from ..spec.state import apply_state_op, describe_size, json_size
 from ..spec.wire import (
     ExecutionOptions,
     WorkflowInput,
@@ -30,6 +31,7 @@ from .legacy_engine import (
     ChunkFailure,
     PausedBranch,
 )
+from .signal_net import failure_details
 from .subflow import capture_input, write_back_value
 from .workflow_base import (
     INLINE_YIELD_EVERY,
@@ -178,13 +180,13 @@ class ChunkRunMixin(WorkflowBase):
             "output in the Workspace (data.workspace.ingest(...)) and return its ref."
         )
         raise ChunkFailure(
-            {
-                "flow": self._spec.name,
-                "chunk": chunk,
-                "type": ChunkOutputError.__name__,
-                "module": ChunkOutputError.__module__,
-                "message": message,
-            }
+            chunk_failure_details(
+                flow_name=self._spec.name,
+                chunk_name=chunk,
+                error_type=ChunkOutputError.__name__,
+                error_module=ChunkOutputError.__module__,
+                message=message,
+            )
         )
 
     def _check_carry(self, carry: dict[str, Any]) -> None:
@@ -222,7 +224,7 @@ class ChunkRunMixin(WorkflowBase):
         chunk's continuation: that is what "fork from after chunk N" means.
         """
         self._steps += 1
-        recorder = getattr(self._runtime, "step_recorder", None)
+        recorder = self._runtime.step_recorder
         if recorder is None:
             return
         pending = self._pending_snapshot_work(exclude=run_id)
@@ -296,15 +298,7 @@ class ChunkRunMixin(WorkflowBase):
             if hasattr(result, "__await__"):
                 result = await result
         except Exception as error:
-            raise ChunkFailure(
-                {
-                    "flow": self._spec.name,
-                    "chunk": name,
-                    "type": type(error).__name__,
-                    "module": type(error).__module__,
-                    "message": str(error),
-                }
-            ) from None
+            raise ChunkFailure(failure_details(self._spec.name, name, error)) from None
         return data.to_output(result)
 
     async def _apply_ops(

@@ -13,6 +13,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from ..spec import wire
+from ..spec.limits import MAX_PENDING_INTERVENTIONS
 from ..spec.wire import (
     SETTLE_KEY,
     CloseRequest,
@@ -21,9 +23,7 @@ from ..spec.wire import (
     InterveneRequest,
     SetStateRequest,
 )
-from .carry_bounds import (
-    MAX_PENDING_INTERVENTIONS,
-)
+from .access import actor_problem
 from .workflow_base import (
     CHAIN_MAY_HOLD,
     WorkflowBase,
@@ -34,7 +34,7 @@ class HandlersMixin(WorkflowBase):
     """Update, signal and query handlers of :class:`~.workflow.TriggerFlowWorkflow`."""
 
     # ============================================================== handlers
-    @workflow.update(name="start")
+    @workflow.update(name=wire.UPDATE_START)
     async def start_update(self, start: dict[str, Any]) -> Any:
         """Dispatch ``START`` with ``start["value"]``; returns when the chain is quiescent.
 
@@ -48,7 +48,7 @@ class HandlersMixin(WorkflowBase):
             return None
         return self._settling(outcome)
 
-    @workflow.update(name="settle")
+    @workflow.update(name=wire.UPDATE_SETTLE)
     async def settle_update(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
         """Wait until the execution is quiescent or this run hands its items on.
 
@@ -92,7 +92,7 @@ class HandlersMixin(WorkflowBase):
             return {SETTLE_KEY: False, "result": result}
         return result
 
-    @workflow.update(name="emit")
+    @workflow.update(name=wire.UPDATE_EMIT)
     async def emit_update(self, request: EmitRequest) -> Any:
         """Dispatch an external event; returns the handlers' return values."""
         if self._lifecycle != "open":
@@ -133,12 +133,20 @@ class HandlersMixin(WorkflowBase):
                 f"emit trigger_type must be 'event', 'runtime_data' or 'flow_data', got "
                 f"{request.trigger_type!r}."
             )
+        problem = actor_problem(request.actor)
+        if problem:
+            raise ValueError(problem)
         if self._lifecycle == "open":
             problem = self._resume_event_problem(request.event, request.trigger_type, request.value)
             if problem:
                 raise ValueError(problem)
+            problem = self._resume_event_access_problem(
+                request.event, request.trigger_type, request.actor
+            )
+            if problem:
+                raise ApplicationError(problem, type="PermissionError", non_retryable=True)
 
-    @workflow.signal(name="emit_nowait")
+    @workflow.signal(name=wire.SIGNAL_EMIT_NOWAIT)
     async def emit_signal(self, request: EmitRequest) -> None:
         """Fire-and-forget external event (for senders that can only signal).
 
@@ -151,6 +159,9 @@ class HandlersMixin(WorkflowBase):
         if self._v3:
             try:
                 self._validate_emit(request)
+            except ApplicationError as error:
+                self._reject_event(request, reason=error.message)
+                return
             except ValueError as error:
                 self._reject_event(request, reason=str(error))
                 return
@@ -169,7 +180,7 @@ class HandlersMixin(WorkflowBase):
         except ApplicationError:
             pass  # recorded as the execution's failure; a signal has no caller to tell
 
-    @workflow.update(name="set_state")
+    @workflow.update(name=wire.UPDATE_SET_STATE)
     async def set_state_update(self, request: SetStateRequest) -> Any:
         """Write execution state from outside (watchers run)."""
         if self._lifecycle == "closed":
@@ -184,7 +195,7 @@ class HandlersMixin(WorkflowBase):
         await self._guarded(self._apply_state_op(request.op))
         return self._settling(None)
 
-    @workflow.update(name="continue_with")
+    @workflow.update(name=wire.UPDATE_CONTINUE_WITH)
     async def continue_with_update(self, request: ContinueRequest) -> Any:
         """Resume a waiting interrupt; returns the interrupt record once quiescent."""
         if self._lifecycle != "open":
@@ -198,7 +209,7 @@ class HandlersMixin(WorkflowBase):
             return  # the handler returns None and the client warns, as natively
         self._check_continue(request)
 
-    @workflow.signal(name="continue_with_nowait")
+    @workflow.signal(name=wire.SIGNAL_CONTINUE_WITH_NOWAIT)
     async def continue_with_signal(self, request: ContinueRequest) -> None:
         """``continue_with`` for senders that can only signal.
 
@@ -224,7 +235,7 @@ class HandlersMixin(WorkflowBase):
         except ApplicationError:
             pass  # the resumed chain failed: recorded as the execution's failure
 
-    @workflow.update(name="intervene")
+    @workflow.update(name=wire.UPDATE_INTERVENE)
     async def intervene_update(self, request: InterveneRequest) -> dict[str, Any]:
         """Append a ``pending`` intervention to the ledger; returns its record."""
         record = self._interventions.append(
@@ -267,7 +278,7 @@ class HandlersMixin(WorkflowBase):
                 f"{type(request.metadata)}."
             )
 
-    @workflow.update(name="loaded")
+    @workflow.update(name=wire.UPDATE_LOADED)
     async def loaded_update(self) -> dict[str, Any]:
         """Wait until work re-run from a loaded snapshot is quiescent; returns ``info``."""
         await workflow.wait_condition(lambda: self._restore_done)
@@ -276,12 +287,12 @@ class HandlersMixin(WorkflowBase):
             return self._settling(await self._await_root(root))
         return self._settling(self.info_query())
 
-    @workflow.update(name="stop_stream")
+    @workflow.update(name=wire.UPDATE_STOP_STREAM)
     async def stop_stream_update(self) -> None:
         """End the runtime stream (consumers finish); the execution stays open."""
         self._stop_runtime_stream("stop_stream")
 
-    @workflow.update(name="close")
+    @workflow.update(name=wire.UPDATE_CLOSE)
     async def close_update(self, request: CloseRequest) -> dict[str, Any]:
         """Close the execution and return the close snapshot."""
         return await self._close(request.reason, request.pending_interrupts)
@@ -294,19 +305,19 @@ class HandlersMixin(WorkflowBase):
                 f"{request.pending_interrupts!r}."
             )
 
-    @workflow.query(name="state")
+    @workflow.query(name=wire.QUERY_STATE)
     def state_query(self) -> dict[str, Any]:
         """The execution state (the close snapshot after close)."""
         if self._close_snapshot is not None:
             return self._close_snapshot
         return self._engine.state
 
-    @workflow.query(name="status")
+    @workflow.query(name=wire.QUERY_STATUS)
     def status_query(self) -> str:
         """``created``, ``running``, ``waiting``, ``completed``, ``failed`` or ``cancelled``."""
         return self._status
 
-    @workflow.query(name="info")
+    @workflow.query(name=wire.QUERY_INFO)
     def info_query(self) -> dict[str, Any]:
         """Status, lifecycle, failure and identity of the execution."""
         return {
@@ -323,32 +334,32 @@ class HandlersMixin(WorkflowBase):
             "closed_at": self._closed_at,
         }
 
-    @workflow.query(name="pending_interrupts")
+    @workflow.query(name=wire.QUERY_PENDING_INTERRUPTS)
     def pending_interrupts_query(self) -> dict[str, dict[str, Any]]:
         """Interrupts still waiting, by id."""
         return {k: v for k, v in self._interrupts.items() if v["status"] == "waiting"}
 
-    @workflow.query(name="interrupts")
+    @workflow.query(name=wire.QUERY_INTERRUPTS)
     def interrupts_query(self) -> dict[str, dict[str, Any]]:
         """Every interrupt record, by id."""
         return self._interrupts
 
-    @workflow.query(name="snapshot")
+    @workflow.query(name=wire.QUERY_SNAPSHOT)
     def snapshot_query(self) -> dict[str, Any]:
         """The execution snapshot in Agently's schema v2 shape (``async_save``)."""
         return self._snapshot(self._pending_snapshot_work())
 
-    @workflow.query(name="interventions")
+    @workflow.query(name=wire.QUERY_INTERVENTIONS)
     def interventions_query(self) -> dict[str, Any]:
         """The intervention ledger section (mode, version, records by id)."""
         return self._interventions.section()
 
-    @workflow.query(name="rejected_requests")
+    @workflow.query(name=wire.QUERY_REJECTED_REQUESTS)
     def rejected_requests_query(self) -> list[dict[str, Any]]:
         """``continue_with_nowait`` signals that were rejected, oldest first."""
         return self._rejected
 
-    @workflow.query(name="close_snapshot")
+    @workflow.query(name=wire.QUERY_CLOSE_SNAPSHOT)
     def close_snapshot_query(self) -> dict[str, Any] | None:
         """The close snapshot, or None while open."""
         return self._close_snapshot

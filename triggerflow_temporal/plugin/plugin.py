@@ -17,25 +17,34 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultPayloadConverter
+from temporalio.exceptions import ApplicationError
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import WorkflowRunner
+from temporalio.worker import Replayer, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from .._errors import ChunkOutputError, FlowDefinitionError, TriggerFlowError
+from .._errors import (
+    ChunkOutputError,
+    FlowDefinitionError,
+    ResourceConflictError,
+    TriggerFlowError,
+    chunk_failure_details,
+)
 from ..chunk.activity import make_chunk_activity
 from ..definition.agently_import import from_agently, is_agently_flow
-from ..definition.flow import TriggerFlow
+from ..definition.builder import FlowBuilder
 from ..interpreter import workflow as _workflow_module
+from ..interpreter.mailbox import MailboxWorkflow
 from ..interpreter.workflow import TriggerFlowWorkflow, WorkflowInput
 from ..spec.chunk_io import ChunkOutput
 from ..spec.flow_spec import FlowSpec
-from ..spec.state import MAX_PAYLOAD_BYTES, describe_size, json_size
+from ..spec.limits import MAX_PAYLOAD_BYTES
+from ..spec.state import describe_size, json_size
+from ..spec.wire import DEFAULT_TASK_QUEUE
 from .converter import TriggerFlowPayloadConverter, triggerflow_data_converter
 from .events import EventHub, RuntimeEvent
+from .mailbox_activities import MAILBOX_ACTIVITIES
 from .tracing import instrument_httpx, resolve_tracing, temporal_interceptors
 from .workspace_binding import make_workspace_factory
-
-DEFAULT_TASK_QUEUE = "triggerflow"
 
 # Handler bugs (wrong types, missing keys) do not heal on retry; Temporal's default
 # policy would retry them forever. Transient errors (network, timeouts) still retry.
@@ -80,7 +89,7 @@ _PASSTHROUGH = (
 _class_counter = itertools.count(1)
 
 # The plugin each flow object was handed to (for create_execution() without a client).
-_PLUGIN_OF_FLOW: weakref.WeakKeyDictionary[TriggerFlow, TriggerFlowPlugin] = (
+_PLUGIN_OF_FLOW: weakref.WeakKeyDictionary[FlowBuilder, TriggerFlowPlugin] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -90,7 +99,7 @@ class FlowRegistry:
 
     def __init__(
         self,
-        flows: Mapping[str, list[TriggerFlow]],
+        flows: Mapping[str, list[FlowBuilder]],
         runtime_resources: Mapping[str, Any],
         resource_factories: Mapping[str, Callable[..., Any]],
         default_activity_config: dict[str, Any],
@@ -103,8 +112,11 @@ class FlowRegistry:
         self.workspace_factory = workspace_factory
         # The worker's RuntimeEvent hub (set by the plugin); workflows hand events to it.
         self.events: EventHub | None = None
+        # Called by the workflow after each chunk with (workflow id, step): set only for
+        # the client-side replay that reads an execution's history (history_replayer).
+        self.step_recorder: Callable[[str, dict[str, Any]], None] | None = None
 
-    def _versions(self, flow: str) -> list[TriggerFlow]:
+    def _versions(self, flow: str) -> list[FlowBuilder]:
         versions = self._flows.get(flow)
         if not versions:
             raise RuntimeError(
@@ -115,7 +127,7 @@ class FlowRegistry:
     def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
         """The chunk's handler, from the newest build of ``flow`` that has it."""
         for version in reversed(self._versions(flow)):
-            found = version._chunks.get(chunk)
+            found = version.graph.chunks.get(chunk)
             if found is not None:
                 return found.handler
         raise RuntimeError(
@@ -132,21 +144,31 @@ class FlowRegistry:
     def condition(self, flow: str, name: str) -> Callable[..., Any] | None:
         """A registered condition of ``flow`` by name, or None."""
         for version in reversed(self._versions(flow)):
-            found = version._condition_registry.get(name)
+            found = version.graph.conditions.get(name)
             if found is not None:
                 return found
         return None
 
     def flow_data(self, flow: str) -> dict[str, Any]:
         """The worker-local flow data dict of ``flow``."""
-        return self._versions(flow)[-1]._flow_data
+        return self._versions(flow)[-1].flow_data
 
     def chunk_resources(self, flow: str, execution_resources: Mapping[str, Any]) -> dict[str, Any]:
         """The live resources a chunk of ``flow`` sees (worker, flow, execution)."""
         resources = dict(self._runtime_resources)
-        resources.update(self._versions(flow)[-1]._runtime_resources)
+        resources.update(self._versions(flow)[-1].runtime_resources)
         for key, value in execution_resources.items():
             factory = self._resource_factories.get(key)
+            if factory is None and key in self._runtime_resources:
+                # Execution values override flow-level ones (as natively), never the
+                # worker's own live objects: the starter of an execution is not trusted
+                # to swap the deployment's database client for data (issue 17).
+                raise ResourceConflictError(
+                    f"Execution runtime resource {key!r} would replace the worker resource of "
+                    "the same name (TriggerFlowPlugin(runtime_resources=...)). Start the "
+                    "execution with another key, or register a resource factory for "
+                    f"{key!r} on the plugin to build it from the execution's value."
+                )
             resources[key] = factory(value) if factory is not None else value
         return resources
 
@@ -192,17 +214,15 @@ class FlowRegistry:
 
 def _output_error(flow: str, chunk: str, message: str) -> Exception:
     """A non-retryable ChunkOutputError failure for ``chunk`` (bad data does not heal)."""
-    from temporalio.exceptions import ApplicationError
-
     return ApplicationError(
         message,
-        {
-            "flow": flow,
-            "chunk": chunk,
-            "type": ChunkOutputError.__name__,
-            "module": ChunkOutputError.__module__,
-            "message": message,
-        },
+        chunk_failure_details(
+            flow_name=flow,
+            chunk_name=chunk,
+            error_type=ChunkOutputError.__name__,
+            error_module=ChunkOutputError.__module__,
+            message=message,
+        ),
         type=ChunkOutputError.__name__,
         non_retryable=True,
     )
@@ -216,7 +236,7 @@ def _make_workflow_class(flow_name: str, registry: FlowRegistry) -> type:
     cls_name = f"TriggerFlowWorkflow_{_sanitize(flow_name)}_{next(_class_counter)}"
 
     async def run(self: TriggerFlowWorkflow, input: WorkflowInput) -> dict[str, Any]:
-        return await self._run(input)  # pyright: ignore[reportPrivateUsage]
+        return await self.run_flow(input)
 
     run.__qualname__ = f"{cls_name}.run"
     run.__module__ = _workflow_module.__name__
@@ -237,8 +257,8 @@ def _make_workflow_class(flow_name: str, registry: FlowRegistry) -> type:
     return workflow.defn(name=flow_name)(cls)
 
 
-def _coerce_flow(flow: Any) -> TriggerFlow:
-    if isinstance(flow, TriggerFlow):
+def _coerce_flow(flow: Any) -> FlowBuilder:
+    if isinstance(flow, FlowBuilder):
         return flow
     if is_agently_flow(flow):
         return from_agently(flow)
@@ -329,14 +349,14 @@ class TriggerFlowPlugin(SimplePlugin):
                 f"{search_attributes!r}."
             )
         self.search_attributes = search_attributes
-        if isinstance(flows, (TriggerFlow, str)) or not isinstance(flows, Sequence):
+        if isinstance(flows, (FlowBuilder, str)) or not isinstance(flows, Sequence):
             raise FlowDefinitionError(
                 "TriggerFlowPlugin(flows=...) takes a list of flows, e.g. flows=[refund_flow]."
             )
         if not flows:
             raise FlowDefinitionError("TriggerFlowPlugin needs at least one flow.")
         coerced = [_coerce_flow(flow) for flow in flows]
-        versions: dict[str, list[TriggerFlow]] = {}
+        versions: dict[str, list[FlowBuilder]] = {}
         specs: dict[str, list[FlowSpec]] = {}
         pending = list(coerced)
         while pending:
@@ -347,7 +367,7 @@ class TriggerFlowPlugin(SimplePlugin):
                 continue
             bucket.append(flow)
             specs.setdefault(flow.name, []).append(spec)
-            pending.extend(flow._sub_flows.values())
+            pending.extend(flow.graph.sub_flows.values())
         for name, bucket in versions.items():
             _check_versions(name, bucket)
         config = dict(DEFAULT_ACTIVITY_CONFIG)
@@ -370,7 +390,7 @@ class TriggerFlowPlugin(SimplePlugin):
         self._client: temporalio.client.Client | None = None
         self._explicit_task_queue = task_queue
         self._worker_task_queue: str | None = None
-        self.flows: dict[str, list[TriggerFlow]] = versions
+        self.flows: dict[str, list[FlowBuilder]] = versions
         self.specs = specs
         self.registry = FlowRegistry(
             versions,
@@ -382,8 +402,10 @@ class TriggerFlowPlugin(SimplePlugin):
         # RuntimeEvent hooks (on_event); the workflow reads the hub from the registry.
         self.events = EventHub()
         self.registry.events = self.events
-        workflows = [_make_workflow_class(name, self.registry) for name in versions]
-        activities: list[Callable[..., Any]] = []
+        workflows: list[type] = [_make_workflow_class(name, self.registry) for name in versions]
+        # Every TriggerFlow worker also serves the mailboxes of correlated messages.
+        workflows.append(MailboxWorkflow)
+        activities: list[Callable[..., Any]] = list(MAILBOX_ACTIVITIES)
         for name, bucket in versions.items():
             chunk_names: dict[str, None] = {}
             for flow in bucket:
@@ -413,8 +435,12 @@ class TriggerFlowPlugin(SimplePlugin):
             run_context=self.events.running,
         )
         for flow in coerced:
-            flow._plugin = self
+            flow.bind_plugin(self)
             _PLUGIN_OF_FLOW[flow] = self
+
+    def use_task_queue(self, queue: str) -> None:
+        """Start this plugin's executions on ``queue`` (as ``task_queue=`` would)."""
+        self._explicit_task_queue = queue
 
     @property
     def task_queue(self) -> str:
@@ -519,7 +545,7 @@ class TriggerFlowPlugin(SimplePlugin):
         return config
 
 
-def _check_versions(name: str, bucket: list[TriggerFlow]) -> None:
+def _check_versions(name: str, bucket: list[FlowBuilder]) -> None:
     """Versions of one flow may differ in graph, not in what a handler name means."""
     seen: dict[str, Callable[..., Any]] = {}
     for flow in bucket:
@@ -573,3 +599,27 @@ def _workspace_factory(workspace: Any) -> Callable[[Any], Any] | None:
     if workspace is None:
         return None
     return make_workspace_factory(workspace)
+
+
+def history_replayer(
+    flows: Sequence[FlowBuilder],
+    data_converter: Any,
+    step_recorder: Callable[[str, dict[str, Any]], None],
+) -> Replayer:
+    """A replayer of ``flows[0]``'s executions that reports the state after every chunk.
+
+    ``step_recorder(workflow_id, step)`` is called once per chunk the replay applies (the
+    client's ``async_get_history``). The replay is an analysis on the client, not a worker:
+    the step recorder snapshots the execution after every chunk, which can keep one
+    replayed workflow task busy for seconds on a long run, so Temporal's 2 s deadlock
+    detector is off here.
+    """
+    name = flows[0].name
+    registry = FlowRegistry({name: list(flows)}, {}, {}, dict(DEFAULT_ACTIVITY_CONFIG), None)
+    registry.step_recorder = step_recorder
+    return Replayer(
+        workflows=[_make_workflow_class(name, registry)],
+        data_converter=data_converter,
+        workflow_runner=_workflow_runner(None),
+        debug_mode=True,
+    )

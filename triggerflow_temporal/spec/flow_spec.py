@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from temporalio.common import Priority, RetryPolicy
 from temporalio.workflow import ActivityCancellationType
@@ -111,6 +111,16 @@ _DURATION_KEYS = (
     "start_to_close_timeout",
     "heartbeat_timeout",
 )
+# The keys of temporalio.workflow.ActivityConfig a chunk may set: the ones
+# serialize_activity_config() turns into data. The builder rejects any other key when the
+# chunk is declared, so a typo fails at definition time rather than in the workflow.
+ACTIVITY_CONFIG_KEYS = frozenset(
+    {*_DURATION_KEYS, "retry_policy", "cancellation_type", "priority", "task_queue", "summary"}
+)
+# Where a chunk runs (``chunks[name]["execute_in"]`` of a FlowSpec): a Temporal activity, a
+# local activity, or inline in the workflow.
+ExecuteIn = Literal["activity", "local_activity", "workflow"]
+EXECUTE_IN_VALUES: tuple[str, ...] = get_args(ExecuteIn)
 
 
 def serialize_activity_config(chunk: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -179,3 +189,40 @@ def deserialize_activity_config(data: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def chunk_option_problems(spec: FlowSpec) -> list[str]:
+    """What in ``spec``'s chunk options a workflow could not run, sub-flows included.
+
+    A spec compiled here is always valid; one read from outside (a snapshot's ``temporal``
+    section) is checked with this before a workflow is started with it, where an unknown
+    activity option would fail every workflow task.
+    """
+    problems: list[str] = []
+    for name, options in spec.chunks.items():
+        if not isinstance(options, dict):
+            problems.append(f"chunk {name!r}: options must be an object")
+            continue
+        if options.get("execute_in", "activity") not in EXECUTE_IN_VALUES:
+            problems.append(
+                f"chunk {name!r}: execute_in={options.get('execute_in')!r} "
+                f"(one of {', '.join(EXECUTE_IN_VALUES)})"
+            )
+        config = options.get("activity") or {}
+        if not isinstance(config, dict):
+            problems.append(f"chunk {name!r}: activity options must be an object")
+            continue
+        unknown = sorted(set(config) - ACTIVITY_CONFIG_KEYS)
+        if unknown:
+            problems.append(
+                f"chunk {name!r}: unknown activity options {unknown} "
+                f"(known: {', '.join(sorted(ACTIVITY_CONFIG_KEYS))})"
+            )
+            continue
+        try:
+            deserialize_activity_config(config)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            problems.append(f"chunk {name!r}: malformed activity options ({error!r:.120})")
+    for child_name, child in spec.sub_flows.items():
+        problems.extend(f"sub-flow {child_name!r}: {p}" for p in chunk_option_problems(child))
+    return problems

@@ -24,15 +24,26 @@ FLOW = SearchAttributeKey.for_keyword("TriggerFlowName")
 BLUEPRINT = SearchAttributeKey.for_keyword("TriggerFlowBlueprint")
 TENANT = SearchAttributeKey.for_keyword("TriggerFlowTenant")
 PENDING_TYPES = SearchAttributeKey.for_keyword_list("TriggerFlowPendingInterruptTypes")
+# Who may resume what waits now (pause_for(assignees=, candidate_groups=)): "assigned to me"
+# is one visibility query (gateway.md).
+ASSIGNEES = SearchAttributeKey.for_keyword_list("TriggerFlowAssignees")
+CANDIDATE_GROUPS = SearchAttributeKey.for_keyword_list("TriggerFlowCandidateGroups")
 
 # name -> the CLI's type name (``temporal operator search-attribute create --type``)
-DEFINITIONS: dict[str, str] = {
+CORE_DEFINITIONS: dict[str, str] = {
     STATUS.name: "Keyword",
     FLOW.name: "Keyword",
     BLUEPRINT.name: "Keyword",
     TENANT.name: "Keyword",
     PENDING_TYPES.name: "KeywordList",
 }
+# Added with the gateway: a namespace registered before has only the core ones, and keeps
+# them working (the workflow upserts these only when the namespace has them too).
+ACCESS_DEFINITIONS: dict[str, str] = {
+    ASSIGNEES.name: "KeywordList",
+    CANDIDATE_GROUPS.name: "KeywordList",
+}
+DEFINITIONS: dict[str, str] = {**CORE_DEFINITIONS, **ACCESS_DEFINITIONS}
 
 
 def initial_search_attributes(
@@ -50,20 +61,38 @@ def initial_search_attributes(
 
 
 def search_attribute_updates(
-    status: str, pending_types: Sequence[str]
+    status: str,
+    pending_types: Sequence[str],
+    access: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> list[SearchAttributeUpdate[Any]]:
-    """Workflow-side upserts for a status / pending-interrupt change."""
-    return [STATUS.value_set(status), PENDING_TYPES.value_set(list(pending_types))]
+    """Workflow-side upserts for a status / pending-interrupt change.
+
+    ``access``: the (assignees, candidate groups) of the waiting interrupts, when the
+    namespace has :data:`ACCESS_DEFINITIONS`.
+    """
+    updates: list[SearchAttributeUpdate[Any]] = [
+        STATUS.value_set(status),
+        PENDING_TYPES.value_set(list(pending_types)),
+    ]
+    if access is not None:
+        updates.append(ASSIGNEES.value_set(list(access[0])))
+        updates.append(CANDIDATE_GROUPS.value_set(list(access[1])))
+    return updates
 
 
-_SUPPORT_CACHE: dict[tuple[int, str], bool] = {}
+_SUPPORT_CACHE: dict[tuple[int, str, tuple[str, ...]], bool] = {}
 
 
-async def namespace_supports(client: Any) -> bool:
-    """Whether the client's namespace has every TriggerFlow search attribute (cached)."""
+async def namespace_supports(client: Any, definitions: dict[str, str] | None = None) -> bool:
+    """Whether the client's namespace has these search attributes (cached).
+
+    ``definitions`` defaults to :data:`CORE_DEFINITIONS`; a namespace without
+    :data:`ACCESS_DEFINITIONS` only lacks "assigned to me" listings, quietly.
+    """
+    wanted = CORE_DEFINITIONS if definitions is None else definitions
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-    key = (id(client), client.namespace)
+    key = (id(client), client.namespace, tuple(sorted(wanted)))
     cached = _SUPPORT_CACHE.get(key)
     if cached is not None:
         return cached
@@ -72,15 +101,15 @@ async def namespace_supports(client: Any) -> bool:
             ListSearchAttributesRequest(namespace=client.namespace)
         )
         names = set(response.custom_attributes)
-        supported = all(name in names for name in DEFINITIONS)
+        supported = all(name in names for name in wanted)
     except Exception:
         supported = False
-    if not supported:
+    if not supported and definitions is None:
         import warnings
 
         warnings.warn(
             f"Namespace {client.namespace!r} does not have the TriggerFlow search attributes "
-            f"({', '.join(DEFINITIONS)}); executions start without them and cannot be "
+            f"({', '.join(CORE_DEFINITIONS)}); executions start without them and cannot be "
             "listed with `triggerflow-temporal list --waiting`. Register them once with "
             "`temporal operator search-attribute create --name TriggerFlowStatus --type "
             "Keyword ...` (see docs/operations.md).",

@@ -6,12 +6,6 @@ from typing import Any
 
 _MISSING = object()
 
-# Temporal refuses payloads over 2 MiB (the SDK's TMPRL1103 error limit; the server's blob
-# limit is the same by default), and a refused workflow-task completion is retried forever,
-# wedging the execution. Values this runtime carries in history are held under 1.5 MiB so
-# the envelope around them (signal, ids, the rest of the chunk input) still fits.
-MAX_PAYLOAD_BYTES = 1536 * 1024
-
 
 def get_path(data: dict[str, Any], key: str, default: Any = None) -> Any:
     """Return ``data[key]``, where ``"a.b"`` reads nested dicts; ``default`` when absent."""

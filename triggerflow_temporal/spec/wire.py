@@ -6,10 +6,13 @@ Workflow-safe: no I/O. The execution handle, the CLI and the workflow all import
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+from .._errors import chunk_failure_details
 
 
 @dataclass
@@ -26,11 +29,16 @@ class ExecutionOptions:
     tenant: str | None = None
     # Upsert the TriggerFlow* search attributes (only when the namespace has them).
     search_attributes: bool = False
+    # Also upsert TriggerFlowAssignees / TriggerFlowCandidateGroups (namespace has them).
+    access_search_attributes: bool = False
     # Interpreter behaviour version, set by the client that starts the execution (see
     # RUNTIME_VERSION). Inputs recorded before the field existed decode as 1, so their
     # histories replay with the behaviour they were recorded with: versioning by input
     # costs no patch marker and no TemporalChangeVersion upsert per execution.
     runtime_version: int = 1
+    # Who started the execution ({subject, tenant, groups, method}; the gateway's verified
+    # principal), for pause_for(forbid_initiator=True) and the audit. None: not recorded.
+    started_by: dict[str, Any] | None = None
 
 
 def option_problems(auto_close_timeout: Any, concurrency: Any) -> list[str]:
@@ -53,6 +61,9 @@ def option_problems(auto_close_timeout: Any, concurrency: Any) -> list[str]:
         problems.append(f"concurrency must be None or an int >= 1, got {concurrency!r}")
     return problems
 
+
+# The task queue executions start on and ``triggerflow-temporal worker`` polls by default.
+DEFAULT_TASK_QUEUE = "triggerflow"
 
 # 2: bounded fan-out (default in-flight cap, for_each items carried over continue-as-new,
 # the start update settling across runs).
@@ -86,6 +97,9 @@ class EmitRequest:
     event: str
     value: Any = None
     trigger_type: str = "event"
+    # Who emits (a subject or {subject, tenant, groups, method}); checked when the event
+    # resumes an interrupt with access rules. None: a trusted client.
+    actor: str | dict[str, Any] | None = None
 
 
 @dataclass
@@ -110,7 +124,8 @@ class ContinueRequest:
     interrupt_id: str
     value: Any = None
     resume_request_id: str | None = None
-    actor: str | None = None
+    # A subject or {subject, tenant, groups, method} (the gateway's verified principal).
+    actor: str | dict[str, Any] | None = None
 
 
 @dataclass
@@ -125,7 +140,10 @@ class InterveneRequest:
 
 
 class FlowRuntime(Protocol):
-    """What the workflow needs from the worker-side registry (see ``_plugin``)."""
+    """What the workflow needs from the worker-side registry (``plugin.FlowRegistry``)."""
+
+    # Set only by a client-side history replay: called after each chunk.
+    step_recorder: Callable[[str, dict[str, Any]], None] | None
 
     default_activity_config: dict[str, Any]
 
@@ -151,20 +169,20 @@ def failure_from_activity(error: BaseException, flow: str, chunk: str) -> dict[s
     cause = error.cause if isinstance(error, (ActivityError, ChildWorkflowError)) else error
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-        return {
-            "flow": details.get("flow", flow),
-            "chunk": details.get("chunk", chunk),
-            "type": cause.type or "Exception",
-            "module": details.get("module"),
-            "message": details.get("message", cause.message),
-        }
-    return {
-        "flow": flow,
-        "chunk": chunk,
-        "type": type(cause).__name__ if cause is not None else "ActivityError",
-        "module": None,
-        "message": str(cause or error),
-    }
+        return chunk_failure_details(
+            flow_name=details.get("flow", flow),
+            chunk_name=details.get("chunk", chunk),
+            error_type=cause.type or "Exception",
+            error_module=details.get("module"),
+            message=details.get("message", cause.message),
+        )
+    return chunk_failure_details(
+        flow_name=flow,
+        chunk_name=chunk,
+        error_type=type(cause).__name__ if cause is not None else "ActivityError",
+        error_module=None,
+        message=str(cause or error),
+    )
 
 
 def chunk_failed_error(details: dict[str, Any]) -> ApplicationError:
@@ -198,3 +216,29 @@ def summarize(value: Any, limit: int = 120) -> str:
     """A short one-line reading of ``value`` (at most ``limit`` characters)."""
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ------------------------------------------------------------- handler names
+# The names the interpreter workflow registers its updates, signals and queries under.
+# They are the contract between the workflow and every caller (execution handle, CLI,
+# gateway): defined once here so one side cannot be renamed without the other.
+UPDATE_START = "start"
+UPDATE_SETTLE = "settle"
+UPDATE_EMIT = "emit"
+UPDATE_SET_STATE = "set_state"
+UPDATE_CONTINUE_WITH = "continue_with"
+UPDATE_INTERVENE = "intervene"
+UPDATE_LOADED = "loaded"
+UPDATE_STOP_STREAM = "stop_stream"
+UPDATE_CLOSE = "close"
+SIGNAL_EMIT_NOWAIT = "emit_nowait"
+SIGNAL_CONTINUE_WITH_NOWAIT = "continue_with_nowait"
+QUERY_STATE = "state"
+QUERY_STATUS = "status"
+QUERY_INFO = "info"
+QUERY_PENDING_INTERRUPTS = "pending_interrupts"
+QUERY_INTERRUPTS = "interrupts"
+QUERY_SNAPSHOT = "snapshot"
+QUERY_INTERVENTIONS = "interventions"
+QUERY_REJECTED_REQUESTS = "rejected_requests"
+QUERY_CLOSE_SNAPSHOT = "close_snapshot"
