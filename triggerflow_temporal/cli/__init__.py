@@ -20,20 +20,17 @@ User errors print one line and exit with status 2, and so does a ``start``, ``lo
 names the flow, the task queue nobody polls and the ``worker`` command that serves it.
 """
 
-from .main import (
+from .config import (
     DEFAULT_MAX_CACHED_WORKFLOWS,
     DEFAULT_MAX_CONCURRENT_ACTIVITIES,
     DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS,
     WORKER_ENV,
     CLIError,
-    build_parser,
-    exit_process,
     load_flow,
-    main,
-    run_command,
-    run_worker,
     worker_settings,
 )
+from .main import build_parser, exit_process, main, run_command
+from .serve import run_worker
 
 __all__ = [
     "DEFAULT_MAX_CACHED_WORKFLOWS",

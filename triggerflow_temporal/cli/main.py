@@ -12,9 +12,6 @@ from typing import Any
 
 from .config import (
     DEFAULT_ADDRESS,
-    DEFAULT_MAX_CACHED_WORKFLOWS,
-    DEFAULT_MAX_CONCURRENT_ACTIVITIES,
-    DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS,
     DEFAULT_NAMESPACE,
     DEFAULT_TASK_QUEUE,
     ENV_ADDRESS,
@@ -24,10 +21,7 @@ from .config import (
     ENV_TASK_QUEUE,
     ENV_WORKSPACE,
     STATUSES,
-    WORKER_ENV,
     CLIError,
-    load_flow,
-    worker_settings,
 )
 from .ops import (
     cmd_close,
@@ -39,22 +33,7 @@ from .ops import (
     cmd_show,
     cmd_start,
 )
-from .serve import cmd_dev, cmd_worker, run_worker
-
-__all__ = [
-    "DEFAULT_MAX_CACHED_WORKFLOWS",
-    "DEFAULT_MAX_CONCURRENT_ACTIVITIES",
-    "DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS",
-    "WORKER_ENV",
-    "CLIError",
-    "build_parser",
-    "exit_process",
-    "load_flow",
-    "main",
-    "run_command",
-    "run_worker",
-    "worker_settings",
-]
+from .serve import cmd_dev, cmd_worker
 
 EXIT_USAGE = 2
 
