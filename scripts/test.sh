@@ -21,6 +21,8 @@ FORCED_REPLAY_SUITES=(
   tests/test_pause_resume.py
   tests/test_pause_branches.py
   tests/test_interventions.py
+  tests/test_access_rules.py
+  tests/test_messages.py
   tests/test_foreach_history_bound.py
   tests/test_run_long.py
   tests/reliability
