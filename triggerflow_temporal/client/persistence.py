@@ -25,9 +25,7 @@ from .._errors import ExecutionStateError, SnapshotError, TriggerFlowError
 from ..definition.builder import FlowBuilder
 from ..definition.flow_config import to_mermaid
 from ..interpreter.snapshot import blueprint_hash_of, parse_snapshot
-from ..plugin.plugin import (
-    history_replayer,
-)
+from ..plugin.workflow_classes import history_replayer
 from ..spec.flow_spec import FlowSpec
 from ..spec.search_attributes import (
     ACCESS_DEFINITIONS,

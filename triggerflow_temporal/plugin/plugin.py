@@ -3,258 +3,40 @@
 from __future__ import annotations
 
 import functools
-import itertools
-import re
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 import temporalio.client
 import temporalio.worker
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultPayloadConverter
-from temporalio.exceptions import ApplicationError
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import Replayer, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from .._errors import (
-    ChunkOutputError,
     FlowDefinitionError,
-    ResourceConflictError,
     TriggerFlowError,
-    chunk_failure_details,
 )
 from ..chunk.activity import make_chunk_activity
 from ..definition.agently_import import from_agently, is_agently_flow
 from ..definition.builder import FlowBuilder
-from ..interpreter import workflow as _workflow_module
 from ..interpreter.mailbox import MailboxWorkflow
-from ..interpreter.workflow import TriggerFlowWorkflow, WorkflowInput
-from ..spec.chunk_io import ChunkOutput
 from ..spec.flow_spec import FlowSpec
-from ..spec.limits import MAX_PAYLOAD_BYTES
-from ..spec.state import describe_size, json_size
 from ..spec.wire import DEFAULT_TASK_QUEUE
 from .converter import TriggerFlowPayloadConverter, triggerflow_data_converter
 from .events import EventHub, RuntimeEvent
 from .mailbox_activities import MAILBOX_ACTIVITIES
+from .registry import DEFAULT_ACTIVITY_CONFIG, FlowRegistry
 from .tracing import instrument_httpx, resolve_tracing, temporal_interceptors
+from .workflow_classes import PASSTHROUGH, make_workflow_class, workflow_runner
 from .workspace_binding import make_workspace_factory
-
-# Handler bugs (wrong types, missing keys) do not heal on retry; Temporal's default
-# policy would retry them forever. Transient errors (network, timeouts) still retry.
-DEFAULT_NON_RETRYABLE = [
-    "TypeError",
-    "ValueError",
-    "KeyError",
-    "AttributeError",
-    "NotImplementedError",
-    "AssertionError",
-    "ChunkOutputError",
-]
-
-DEFAULT_ACTIVITY_CONFIG: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=5),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=5,
-        non_retryable_error_types=DEFAULT_NON_RETRYABLE,
-    ),
-}
-
-# Modules the workflow sandbox passes through, each with its reason.
-_PASSTHROUGH = (
-    # The interpreter itself: the per-flow workflow classes and the worker-side handler
-    # registry live on module attributes; a sandboxed re-import would not see them. The
-    # interpreter's determinism is checked by replay tests, not by the sandbox.
-    "triggerflow_temporal",
-    # Data classes and validation used by the pydantic data converter.
-    "pydantic",
-    "pydantic_core",
-    "annotated_types",
-    # Validates continue_with values against response_payload_schema (pure, no I/O).
-    "jsonschema",
-    "jsonschema_specifications",
-    "referencing",
-    "rpds",
-    "attrs",
-)
-
-_class_counter = itertools.count(1)
 
 # The plugin each flow object was handed to (for create_execution() without a client).
 _PLUGIN_OF_FLOW: weakref.WeakKeyDictionary[FlowBuilder, TriggerFlowPlugin] = (
     weakref.WeakKeyDictionary()
 )
-
-
-class FlowRegistry:
-    """Worker-side lookup of handlers, conditions and resources by flow and name."""
-
-    def __init__(
-        self,
-        flows: Mapping[str, list[FlowBuilder]],
-        runtime_resources: Mapping[str, Any],
-        resource_factories: Mapping[str, Callable[..., Any]],
-        default_activity_config: dict[str, Any],
-        workspace_factory: Callable[[Any], Any] | None,
-    ) -> None:
-        self._flows = flows
-        self._runtime_resources = dict(runtime_resources)
-        self._resource_factories = dict(resource_factories)
-        self.default_activity_config = default_activity_config
-        self.workspace_factory = workspace_factory
-        # The worker's RuntimeEvent hub (set by the plugin); workflows hand events to it.
-        self.events: EventHub | None = None
-        # Called by the workflow after each chunk with (workflow id, step): set only for
-        # the client-side replay that reads an execution's history (history_replayer).
-        self.step_recorder: Callable[[str, dict[str, Any]], None] | None = None
-
-    def _versions(self, flow: str) -> list[FlowBuilder]:
-        versions = self._flows.get(flow)
-        if not versions:
-            raise RuntimeError(
-                f"Flow '{flow}' is not served by this worker; served flows: {sorted(self._flows)}."
-            )
-        return versions
-
-    def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
-        """The chunk's handler, from the newest build of ``flow`` that has it."""
-        for version in reversed(self._versions(flow)):
-            found = version.graph.chunks.get(chunk)
-            if found is not None:
-                return found.handler
-        raise RuntimeError(
-            f"Chunk handler '{chunk}' of flow '{flow}' is not registered on this worker."
-        )
-
-    def inline_handler(self, flow: str, chunk: str) -> Callable[..., Any] | None:
-        """The handler of an inline chunk, or None when this worker lacks it."""
-        try:
-            return self.handler(flow, chunk)
-        except RuntimeError:
-            return None
-
-    def condition(self, flow: str, name: str) -> Callable[..., Any] | None:
-        """A registered condition of ``flow`` by name, or None."""
-        for version in reversed(self._versions(flow)):
-            found = version.graph.conditions.get(name)
-            if found is not None:
-                return found
-        return None
-
-    def flow_data(self, flow: str) -> dict[str, Any]:
-        """The worker-local flow data dict of ``flow``."""
-        return self._versions(flow)[-1].flow_data
-
-    def chunk_resources(self, flow: str, execution_resources: Mapping[str, Any]) -> dict[str, Any]:
-        """The live resources a chunk of ``flow`` sees (worker, flow, execution)."""
-        resources = dict(self._runtime_resources)
-        resources.update(self._versions(flow)[-1].runtime_resources)
-        for key, value in execution_resources.items():
-            factory = self._resource_factories.get(key)
-            if factory is None and key in self._runtime_resources:
-                # Execution values override flow-level ones (as natively), never the
-                # worker's own live objects: the starter of an execution is not trusted
-                # to swap the deployment's database client for data (issue 17).
-                raise ResourceConflictError(
-                    f"Execution runtime resource {key!r} would replace the worker resource of "
-                    "the same name (TriggerFlowPlugin(runtime_resources=...)). Start the "
-                    "execution with another key, or register a resource factory for "
-                    f"{key!r} on the plugin to build it from the execution's value."
-                )
-            resources[key] = factory(value) if factory is not None else value
-        return resources
-
-    def check_output(
-        self, flow: str, chunk: str, output: ChunkOutput, state: dict[str, Any] | None = None
-    ) -> None:
-        """Fail fast, and non-retryably, when a chunk's data cannot travel through history.
-
-        Two checks: the data is JSON-ready, and it fits Temporal's payload limit. The size
-        counts what this chunk returns (value, state writes, emits, stream items) and, with
-        ``state`` (the execution state after this chunk's writes), what the next chunk will
-        receive: the state plus this chunk's value.
-        """
-        try:
-            sent = json_size([output.value, output.ops, output.pause])
-            carried = json_size([output.value, state]) if state is not None else 0
-        except (TypeError, ValueError) as error:
-            raise _output_error(
-                flow,
-                chunk,
-                f"Chunk '{chunk}' of flow '{flow}' returned or wrote a value that cannot be "
-                f"serialised ({error}). Chunk outputs, state values and emitted values must be "
-                "JSON-ready (dicts, lists, str, numbers, bool, None, pydantic models); keep "
-                "large or binary data in the Workspace and store its ref.",
-            ) from error
-        size = max(sent, carried)
-        if size > MAX_PAYLOAD_BYTES:
-            what = (
-                "returned and wrote"
-                if sent >= carried
-                else "left the execution state (plus its return value) at"
-            )
-            raise _output_error(
-                flow,
-                chunk,
-                f"Chunk '{chunk}' of flow '{flow}' {what} {describe_size(size)} of data, over "
-                f"the {describe_size(MAX_PAYLOAD_BYTES)} this runtime carries through Temporal "
-                "history (Temporal refuses payloads over 2 MiB). Store large content in the "
-                "Workspace (data.workspace.ingest(...)) and keep its ref in state or in the "
-                "return value.",
-            )
-
-
-def _output_error(flow: str, chunk: str, message: str) -> Exception:
-    """A non-retryable ChunkOutputError failure for ``chunk`` (bad data does not heal)."""
-    return ApplicationError(
-        message,
-        chunk_failure_details(
-            flow_name=flow,
-            chunk_name=chunk,
-            error_type=ChunkOutputError.__name__,
-            error_module=ChunkOutputError.__module__,
-            message=message,
-        ),
-        type=ChunkOutputError.__name__,
-        non_retryable=True,
-    )
-
-
-def _sanitize(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_]", "_", name)[:60]
-
-
-def _make_workflow_class(flow_name: str, registry: FlowRegistry) -> type:
-    cls_name = f"TriggerFlowWorkflow_{_sanitize(flow_name)}_{next(_class_counter)}"
-
-    async def run(self: TriggerFlowWorkflow, input: WorkflowInput) -> dict[str, Any]:
-        return await self.run_flow(input)
-
-    run.__qualname__ = f"{cls_name}.run"
-    run.__module__ = _workflow_module.__name__
-    # Same (string) annotations as TriggerFlowWorkflow.__init__: Temporal compares them.
-    run.__annotations__ = {"input": "WorkflowInput", "return": "dict[str, Any]"}
-    cls = type(
-        cls_name,
-        (TriggerFlowWorkflow,),
-        {
-            "run": workflow.run(run),
-            "_tf_runtime": registry,
-            "__module__": _workflow_module.__name__,
-        },
-    )
-    cls.__qualname__ = cls_name
-    # The sandbox imports workflow classes by module attribute.
-    setattr(_workflow_module, cls_name, cls)
-    return workflow.defn(name=flow_name)(cls)
 
 
 def _coerce_flow(flow: Any) -> FlowBuilder:
@@ -402,7 +184,7 @@ class TriggerFlowPlugin(SimplePlugin):
         # RuntimeEvent hooks (on_event); the workflow reads the hub from the registry.
         self.events = EventHub()
         self.registry.events = self.events
-        workflows: list[type] = [_make_workflow_class(name, self.registry) for name in versions]
+        workflows: list[type] = [make_workflow_class(name, self.registry) for name in versions]
         # Every TriggerFlow worker also serves the mailboxes of correlated messages.
         workflows.append(MailboxWorkflow)
         activities: list[Callable[..., Any]] = list(MAILBOX_ACTIVITIES)
@@ -414,12 +196,12 @@ class TriggerFlowPlugin(SimplePlugin):
             activities.extend(make_chunk_activity(self.registry, name, c) for c in chunk_names)
         self.workflow_classes = workflows
         interceptors: list[Any] = [_ClientCapture(self)]
-        passthrough = _PASSTHROUGH
+        passthrough = PASSTHROUGH
         if self.tracer_provider is not None:
             interceptors.extend(temporal_interceptors())
             # The OpenTelemetry context and the global (replay-safe) tracer provider must be
             # the process's own inside the sandbox, or workflow spans go nowhere.
-            passthrough = (*_PASSTHROUGH, "opentelemetry")
+            passthrough = (*PASSTHROUGH, "opentelemetry")
             instrument_httpx(self.tracer_provider)
             enable = getattr(workspace, "enable_tracing", None)
             if callable(enable):
@@ -429,7 +211,7 @@ class TriggerFlowPlugin(SimplePlugin):
             data_converter=_data_converter,
             activities=activities,
             workflows=workflows,
-            workflow_runner=functools.partial(_workflow_runner, passthrough=passthrough),
+            workflow_runner=functools.partial(workflow_runner, passthrough=passthrough),
             workflow_failure_exception_types=[TriggerFlowError],
             interceptors=interceptors,
             run_context=self.events.running,
@@ -578,48 +360,7 @@ def _data_converter(existing: DataConverter | None) -> DataConverter:
     return existing
 
 
-def _workflow_runner(
-    existing: WorkflowRunner | None, *, passthrough: tuple[str, ...] = _PASSTHROUGH
-) -> WorkflowRunner:
-    if existing is None:
-        return SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough)
-        )
-    if isinstance(existing, SandboxedWorkflowRunner):
-        import dataclasses
-
-        return dataclasses.replace(
-            existing,
-            restrictions=existing.restrictions.with_passthrough_modules(*passthrough),
-        )
-    return existing
-
-
 def _workspace_factory(workspace: Any) -> Callable[[Any], Any] | None:
     if workspace is None:
         return None
     return make_workspace_factory(workspace)
-
-
-def history_replayer(
-    flows: Sequence[FlowBuilder],
-    data_converter: Any,
-    step_recorder: Callable[[str, dict[str, Any]], None],
-) -> Replayer:
-    """A replayer of ``flows[0]``'s executions that reports the state after every chunk.
-
-    ``step_recorder(workflow_id, step)`` is called once per chunk the replay applies (the
-    client's ``async_get_history``). The replay is an analysis on the client, not a worker:
-    the step recorder snapshots the execution after every chunk, which can keep one
-    replayed workflow task busy for seconds on a long run, so Temporal's 2 s deadlock
-    detector is off here.
-    """
-    name = flows[0].name
-    registry = FlowRegistry({name: list(flows)}, {}, {}, dict(DEFAULT_ACTIVITY_CONFIG), None)
-    registry.step_recorder = step_recorder
-    return Replayer(
-        workflows=[_make_workflow_class(name, registry)],
-        data_converter=data_converter,
-        workflow_runner=_workflow_runner(None),
-        debug_mode=True,
-    )

@@ -9,9 +9,11 @@ workflow tasks.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -90,8 +92,6 @@ async def namespace_supports(client: Any, definitions: dict[str, str] | None = N
     :data:`ACCESS_DEFINITIONS` only lacks "assigned to me" listings, quietly.
     """
     wanted = CORE_DEFINITIONS if definitions is None else definitions
-    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-
     key = (id(client), client.namespace, tuple(sorted(wanted)))
     cached = _SUPPORT_CACHE.get(key)
     if cached is not None:
@@ -105,8 +105,6 @@ async def namespace_supports(client: Any, definitions: dict[str, str] | None = N
     except Exception:
         supported = False
     if not supported and definitions is None:
-        import warnings
-
         warnings.warn(
             f"Namespace {client.namespace!r} does not have the TriggerFlow search attributes "
             f"({', '.join(CORE_DEFINITIONS)}); executions start without them and cannot be "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 _MISSING = object()
@@ -95,8 +97,6 @@ def json_default(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
-    import dataclasses
-
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
@@ -108,8 +108,6 @@ def json_size(value: Any) -> int:
     Raises:
         TypeError: ``value`` is not JSON-ready.
     """
-    import json
-
     return len(
         json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False).encode()
     )
