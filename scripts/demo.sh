@@ -3,7 +3,7 @@
 # stack (`triggerflow-temporal dev`: Temporal dev server + UI on SQLite under .triggerflow/,
 # the Workspace service, a worker), then runs the approval story with the CLI, each step a
 # separate process: start a refund approval, list it as waiting, approve it, show it
-# completed. Then it stops the stack, or keeps it running with --keep-running (Ctrl-C stops).
+# completed; then a second approval resumed through the gateway with its API key. Then it stops the stack, or keeps it running with --keep-running (Ctrl-C stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,6 +108,27 @@ echo "$listing"
 
 step continue "$ID" approve-R-1001 --value '{"approved": true, "by": "demo"}'
 step show "$ID"
+
+echo
+echo "=== The same approval through the gateway (what an external system or approver uses) ==="
+GW=http://127.0.0.1:8090
+KEY_FILE=.triggerflow/gateway-key
+ID2="refund-r-1002-$(date +%H%M%S)"
+step start refund_approval --id "$ID2" --tenant default --input '{"refund_id": "r-1002", "amount": 18, "reason": "late"}'
+gateway_call() { # METHOD PATH [JSON]: the curl one would type, then the answer
+  printf '\n$ curl -X %s %s%s -H "Authorization: Bearer $(cat %s)"%s\n' "$1" "$GW" "$2" "$KEY_FILE" "${3:+ -d '$3'}"
+  .venv/bin/python - "$1" "$GW$2" "$KEY_FILE" "${3:-}" <<'PY'
+import json, sys, httpx
+method, url, key_file, body = sys.argv[1:5]
+key = open(key_file).read().strip()
+answer = httpx.request(method, url, headers={"Authorization": f"Bearer {key}"},
+                       json=json.loads(body) if body else None, timeout=30)
+print(answer.status_code, json.dumps(answer.json(), indent=2)[:1200])
+PY
+}
+gateway_call GET "/v1/executions/$ID2"
+gateway_call POST "/v1/executions/$ID2/interrupts/approve-R-1002/continue" '{"value": {"approved": true, "by": "gateway"}}'
+gateway_call GET "/v1/executions/$ID2/audit"
 
 echo
 echo "See it in the Temporal UI: http://localhost:8233/namespaces/default/workflows/$ID"

@@ -55,6 +55,7 @@ from tests.conformance import (
     test_20_runtime_resources,
     test_23_runtime_stream,
 )
+from tests.gateway import flows as gateway
 from tests.security import test_resources_hostile as security_resources
 from tests.security import test_snapshot_hostile as security_snapshot
 from tests.security import test_workflow_hostile as security_workflow
@@ -660,6 +661,22 @@ def _run_long_flows() -> list[Entry]:
         Entry("access-rules", access.flow, [("start", None), ("continue", "gate", "ok")]),
         Entry("access-bad-pause", access.bad, [("start_fails", None)]),
         Entry("msg-invoice", messages.flow, [("start", "inv-1"), ("continue", "paid", "ok")]),
+        Entry(
+            "gw_approval",
+            gateway.approval,
+            [("start", "t-1"), ("emit", "note", "n"), ("continue", None, {"approved": True})],
+        ),
+        Entry("gw_quick", gateway.quick, [("start", "hi")]),
+        Entry("gw_failing", gateway.failing, [("start_fails", "x")]),
+        Entry(
+            "gw_double",
+            gateway.double,
+            [("start", None), ("continue", "first", "a"), ("continue", "second", "b")],
+        ),
+        Entry("gw_guarded", gateway.guarded, [("start", 100), ("continue", "sign-off", "ok")]),
+        Entry("gw_evented", gateway.evented, [("start", None), ("emit", "approve", "yes")]),
+        Entry("gw_invoice", gateway.invoice, [("start", "INV-1"), ("continue", "paid", 1)]),
+        Entry("gw_unserved", gateway.unserved, [("start", "x")]),
         Entry(
             "sec-resources",
             security_resources.flow,

@@ -1,8 +1,9 @@
 """``triggerflow-temporal``: run the dev stack, serve flows, and operate executions.
 
 Commands:
-    dev [FLOW ...]                     dev server + UI, Workspace service and a worker
+    dev [FLOW ...]                     dev server + UI, Workspace service, gateway and a worker
     worker [FLOW ...]                  serve flows named by import path (``pkg.module:flow``)
+    gateway [FLOW ...] --config FILE   the authenticated HTTP front door (docs/gateway.md)
     start FLOW [--input JSON]          start an execution (FLOW: a name or ``pkg.module:flow``)
     list [--waiting]                   executions by status / flow (Temporal visibility)
     show ID                            status, pending interrupts and state of one execution

@@ -23,6 +23,7 @@ from .config import (
     STATUSES,
     CLIError,
 )
+from .gateway import DEFAULT_GATEWAY_PORT, cmd_gateway
 from .ops import (
     cmd_close,
     cmd_continue,
@@ -75,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=int, default=8233, help="UI port (default 8233)")
     dev.add_argument("--workspace-port", type=int, default=8080, help="default 8080")
     dev.add_argument("--task-queue", default=DEFAULT_TASK_QUEUE)
+
+    dev.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT, help="default 8090")
+
+    gateway = sub.add_parser("gateway", help="serve the authenticated HTTP gateway")
+    gateway.add_argument(
+        "flows", nargs="*", help=f"flows as 'package.module:variable' (default ${ENV_FLOWS})"
+    )
+    gateway.add_argument(
+        "--config",
+        default=None,
+        help="gateway config file, YAML or JSON (env TRIGGERFLOW_GATEWAY_CONFIG)",
+    )
+    gateway.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    gateway.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    gateway.add_argument("--task-queue", default=None, help=f"env {ENV_TASK_QUEUE}")
+    _add_connection_args(gateway, timeout=False)
 
     worker = sub.add_parser("worker", help="serve flows named by import path")
     worker.add_argument(
@@ -160,6 +177,7 @@ _COMMANDS: dict[
     str, Callable[[argparse.Namespace, Mapping[str, str]], Coroutine[Any, Any, int]]
 ] = {
     "dev": cmd_dev,
+    "gateway": cmd_gateway,
     "worker": cmd_worker,
     "start": cmd_start,
     "list": cmd_list,

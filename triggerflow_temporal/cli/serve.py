@@ -29,6 +29,7 @@ from .config import (
     workspace_target,
 )
 from .devserver import start_dev_server
+from .gateway import run_dev_gateway
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -328,6 +329,7 @@ async def cmd_dev(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         (args.port, "--port"),
         (args.ui_port, "--ui-port"),
         (args.workspace_port, "--workspace-port"),
+        (args.gateway_port, "--gateway-port"),
     ):
         if not 1 <= port <= 65535:
             raise CLIError(f"{option} {port} is not a port number.")
@@ -416,22 +418,37 @@ async def _run_dev(
     out(f"      ready at {workspace_url} ({time.monotonic() - step:.1f} s)")
 
     names = sorted({flow.name for flow in flows})
-    out(f"[3/3] worker for {', '.join(names)} on task queue {args.task_queue!r} ...")
+    out(f"[3/3] worker for {', '.join(names)} on task queue {args.task_queue!r}, gateway ...")
     plugin = TriggerFlowPlugin(list(flows), workspace=workspace_url, task_queue=args.task_queue)
     client = Client(**{**temporal.client.config(), "plugins": [plugin]})
     plugin.attach_client(client)
+    gateway, key = await run_dev_gateway(data_dir, flows, client, args.gateway_port, stop)
+    stack.push_async_callback(_await_quietly, gateway)
+    stack.callback(out, "stopping: gateway ...")
     await serve(
         client,
         settings,
         names,
         stop,
-        on_polling=lambda: _print_ready(args, names, ui, workspace_url, began),
+        on_polling=lambda: _print_ready(args, names, ui, workspace_url, began, key),
     )
     out("stopping: worker stopped")
 
 
+async def _await_quietly(task: asyncio.Task[None]) -> None:
+    try:
+        await asyncio.wait_for(task, 10)
+    except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+        task.cancel()
+
+
 def _print_ready(
-    args: argparse.Namespace, names: Sequence[str], ui: str, workspace_url: str, began: float
+    args: argparse.Namespace,
+    names: Sequence[str],
+    ui: str,
+    workspace_url: str,
+    began: float,
+    gateway_key: str,
 ) -> None:
     port = "" if args.port == 7233 else f" --address localhost:{args.port}"
     start = (
@@ -446,6 +463,8 @@ def _print_ready(
         f"  Temporal      localhost:{args.port} (namespace default, task queue "
         f"{args.task_queue!r})",
         f"  Workspace     {workspace_url} (OpenAPI at {workspace_url}/docs)",
+        f"  Gateway       http://127.0.0.1:{args.gateway_port} (OpenAPI at /docs; API key in "
+        f"{os.path.join(args.data_dir, 'gateway-key')}, tenant 'default')",
         f"  Flows         {', '.join(names)}",
         "",
         "In another terminal:",
