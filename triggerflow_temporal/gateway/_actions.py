@@ -60,7 +60,11 @@ async def continue_interrupt(
         # Resumed; the chain it ran failed (the status says so).
         (record,) = await service.ask(owned, ("async_get_interrupt", interrupt_id))
     except (ExecutionStateError, PermissionError, KeyError, ValueError) as error:
-        raise await _refusal(service, owned, interrupt_id, value, request_id, error) from None
+        problem = await _refusal(service, owned, interrupt_id, value, request_id, error)
+        await service.record_refusal(
+            owned, principal, "continue", problem.status, problem.detail, interrupt_id=interrupt_id
+        )
+        raise problem from None
     except Exception as error:
         raise problem_from_runtime(error, execution_id=owned.id) from None
     if record is None:  # the execution closed before the update reached it
@@ -183,7 +187,9 @@ async def emit(
         results = None
     except ExecutionStateError as error:
         if isinstance(error, PermissionError):
-            raise Problem(403, f"This principal may not emit {event!r} here: {error}") from None
+            problem = Problem(403, f"This principal may not emit {event!r} here: {error}")
+            await service.record_refusal(owned, principal, "emit", 403, problem.detail, event=event)
+            raise problem from None
         if isinstance(error, ValueError):
             status = 422 if "response_payload_schema" in str(error) else 400
             raise Problem(status, str(error)) from None

@@ -11,7 +11,7 @@ not recorded yet.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._views import iso
@@ -19,9 +19,6 @@ from ._views import iso
 _CLOSED_BY = re.compile(r"closed via gateway by=(?P<subject>\S+) method=(?P<method>\S+)")
 
 GAPS = (
-    "who emitted an event is not recorded (events show with by=null)",
-    "resumes the runtime refused through the continue_with update (403/409/422 answers) are "
-    "not recorded; only refused continue_with_nowait signals are",
     "signal_attempts keeps the most recent attempts only",
     "a resume without a resume_request_id records no actor",
 )
@@ -37,7 +34,10 @@ def _actor(value: Any) -> dict[str, Any] | None:
 
 
 def build_audit(
-    execution_id: str, memo: Mapping[str, Any] | None, snapshot: Mapping[str, Any]
+    execution_id: str,
+    memo: Mapping[str, Any] | None,
+    snapshot: Mapping[str, Any],
+    refusals: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The audit of one execution, oldest entry first.
 
@@ -45,6 +45,7 @@ def build_audit(
         execution_id: The execution.
         memo: The gateway's start record (None when the gateway did not start it).
         snapshot: ``execution.async_save()``.
+        refusals: What the gateway refused (its audit log; never in the execution's history).
 
     Returns:
         ``{"execution_id", "entries": [{"at", "action", "by", "interrupt_id"?, "detail"}],
@@ -121,10 +122,13 @@ def build_audit(
             add(
                 attempt.get("created_at"),
                 "emitted",
-                None,
+                (attempt.get("meta") or {}).get("actor"),
                 event=attempt.get("trigger_event"),
                 outcome=attempt.get("status"),
             )
+    for refusal in refusals:
+        detail = dict(refusal.get("detail") or {})
+        add(refusal.get("at"), "refused", refusal.get("by"), **detail)
     if snapshot.get("lifecycle_state") == "closed":
         reason = snapshot.get("close_reason")
         match = _CLOSED_BY.search(reason or "")

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import logging
 import re
 import time
 import uuid
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from triggerflow_temporal import (
@@ -31,7 +32,10 @@ from triggerflow_temporal import (
     ExecutionStateError,
     TriggerFlow,
     TriggerFlowExecution,
+    TriggerFlowPlugin,
 )
+from triggerflow_temporal.spec.audit import AUDIT_WORKFLOW, ENTRIES_QUERY, RECORD_SIGNAL, audit_id
+from triggerflow_temporal.spec.wire import DEFAULT_TASK_QUEUE
 
 from ._auth import Principal
 from ._memo import MEMO_KEY, recording_start, start_record, with_start_memo
@@ -44,6 +48,8 @@ STATUS = SearchAttributeKey.for_keyword("TriggerFlowStatus")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,199}$")
 # A query needs a worker; one that never answers is a 503, not a hung request.
 QUERY_TIMEOUT_SECONDS = 15.0
+
+logger = logging.getLogger("triggerflow_temporal.gateway")
 
 
 @dataclass
@@ -109,6 +115,54 @@ class ExecutionService:
     def actor(self, principal: Principal) -> Any:
         """What the runtime records as ``resumed_by`` for ``principal``."""
         return principal.as_actor() if self.structured_actor else principal.subject
+
+    # ------------------------------------------------------------------- refusals
+    async def record_refusal(
+        self,
+        owned: Owned,
+        principal: Principal,
+        action: str,
+        status: int,
+        reason: str,
+        **detail: Any,
+    ) -> None:
+        """Keep a refused request in the execution's audit log (never in its history).
+
+        Best effort: the caller's answer does not wait on it or fail with it.
+        """
+        entry = {
+            "at": time.time(),
+            "action": "refused",
+            "by": principal.as_actor(),
+            "detail": {"request": action, "status": status, "reason": reason, **detail},
+        }
+        try:
+            await self.client.start_workflow(
+                AUDIT_WORKFLOW,
+                [],
+                id=audit_id(owned.id),
+                task_queue=self.task_queue_of(owned),
+                start_signal=RECORD_SIGNAL,
+                start_signal_args=[entry],
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            )
+        except Exception:
+            logger.warning("could not record a refusal for %s", owned.id, exc_info=True)
+
+    async def refusals(self, owned: Owned) -> list[dict[str, Any]]:
+        """The refused requests recorded for ``owned`` (empty when none were)."""
+        try:
+            return await self.client.get_workflow_handle(audit_id(owned.id)).query(
+                ENTRIES_QUERY, result_type=list
+            )
+        except Exception:
+            return []
+
+    def task_queue_of(self, owned: Owned) -> str:
+        """The task queue the execution's flow runs on (its workers serve the audit log)."""
+        plugin = TriggerFlowPlugin.of_client(self.client, owned.flow.name)
+        return plugin.task_queue_for(owned.flow.name) if plugin else DEFAULT_TASK_QUEUE
 
     # ------------------------------------------------------------------- ownership
     async def owned(self, execution_id: str, principal: Principal) -> Owned:

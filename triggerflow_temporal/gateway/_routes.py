@@ -191,6 +191,6 @@ def executions_router(service: ExecutionService) -> APIRouter:
     async def audit(execution_id: str, caller: Caller) -> dict[str, Any]:
         owned = await service.owned(execution_id, caller)
         (snapshot,) = await service.ask(owned, ("async_save",))
-        return build_audit(owned.id, owned.memo, snapshot)
+        return build_audit(owned.id, owned.memo, snapshot, await service.refusals(owned))
 
     return router

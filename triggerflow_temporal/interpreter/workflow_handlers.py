@@ -23,7 +23,7 @@ from ..spec.wire import (
     InterveneRequest,
     SetStateRequest,
 )
-from .access import actor_problem
+from .access import actor_problem, normalize_actor
 from .workflow_base import (
     CHAIN_MAY_HOLD,
     WorkflowBase,
@@ -100,7 +100,12 @@ class HandlersMixin(WorkflowBase):
             return None
         self._hold_only_if_bounded()
         signal = self._engine.make_signal(
-            request.event, request.value, trigger_type=request.trigger_type, source="runtime"
+            request.event,
+            request.value,
+            trigger_type=request.trigger_type,
+            source="runtime",
+            # Who emitted it, for the audit (signal_attempts keep the meta).
+            meta={"actor": normalize_actor(request.actor)} if request.actor is not None else None,
         )
         self._touch()
         await self._resolve_resume_event(signal)
@@ -166,7 +171,12 @@ class HandlersMixin(WorkflowBase):
                 self._reject_event(request, reason=str(error))
                 return
         signal = self._engine.make_signal(
-            request.event, request.value, trigger_type=request.trigger_type, source="runtime"
+            request.event,
+            request.value,
+            trigger_type=request.trigger_type,
+            source="runtime",
+            # Who emitted it, for the audit (signal_attempts keep the meta).
+            meta={"actor": normalize_actor(request.actor)} if request.actor is not None else None,
         )
         self._touch()
         await self._resolve_resume_event(signal)

@@ -22,6 +22,7 @@ from .._errors import (
 from ..chunk.activity import make_chunk_activity
 from ..definition.agently_import import from_agently, is_agently_flow
 from ..definition.builder import FlowBuilder
+from ..interpreter.audit_log import AuditLogWorkflow
 from ..interpreter.mailbox import MailboxWorkflow
 from ..spec.flow_spec import FlowSpec
 from ..spec.wire import DEFAULT_TASK_QUEUE
@@ -187,6 +188,7 @@ class TriggerFlowPlugin(SimplePlugin):
         workflows: list[type] = [make_workflow_class(name, self.registry) for name in versions]
         # Every TriggerFlow worker also serves the mailboxes of correlated messages.
         workflows.append(MailboxWorkflow)
+        workflows.append(AuditLogWorkflow)  # refusals the gateway records
         activities: list[Callable[..., Any]] = list(MAILBOX_ACTIVITIES)
         for name, bucket in versions.items():
             chunk_names: dict[str, None] = {}
