@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from triggerflow_temporal import TriggerFlow  # noqa: E402
-from triggerflow_temporal.gateway import create_app  # noqa: E402
+from triggerflow_temporal import TriggerFlow, send_message  # noqa: E402
+from triggerflow_temporal.gateway import MailboxRouter, create_app  # noqa: E402
 from triggerflow_temporal.gateway._config import parse_config  # noqa: E402
 from triggerflow_temporal.gateway._serve import build_server  # noqa: E402
 from triggerflow_temporal.testing import start_local_runtime  # noqa: E402
@@ -76,7 +76,42 @@ async def paused(flow: TriggerFlow, client: Any, n: int) -> tuple[Any, str]:
     return execution, next(iter(pending))
 
 
-async def main(rounds: int) -> None:
+async def message_rates(
+    client: Any, asgi: httpx.AsyncClient, headers: dict[str, str], count: int
+) -> dict[str, float]:
+    """Messages per second into the durable mailbox: raw ``send_message`` vs the gateway.
+
+    Each message has its own key (its own mailbox, buffered): the cost of a first message.
+    """
+    gate = asyncio.Semaphore(10)
+    run = secrets.token_hex(3)
+
+    async def raw(i: int) -> None:
+        async with gate:
+            await send_message(
+                client, "bench", f"raw-{run}-{i}", i, message_id=f"m{i}", tenant=TENANT
+            )
+
+    async def gateway(i: int) -> None:
+        async with gate:
+            body = {
+                "name": "bench",
+                "correlation_key": f"gw-{run}-{i}",
+                "value": i,
+                "message_id": f"m{i}",
+            }
+            response = await asgi.post("/v1/messages", json=body, headers=headers)
+            assert response.status_code == 202, response.text
+
+    rates: dict[str, float] = {}
+    for name, send in (("raw", raw), ("gateway", gateway)):
+        begin = time.perf_counter()
+        await asyncio.gather(*(send(i) for i in range(count)))
+        rates[name] = count / (time.perf_counter() - begin)
+    return rates
+
+
+async def main(rounds: int, messages: int) -> None:
     # The flow must come from an importable module (handlers are found by module and name).
     module = importlib.import_module("bench.gateway_bench")
     flow: TriggerFlow = module.bench_approval
@@ -98,7 +133,7 @@ async def main(rounds: int) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     timings: dict[str, list[float]] = {"raw": [], "asgi": [], "socket": []}
     async with start_local_runtime([flow]) as client:
-        app = create_app(config, client, [flow])
+        app = create_app(config, client, [flow], message_router=MailboxRouter(client))
         port = free_port()
         server = await build_server(
             config, flows=[flow], client=client, port=port, log_level="warning", access_log=False
@@ -132,12 +167,17 @@ async def main(rounds: int) -> None:
                     )
                     timings[name].append(time.perf_counter() - begin)
                     assert response.status_code == 200, response.text
+            rates = await message_rates(client, asgi, headers, messages)
         finally:
             await asgi.aclose()
             await sock.aclose()
             server.should_exit = True
             await serving
     raw = statistics.median(timings["raw"])
+    print(f"messages per second, {messages} buffered messages each way, 10 in flight")
+    for name, rate in rates.items():
+        print(f"{name:<8} {rate:8.1f}/s {rate / rates['raw']:6.2f}x")
+    print()
     print(f"resume round trip, {rounds} rounds (ms)")
     print(f"{'path':<8} {'median':>8} {'p90':>8} {'ratio':>7}")
     for name, values in timings.items():
@@ -148,4 +188,6 @@ async def main(rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--messages", type=int, default=200)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.rounds, arguments.messages))
