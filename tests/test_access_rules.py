@@ -46,6 +46,14 @@ bad = TriggerFlow(name="access-bad-pause")
 bad.to(bad_pause)
 
 
+async def open_pause(data):
+    return await data.async_pause_for(type="review", interrupt_id="anyone")
+
+
+anyone = TriggerFlow(name="access-anyone")
+anyone.to(open_pause)
+
+
 async def accepted_updates(execution) -> int:
     history = await execution.handle.fetch_history()
     return sum(
@@ -152,3 +160,14 @@ async def test_assigned_to_me_is_one_visibility_query(runtime):
             await asyncio.sleep(0.1)
         assert not attributes.get("TriggerFlowAssignees")  # nothing waits for alice now
         await execution.async_close()
+
+
+async def test_an_interrupt_without_rules_is_listed_for_anyone(runtime):
+    async with runtime([anyone]):
+        execution = anyone.create_execution(auto_close=False, tenant="acme")
+        await execution.async_start(None)
+        description = await execution.handle.describe()
+        attributes = {k.name: v for k, v in description.typed_search_attributes}
+        assert attributes["TriggerFlowAssignees"] == ["*"]
+        assert not attributes.get("TriggerFlowCandidateGroups")  # an empty list is unset
+        await execution.async_close(pending_interrupts="cancel")

@@ -4,11 +4,18 @@ Checks what would otherwise only fail at ``docker compose up``: pinned images, h
 the variables each service reads (taken from the code, not copied), entry points that
 exist, values the services' own validators accept, the dynamic config and search
 attributes the embedded dev server uses, and the trace path worker -> collector -> Jaeger.
+And the deployment rules: the gateway is the only service published beyond loopback, its
+config file loads, and no secret has a default (each is required from the shell).
 """
 
 from __future__ import annotations
 
+import base64
+import importlib
+import ipaddress
+import os
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +26,7 @@ import pytest
 import yaml
 
 import workspace.__main__ as workspace_cli
-from triggerflow_temporal.cli import WORKER_ENV
+from triggerflow_temporal.cli import WORKER_ENV, build_parser
 from triggerflow_temporal.cli.config import (
     ENV_FLOWS,
     ENV_GRACEFUL_SHUTDOWN,
@@ -30,28 +37,68 @@ from triggerflow_temporal.cli.config import (
     worker_settings,
 )
 from triggerflow_temporal.cli.devserver import FAST_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES
+from triggerflow_temporal.gateway import check_bind, load_config
 from workspace.http.guard import parse_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
+COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Run once and exit 0; everything else runs until stopped.
 JOBS = {"temporal-schema", "temporal-setup"}
 OTEL_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME")
+IMAGE = "triggerflow-temporal:local"
+# A variable whose name says it holds a secret: compose must require it (`${VAR:?message}`).
+SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|PWD")
+# `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `${VAR?message}`.
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# What the operator exports before `docker compose up` (docker-compose.yml's header): fresh
+# values in the formats the services accept. Every required variable must have one here.
+SHELL = {
+    "POSTGRES_PASSWORD": _token(),
+    "WORKSPACE_DB_PASSWORD": _token(),
+    "WORKSPACE_TOKEN": _token(),
+    "GATEWAY_JWT_SECRET": _token(),
+    "GATEWAY_LINK_SECRET": _token(),
+    "PAYMENTS_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+}
 
 
 def resolve(value: Any) -> str:
-    """Compose interpolation with the defaults (nothing exported in the shell)."""
-    text = str(value)
-    text = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", text)
-    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", "", text)
+    """Compose interpolation: defaults apply, required variables come from ``SHELL``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, operator, argument = match.groups()
+        if operator is None:
+            return ""  # not exported: compose substitutes an empty string
+        if operator.endswith("-"):
+            return argument
+        if name not in SHELL:
+            raise AssertionError(f"${{{name}}} is required: give it a test value in SHELL")
+        return SHELL[name]
+
+    return REFERENCE.sub(one, str(value))
 
 
-def environment(service: str) -> dict[str, str]:
+def required_variables() -> set[str]:
+    return {name for name, operator, _ in REFERENCE.findall(COMPOSE_TEXT) if "?" in operator}
+
+
+def raw_environment(service: str) -> dict[str, str]:
     env = SERVICES[service].get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
-    return {key: resolve(value) for key, value in env.items()}
+    return {key: str(value) for key, value in env.items()}
+
+
+def environment(service: str) -> dict[str, str]:
+    return {key: resolve(value) for key, value in raw_environment(service).items()}
 
 
 def dockerfile(service: str) -> Path:
@@ -65,8 +112,39 @@ def host_port(url_or_address: str) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def published_target(service: str, container_port: int) -> bool:
-    return any(str(p).endswith(f":{container_port}") for p in SERVICES[service].get("ports", []))
+def publications(service: str) -> list[tuple[str | None, str, int]]:
+    """(host interface or None for all, host port or "" for any, container port) per entry."""
+    found = []
+    for spec in SERVICES[service].get("ports") or []:
+        if isinstance(spec, dict):  # long syntax
+            found.append((spec.get("host_ip"), str(spec.get("published", "")), int(spec["target"])))
+            continue
+        parts = str(spec).split("/")[0].rsplit(":", 2)  # [[IP:]HOST:]CONTAINER[/proto]
+        assert all(parts) and parts[-1].isdigit(), f"{service}: cannot read ports entry {spec!r}"
+        host_ip = parts[0] if len(parts) == 3 else None
+        found.append((host_ip, parts[-2] if len(parts) > 1 else "", int(parts[-1])))
+    return found
+
+
+def is_loopback(host_ip: str | None) -> bool:
+    if host_ip is None:
+        return False  # no interface named: every interface
+    host = host_ip.strip("[]")
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+def mounted(service: str, target: str) -> Path:
+    """The host file a service sees at ``target``."""
+    for volume in SERVICES[service].get("volumes", []):
+        source, _, rest = str(volume).partition(":")
+        if rest.split(":")[0] == target:
+            assert source.startswith("."), f"{service}: {target} is not a file of this repository"
+            return ROOT / source
+    raise AssertionError(f"{service} mounts nothing at {target}")
+
+
+def gateway_args() -> Any:
+    return build_parser().parse_args(SERVICES["gateway"]["command"][1:])
 
 
 def test_the_stack_has_every_part():
@@ -78,6 +156,7 @@ def test_the_stack_has_every_part():
         "worker",
         "otel-collector",
         "jaeger",
+        "gateway",
     } <= set(SERVICES)
     assert SERVICES["temporal"]["environment"]["DB"] == "postgres12"
     assert urlsplit(environment("workspace")["WORKSPACE_DATABASE_URL"]).scheme.startswith(
@@ -165,15 +244,51 @@ def test_workspace_env_sets_every_variable_the_service_reads():
     assert f"127.0.0.1:{config.port}/healthz" in " ".join(
         SERVICES["workspace"]["healthcheck"]["test"]
     )
-    assert published_target("workspace", config.port)
+    # Reached inside the network only (the worker's URL above): the gateway has host port 8080.
+    assert not SERVICES["workspace"].get("ports")
     assert int(SERVICES["workspace"]["stop_grace_period"].rstrip("s")) > (
         config.graceful_shutdown_seconds
     )
     database = urlsplit(env["WORKSPACE_DATABASE_URL"])
-    init = (ROOT / "deploy/postgres/init-workspace.sql").read_text()
     assert database.hostname == "postgres"
-    assert f"CREATE ROLE {database.username} LOGIN PASSWORD '{database.password}'" in init
-    assert f"CREATE DATABASE {database.path.lstrip('/')} OWNER {database.username}" in init
+    assert database.password == SHELL["WORKSPACE_DB_PASSWORD"]
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_postgres_init_creates_the_workspace_database(tmp_path):
+    """Run the init script against a stand-in psql that prints its arguments and input."""
+    database = urlsplit(environment("workspace")["WORKSPACE_DATABASE_URL"])
+    (volume,) = [v for v in SERVICES["postgres"]["volumes"] if ":/docker-entrypoint-initdb.d/" in v]
+    source, target = volume.split(":")[:2]
+    assert target.endswith(".sh"), "the entrypoint runs *.sh init scripts"
+    script = ROOT / source
+    psql = tmp_path / "psql"
+    psql.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\ncat\n")
+    psql.chmod(0o755)
+    env = {**environment("postgres"), "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    user, name = database.username, database.path.lstrip("/")
+    role = re.search(rf"^CREATE ROLE {user} LOGIN PASSWORD :'(\w+)';$", done.stdout, re.M)
+    assert role, done.stdout
+    assert f"{role.group(1)}={database.password}" in lines  # psql quotes the variable
+    assert f"CREATE DATABASE {name} OWNER {user};" in lines
+    assert "ON_ERROR_STOP=1" in lines
+    # Without the password it stops instead of creating a role with an empty one.
+    del env["WORKSPACE_DB_PASSWORD"]
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "WORKSPACE_DB_PASSWORD" in done.stderr
+    assert "CREATE ROLE" not in done.stdout
+
+
+def test_postgres_credentials_agree():
+    """Temporal's server and schema job log in with the user and password PostgreSQL got."""
+    postgres = environment("postgres")
+    schema, server = environment("temporal-schema"), environment("temporal")
+    assert postgres["POSTGRES_PASSWORD"] == SHELL["POSTGRES_PASSWORD"]
+    assert schema["SQL_PASSWORD"] == server["POSTGRES_PWD"] == postgres["POSTGRES_PASSWORD"]
+    assert schema["POSTGRES_USER"] == server["POSTGRES_USER"] == postgres["POSTGRES_USER"]
 
 
 def test_commands_name_real_entry_points():
@@ -186,7 +301,8 @@ def test_commands_name_real_entry_points():
     # them through.
     text = dockerfile("worker").read_text()
     assert "COPY worker.py" in text and "COPY workspace" in text
-    assert dockerfile("workspace") == dockerfile("worker")
+    assert dockerfile("workspace") == dockerfile("worker") == dockerfile("gateway")
+    assert {SERVICES[name]["image"] for name in ("worker", "workspace", "gateway")} == {IMAGE}
     ignore = (ROOT / "deploy/Dockerfile.dockerignore").read_text().split()
     for needed in ("!worker.py", "!workspace/", "!triggerflow_temporal/", "!pyproject.toml"):
         assert needed in ignore
@@ -236,7 +352,7 @@ def test_traces_flow_from_the_services_to_jaeger():
         assert SERVICES[name]["depends_on"]["otel-collector"]["condition"] == "service_healthy"
     (exporter,) = pipeline["exporters"]
     assert host_port(collector["exporters"][exporter]["endpoint"])[0] == "jaeger"
-    assert published_target("jaeger", 16686)
+    assert publications("jaeger") == [("127.0.0.1", "16686", 16686)]
     health = host_port(collector["extensions"]["health_check"]["endpoint"])[1]
     assert f"127.0.0.1:{health}/" in " ".join(SERVICES["otel-collector"]["healthcheck"]["test"])
     # The collector image is distroless; its healthcheck runs the busybox the build adds.
@@ -244,15 +360,95 @@ def test_traces_flow_from_the_services_to_jaeger():
     assert SERVICES["otel-collector"]["healthcheck"]["test"][1] == "/busybox"
 
 
-def test_ui_and_server_are_published():
-    assert published_target("temporal", 7233)
+def test_gateway_runs_the_real_entry_point():
+    command = SERVICES["gateway"]["command"]
+    # The console script pip installs into the image (the Dockerfile installs the project).
+    script = re.search(
+        rf'^{re.escape(command[0])} = "([\w.]+):(\w+)"$',
+        (ROOT / "pyproject.toml").read_text(),
+        flags=re.M,
+    )
+    assert script, f"{command[0]} is not in [project.scripts]"
+    assert callable(getattr(importlib.import_module(script.group(1)), script.group(2)))
+    assert re.search(r'^RUN pip install "\.', dockerfile("gateway").read_text(), flags=re.M)
+    args = gateway_args()
+    assert args.command == "gateway"
+    assert (args.config, args.host) == ("/etc/triggerflow/gateway.yaml", "0.0.0.0")
+    assert f"127.0.0.1:{args.port}/healthz" in " ".join(SERVICES["gateway"]["healthcheck"]["test"])
+    assert publications("gateway") == [(None, "8080", args.port)]
+    depends = SERVICES["gateway"]["depends_on"]
+    assert depends["temporal-setup"]["condition"] == "service_completed_successfully"
+    assert depends["worker"]["condition"] == "service_healthy"
+
+
+def test_gateway_config_loads_with_the_secrets_compose_passes():
+    args = gateway_args()
+    path = mounted("gateway", args.config)
+    assert path == ROOT / "deploy/gateway/gateway.yaml"
+    volume = next(v for v in SERVICES["gateway"]["volumes"] if f":{args.config}" in str(v))
+    assert str(volume).endswith(":ro")
+    env = environment("gateway")
+    config = load_config(path, env=env)
+    check_bind(config, args.host)  # a non-loopback bind needs an authentication method
+    assert config.jwt and config.webhooks and config.links
+    # Exactly the secrets the file names (*_env) are passed, each required from the shell.
+    named = set(re.findall(r"^\s*-?\s*\w+_env:\s*(\w+)", path.read_text(), flags=re.M))
+    assert named == {key for key in env if SECRET_NAME.search(key)}
+    for name in named:
+        assert raw_environment("gateway")[name].startswith(f"${{{name}:?"), name
+    # It serves the flows the worker serves, on its task queue and namespace.
+    settings, worker = worker_settings(env), worker_settings(environment("worker"))
+    assert settings.flows == worker.flows and settings.task_queue == worker.task_queue
+    assert settings.connect == worker.connect
+    assert [load_flow(flow).name for flow in settings.flows] == ["refund_approval"]
+
+
+def test_only_the_gateway_is_published():
+    for name, service in SERVICES.items():
+        assert service.get("network_mode") != "host", name
+    beyond_loopback = {
+        name: found
+        for name in SERVICES
+        if (found := [p for p in publications(name) if not is_loopback(p[0])])
+    }
+    assert set(beyond_loopback) == {"gateway"}, beyond_loopback
+    # Temporal's gRPC port, the Workspace, PostgreSQL and the collector: not even on loopback.
+    for name in ("temporal", "workspace", "postgres", "otel-collector", "worker", *JOBS):
+        assert not SERVICES[name].get("ports"), name
+
+
+def test_operator_uis_are_on_loopback():
     ui = SERVICES["temporal-ui"]
     assert ui["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert any(str(p).startswith("8233:") for p in ui["ports"])
+    assert publications("temporal-ui") == [
+        ("127.0.0.1", "8233", int(ui["environment"]["TEMPORAL_UI_PORT"]))
+    ]
+    assert publications("jaeger") == [("127.0.0.1", "16686", 16686)]
+
+
+def test_no_secret_has_a_default():
+    references = REFERENCE.findall(COMPOSE_TEXT)
+    secret = [(name, op, arg) for name, op, arg in references if SECRET_NAME.search(name)]
+    assert {name for name, _, _ in secret} >= set(SHELL)
+    for name, operator, argument in secret:
+        assert operator == ":?" and argument.strip(), f"${{{name}{operator}{argument}}}"
+    assert required_variables() == set(SHELL), "SHELL must hold exactly the required variables"
+    values = set(SHELL.values())
+    for service in SERVICES:
+        for key, raw in raw_environment(service).items():
+            if SECRET_NAME.search(key):
+                required = [n for n, op, _ in REFERENCE.findall(raw) if op == ":?"]
+                assert any(SECRET_NAME.search(n) for n in required), f"{service}: {key}={raw}"
+            value = resolve(raw)
+            if "://" in value and urlsplit(value).password is not None:
+                assert urlsplit(value).password in values, f"{service}: {key} has a password"
 
 
 def test_operations_doc_covers_every_variable_and_server_setting():
     doc = (ROOT / "docs/operations.md").read_text()
+    header = COMPOSE_TEXT.split("\nname:", 1)[0]
+    for name in required_variables():
+        assert f"`{name}`" in doc and name in header, name
     for name in [*WORKER_ENV, *workspace_cli.SERVE_ENV]:
         assert f"| `{name}` |" in doc, name
     for entry in FAST_DYNAMIC_CONFIG:

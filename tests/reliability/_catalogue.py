@@ -660,6 +660,7 @@ def _run_long_flows() -> list[Entry]:
         Entry("sec-snapshot", security_snapshot.flow, [("start", "q"), ("continue", "gate", "y")]),
         Entry("access-rules", access.flow, [("start", None), ("continue", "gate", "ok")]),
         Entry("access-bad-pause", access.bad, [("start_fails", None)]),
+        Entry("access-anyone", access.anyone, [("start", None), ("continue", "anyone", 1)]),
         Entry("msg-invoice", messages.flow, [("start", "inv-1"), ("continue", "paid", "ok")]),
         Entry(
             "gw_approval",

@@ -15,6 +15,10 @@ from typing import Any
 ACCESS_KEY = "access"
 """The interrupt record's key for its access rules (present only when a rule was given)."""
 
+# The TriggerFlowAssignees value of an interrupt anyone of the tenant may resume (no
+# assignees, no candidate groups): "assigned to me" lists it for every subject.
+ANYONE = "*"
+
 # Who resumed when the caller named nobody: a Temporal client inside the trust boundary.
 TRUSTED_CLIENT = "temporal_client"
 

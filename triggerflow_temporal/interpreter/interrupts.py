@@ -96,6 +96,7 @@ class InterruptsMixin(EventsMixin):
         if request.get("timeout"):
             deadline = workflow.now().timestamp() + float(request["timeout"])
             self._deadlines[interrupt_id] = {"at": deadline, "value": request.get("timeout_value")}
+            record["deadline"] = deadline  # when the timeout resumes it (epoch seconds)
             self._start_timeout_timer(interrupt_id)
         self._touch()
         self._on_interrupt_raised(record, signal)

@@ -35,7 +35,7 @@ from ..spec.wire import (
     chunk_failed_error,
     summarize,
 )
-from .access import ACCESS_KEY
+from .access import ACCESS_KEY, ANYONE
 from .event_recorder import EventRecorder
 from .events import error_info, stream_state_from_carry
 from .interrupts import InterruptsMixin
@@ -429,8 +429,11 @@ class TriggerFlowWorkflow(
         access = None
         if self._options.access_search_attributes:
             rules = [i.get(ACCESS_KEY) or {} for i in waiting]
+            assignees = {s for r in rules for s in r.get("assignees") or []}
+            if any(not r.get("assignees") and not r.get("candidate_groups") for r in rules):
+                assignees.add(ANYONE)  # anyone of the tenant may resume one of them
             access = (
-                tuple(sorted({s for r in rules for s in r.get("assignees") or []})),
+                tuple(sorted(assignees)),
                 tuple(sorted({g for r in rules for g in r.get("candidate_groups") or []})),
             )
         current = (self._status, types, access)
