@@ -104,3 +104,30 @@ async def test_the_unedited_snapshot_still_loads_and_resumes(runtime):
         await execution.async_continue_with("gate", "yes")
         assert (await execution.async_get_state())["answer"] == "yes"
         await execution.async_close()
+
+
+KEY = "snapshot-key-" + "k" * 32
+
+
+async def test_with_a_snapshot_key_only_signed_unedited_snapshots_load(runtime):
+    async with runtime([flow], snapshot_key=KEY) as client:
+        saved = await saved_snapshot(client)
+        assert saved["signature"].startswith("hmac-sha256:")
+        # Edited after saving (the state), or re-signed with another key: refused.
+        edited = copy.deepcopy(saved)
+        edited["state"] = {"answer": "forged"}
+        target = f"signed-{uuid.uuid4().hex[:8]}"
+        with pytest.raises(SnapshotError, match="signature does not match"):
+            await flow.create_execution(execution_id=target).async_load(edited)
+        unsigned = {k: v for k, v in saved.items() if k != "signature"}
+        with pytest.raises(SnapshotError, match="not signed"):
+            await flow.create_execution(execution_id=target).async_load(unsigned)
+        report = flow.create_execution().inspect_load(edited)
+        assert report["status"] == "invalid_snapshot"
+        await assert_not_started(client, target)
+        # The snapshot as saved loads and resumes.
+        loaded = flow.create_execution(execution_id=target)
+        await loaded.async_load(saved)
+        await loaded.async_continue_with("gate", "signed")
+        assert (await loaded.async_get_state())["answer"] == "signed"
+        await loaded.async_close()

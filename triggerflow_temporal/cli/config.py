@@ -249,7 +249,9 @@ def load_flow(path: str) -> TriggerFlow:
             "'myapp.flows:refund_flow'."
         )
     if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+        # Last, not first: a file in the working directory must not shadow an installed
+        # module (issue 17); the flow modules of a project checkout still resolve.
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:

@@ -11,6 +11,7 @@ The execution handle (through ``snapshots``) and the CLI both use these.
 from __future__ import annotations
 
 import copy
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from .._errors import ExecutionStateError, SnapshotError, TriggerFlowError
 from ..definition.builder import FlowBuilder
 from ..definition.flow_config import to_mermaid
-from ..interpreter.snapshot import blueprint_hash_of, parse_snapshot
+from ..interpreter.snapshot import blueprint_hash_of, parse_snapshot, sign_snapshot
+from ..plugin.plugin import TriggerFlowPlugin
 from ..plugin.workflow_classes import history_replayer
 from ..spec.flow_spec import FlowSpec
 from ..spec.search_attributes import (
@@ -104,12 +106,31 @@ async def start_options(
     return kwargs
 
 
+SNAPSHOT_KEY_ENV = "TRIGGERFLOW_SNAPSHOT_KEY"
+
+
+def snapshot_key(client: Client | None) -> bytes | None:
+    """The operator's snapshot key: the client's plugin's, else ``TRIGGERFLOW_SNAPSHOT_KEY``.
+
+    With a key, saved snapshots are signed and only signed ones load (issue 17).
+    """
+    plugin = TriggerFlowPlugin.of_client(client) if client is not None else None
+    key = plugin.snapshot_key if plugin is not None else None
+    if key is None:
+        key = os.environ.get(SNAPSHOT_KEY_ENV) or None
+    return key.encode() if isinstance(key, str) else key
+
+
 async def save_execution(client: Client, execution_id: str) -> dict[str, Any]:
-    """Return the execution's JSON-ready snapshot (Agently schema v2 keys)."""
+    """Return the execution's JSON-ready snapshot (Agently schema v2 keys).
+
+    Signed when a snapshot key is set (:func:`snapshot_key`).
+    """
     snapshot = await query(client, execution_id, QUERY_SNAPSHOT)
     snapshot["snapshot_id"] = uuid.uuid4().hex
     snapshot["created_at"] = time.time()
-    return snapshot
+    key = snapshot_key(client)
+    return sign_snapshot(snapshot, key) if key else snapshot
 
 
 def saved_options(parsed: dict[str, Any]) -> ExecutionOptions:
@@ -124,7 +145,11 @@ def saved_options(parsed: dict[str, Any]) -> ExecutionOptions:
 
 
 def load_report(
-    saved: Any, spec: FlowSpec, missing_resources: Callable[[dict[str, Any]], list[str]]
+    saved: Any,
+    spec: FlowSpec,
+    missing_resources: Callable[[dict[str, Any]], list[str]],
+    *,
+    key: bytes | None = None,
 ) -> dict[str, Any]:
     """Whether ``saved`` can be loaded into ``spec``, without loading it.
 
@@ -132,6 +157,7 @@ def load_report(
         saved: A snapshot (dict or JSON text).
         spec: The graph it would be loaded into.
         missing_resources: The required runtime resource keys a parsed snapshot lacks here.
+        key: The operator's snapshot key: the snapshot must be signed with it.
 
     Returns:
         ``{"status": "ready"|"missing_resources"|"invalid_snapshot", "ready": bool,
@@ -139,7 +165,7 @@ def load_report(
         ``inspect_load``.
     """
     try:
-        parsed = parse_snapshot(saved)
+        parsed = parse_snapshot(saved, key=key)
     except TriggerFlowError as error:
         return {
             "status": "invalid_snapshot",
@@ -231,7 +257,7 @@ async def load_execution(
         NoWorkerError: No worker serves the task queue, so the loaded work cannot resume
             (the execution is created and resumes when one polls).
     """
-    parsed = parse_snapshot(saved)
+    parsed = parse_snapshot(saved, key=snapshot_key(client))
     temporal = parsed["temporal"]
     saved_hash = blueprint_hash_of(parsed)
     if spec is None:
@@ -339,8 +365,11 @@ async def execution_history(
     replayer = history_replayer(flows, client.data_converter, record)
     for history in await _run_histories(client, execution_id):
         await replayer.replay_workflow(history)
+    key = snapshot_key(client)
     for step in steps:
         step["snapshot"]["snapshot_id"] = f"{execution_id}:step:{step['step']}"
+        if key:  # read from Temporal history here: as trusted as a saved snapshot
+            step["snapshot"] = sign_snapshot(step["snapshot"], key)
     return steps
 
 

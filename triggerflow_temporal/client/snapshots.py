@@ -15,7 +15,14 @@ from .._errors import SnapshotError
 from ..interpreter.snapshot import parse_snapshot
 from ..spec.wire import ExecutionOptions
 from .checks import check_json
-from .persistence import execution_history, load_execution, load_report, pick_step, saved_options
+from .persistence import (
+    execution_history,
+    load_execution,
+    load_report,
+    pick_step,
+    saved_options,
+    snapshot_key,
+)
 from .setup import ExecutionSetup
 
 __all__ = ["inspect_snapshot", "load_snapshot", "missing_resources"]
@@ -55,7 +62,10 @@ def inspect_snapshot(
 ) -> dict[str, Any]:
     """``execution.inspect_load(saved)``: whether it can be loaded here, without loading."""
     return load_report(
-        saved, setup.spec(), lambda parsed: missing_resources(setup, parsed, runtime_resources)
+        saved,
+        setup.spec(),
+        lambda parsed: missing_resources(setup, parsed, runtime_resources),
+        key=_key_of(setup),
     )
 
 
@@ -110,7 +120,7 @@ async def load_snapshot(
         saved = pick_step(history, from_step)
         if execution_id is None and not explicit_id:
             execution_id = f"{saved['execution_id']}-fork-{from_step}-{uuid.uuid4().hex[:8]}"
-    parsed = parse_snapshot(saved)
+    parsed = parse_snapshot(saved, key=snapshot_key(client))
     if runtime_resources is not None:
         check_json("runtime_resources", runtime_resources)
     if validate_resources:
@@ -134,3 +144,11 @@ async def load_snapshot(
         search_attributes=setup.search_attributes(),
         flow=setup.flow,
     )
+
+
+def _key_of(setup: ExecutionSetup) -> bytes | None:
+    """The snapshot key of the plugin this handle uses (no client needed to inspect)."""
+    plugin = setup.runtime_plugin()
+    if plugin is not None and plugin.snapshot_key is not None:
+        return plugin.snapshot_key
+    return snapshot_key(setup.client)

@@ -15,6 +15,8 @@ be loaded from a process that has no flow object (``triggerflow-temporal load``)
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -199,10 +201,43 @@ _REQUIRED = {
 }
 
 
-def parse_snapshot(saved: Any) -> dict[str, Any]:
+SIGNATURE_KEY = "signature"
+_SIGNATURE_PREFIX = "hmac-sha256:"
+
+
+def _signed_bytes(snapshot: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in snapshot.items() if k != SIGNATURE_KEY}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign_snapshot(snapshot: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """``snapshot`` with its ``signature``: HMAC-SHA256 over its canonical JSON."""
+    digest = hmac.new(key, _signed_bytes(snapshot), hashlib.sha256).hexdigest()
+    return {**snapshot, SIGNATURE_KEY: _SIGNATURE_PREFIX + digest}
+
+
+def _verify_signature(saved: dict[str, Any], key: bytes) -> None:
+    signature = saved.get(SIGNATURE_KEY)
+    if not isinstance(signature, str) or not signature.startswith(_SIGNATURE_PREFIX):
+        raise SnapshotError(
+            "The snapshot is not signed, and this deployment loads signed snapshots only "
+            "(a snapshot key is set: TriggerFlowPlugin(snapshot_key=...) or "
+            "TRIGGERFLOW_SNAPSHOT_KEY). Load a snapshot async_save() returned here."
+        )
+    expected = hmac.new(key, _signed_bytes(saved), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature[len(_SIGNATURE_PREFIX) :], expected):
+        raise SnapshotError(
+            "The snapshot's signature does not match: it was edited after it was saved, or "
+            "saved with another snapshot key. Load the snapshot async_save() returned, "
+            "unedited, with the key it was saved with."
+        )
+
+
+def parse_snapshot(saved: Any, *, key: bytes | None = None) -> dict[str, Any]:
     """Validate a saved snapshot and return it as a dict (a deep copy).
 
-    Accepts the dict from ``async_save()`` or its JSON text.
+    Accepts the dict from ``async_save()`` or its JSON text. With ``key`` (the operator's
+    snapshot key) the snapshot must carry a matching signature (:func:`sign_snapshot`).
 
     Raises:
         SnapshotError: Naming the first problem (not a snapshot, unsupported schema
@@ -219,6 +254,8 @@ def parse_snapshot(saved: Any) -> dict[str, Any]:
             f"A saved execution must be the dict returned by async_save(), got "
             f"{type(saved).__name__}."
         )
+    if key is not None:
+        _verify_signature(saved, key)
     if saved.get("kind") != KIND:
         raise SnapshotError(
             f"Not a TriggerFlow execution snapshot: kind is {saved.get('kind')!r}, expected "
@@ -229,13 +266,15 @@ def parse_snapshot(saved: Any) -> dict[str, Any]:
         raise SnapshotError(
             f"Unsupported snapshot schema_version {version!r}; this version loads 1 and 2."
         )
-    for key, kind in _REQUIRED.items():
-        if key not in saved:
-            raise SnapshotError(f"The snapshot has no {key!r} section; it is truncated or edited.")
-        if not isinstance(saved[key], kind):
+    for section, kind in _REQUIRED.items():
+        if section not in saved:
             raise SnapshotError(
-                f"Snapshot section {key!r} must be a {kind.__name__}, got "
-                f"{type(saved[key]).__name__}."
+                f"The snapshot has no {section!r} section; it is truncated or edited."
+            )
+        if not isinstance(saved[section], kind):
+            raise SnapshotError(
+                f"Snapshot section {section!r} must be a {kind.__name__}, got "
+                f"{type(saved[section]).__name__}."
             )
     if not saved["flow_definition_fingerprint"].startswith(FINGERPRINT_PREFIX):
         raise SnapshotError(

@@ -108,6 +108,9 @@ class TriggerFlowPlugin(SimplePlugin):
             costs one history event and 6-7 ms of server CPU less (bench/RESULTS.md), but
             ``triggerflow-temporal list`` and the UI's ``TriggerFlowStatus`` queries no longer
             see these executions.
+        snapshot_key: The operator's secret (>= 32 characters; else
+            ``TRIGGERFLOW_SNAPSHOT_KEY``): ``async_save()`` signs snapshots with it
+            (HMAC-SHA256) and loading refuses unsigned or edited ones. None: unsigned.
 
     Raises:
         FlowDefinitionError: A flow cannot be compiled (lambda or ``__main__`` handler,
@@ -125,7 +128,17 @@ class TriggerFlowPlugin(SimplePlugin):
         default_activity_config: Mapping[str, Any] | None = None,
         tracing: Any = None,
         search_attributes: bool = True,
+        snapshot_key: str | bytes | None = None,
     ) -> None:
+        if snapshot_key is not None and (
+            not isinstance(snapshot_key, (str, bytes)) or len(snapshot_key) < 32
+        ):
+            raise TypeError(
+                "TriggerFlowPlugin(snapshot_key=...) takes a secret of at least 32 characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), or None."
+            )
+        # Signs saved snapshots and refuses unsigned or edited ones on load (issue 17).
+        self.snapshot_key = snapshot_key.encode() if isinstance(snapshot_key, str) else snapshot_key
         if not isinstance(search_attributes, bool):
             raise TypeError(
                 f"TriggerFlowPlugin(search_attributes=...) takes True or False, got "
