@@ -8,6 +8,7 @@ without traceback, SIGTERM, ``dev``).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -40,6 +41,7 @@ from triggerflow_temporal.cli.config import (
     ENV_WORKSPACE,
     ENV_WORKSPACE_TOKEN,
     CLIError,
+    load_flow,
     worker_settings,
 )
 from triggerflow_temporal.examples.approval import refund_flow
@@ -604,3 +606,15 @@ async def test_no_worker_fails_within_seconds_naming_queue_and_worker_command(
                 await temporal_env.client.get_workflow_handle(workflow_id).terminate("cleanup")
             except Exception:
                 pass
+
+
+def test_a_file_in_the_working_directory_does_not_shadow_an_installed_module(tmp_path, monkeypatch):
+    # issue 17: the CLI used to put the working directory first on sys.path.
+    (tmp_path / "colorsys.py").write_text("raise RuntimeError('shadowed by the cwd')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    load_flow("triggerflow_temporal.examples.approval:refund_flow")
+    assert sys.path[-1] == str(tmp_path)  # the flows of a checkout still resolve
+    module = importlib.import_module("colorsys")
+    assert not module.__file__.startswith(str(tmp_path))
