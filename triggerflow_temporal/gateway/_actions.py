@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from triggerflow_temporal import ChunkFailedError, ExecutionStateError
+from triggerflow_temporal.interpreter.interrupt_records import check_response
 
 from ._auth import Principal
 from ._executions import ExecutionService, Owned
@@ -144,24 +145,16 @@ async def _refusal(
 
 
 def schema_problem(record: Mapping[str, Any], value: Any) -> str | None:
-    """Why ``value`` fails the interrupt's ``response_payload_schema`` (None: it passes)."""
-    schema = (record.get("external_wait_request") or {}).get("response_payload_schema")
-    if not schema:
-        return None
-    import jsonschema
+    """Why ``value`` fails the interrupt's ``response_payload_schema`` (None: it passes).
 
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as error:
-        path = "/".join(str(p) for p in error.absolute_path) or "<root>"
-        return (
-            f"The value does not match interrupt {record.get('id')!r}'s "
-            f"response_payload_schema at {path}: {error.message}. Send a value that matches it "
-            "(GET the execution for the schema)."
-        )
-    except jsonschema.SchemaError:
+    The runtime's own check (the one its validator runs), with the fix for an HTTP caller.
+    """
+    if not (record.get("external_wait_request") or {}).get("response_payload_schema"):
         return None
-    return None
+    problem = check_response(dict(record), value)
+    if problem is None or "response_payload_schema" not in problem:
+        return None
+    return f"{problem}. Send a value that matches it (GET the execution for the schema)."
 
 
 # ------------------------------------------------------------------------ emit, close

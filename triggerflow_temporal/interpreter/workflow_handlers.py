@@ -99,6 +99,11 @@ class HandlersMixin(WorkflowBase):
             self._reject_event(request)
             return None
         self._hold_only_if_bounded()
+        signal = await self._accept_external_event(request)
+        return self._settling(await self._external(signal))
+
+    async def _accept_external_event(self, request: EmitRequest) -> dict[str, Any]:
+        """The signal of an external event, after the interrupts it resumes are resolved."""
         signal = self._engine.make_signal(
             request.event,
             request.value,
@@ -109,7 +114,7 @@ class HandlersMixin(WorkflowBase):
         )
         self._touch()
         await self._resolve_resume_event(signal)
-        return self._settling(await self._external(signal))
+        return signal
 
     def _reject_event(self, request: EmitRequest, reason: str | None = None) -> None:
         self._emit(
@@ -170,16 +175,7 @@ class HandlersMixin(WorkflowBase):
             except ValueError as error:
                 self._reject_event(request, reason=str(error))
                 return
-        signal = self._engine.make_signal(
-            request.event,
-            request.value,
-            trigger_type=request.trigger_type,
-            source="runtime",
-            # Who emitted it, for the audit (signal_attempts keep the meta).
-            meta={"actor": normalize_actor(request.actor)} if request.actor is not None else None,
-        )
-        self._touch()
-        await self._resolve_resume_event(signal)
+        signal = await self._accept_external_event(request)
         if self._v3:
             # Nobody waits for a signal: the work is submitted, the handler returns.
             self._log_signal(signal)
