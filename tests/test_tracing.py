@@ -282,6 +282,9 @@ async def test_workspace_client_hook_continues_the_callers_trace(otel, workspace
         ws.enable_tracing(provider)  # idempotent: still one client span per request
         with provider.get_tracer("test").start_as_current_span("caller"):
             ref = await ws.ingest("hello", "observations", "note")
+    # The service's span ends after its response is sent: under load it finishes after the
+    # client has its answer (bounded wait).
+    await _wait_for(exporter, "POST /v1/records")
     spans = _trace_of(exporter, "caller")
     (client_span,) = _children(spans, _only(spans, "caller"))
     assert client_span.kind == SpanKind.CLIENT

@@ -7,6 +7,7 @@ import shutil
 import sysconfig
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -86,6 +87,9 @@ async def start_dev_server(
         ui=ui,
         port=port,
         ui_port=ui_port,
+        # The SDK's default is 5 s; a loaded 2-core machine (a CI run beside other work)
+        # has been seen to need more.
+        dev_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         yield env
