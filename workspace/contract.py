@@ -9,14 +9,14 @@ because ``BaseWorkspace.bound()`` creates it while it is itself a ``BaseWorkspac
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from workspace.context import BUILTIN_PROFILES, check_profile
+from workspace.forwarding import forward
 from workspace.paging import decode_offset, links_fingerprint, offset_cursor, read_all
 from workspace.types import (
     BoundedRead,
@@ -33,6 +33,7 @@ from workspace.validation import (
     check_limit,
     check_mapping,
     check_name,
+    checkpoint_scope,
     merge_scope,
     opt_ref_id,
 )
@@ -352,7 +353,7 @@ class BaseWorkspace(ABC):
             state,
             collection=CHECKPOINT_COLLECTION,
             kind=CHECKPOINT_KIND,
-            scope=_checkpoint_scope(run_id, step_id, scope),
+            scope=checkpoint_scope(run_id, step_id, scope),
         )
 
     async def checkpoint_history(
@@ -416,7 +417,7 @@ class BaseWorkspace(ABC):
         limit = check_limit(limit)
         return await self.search(
             filters={"collection": CHECKPOINT_COLLECTION, "kind": CHECKPOINT_KIND},
-            scope=_checkpoint_scope(run_id, step_id, scope),
+            scope=checkpoint_scope(run_id, step_id, scope),
             limit=limit,
             cursor=cursor,
         )
@@ -511,45 +512,6 @@ class BaseWorkspace(ABC):
         return BoundWorkspace(self, scope)
 
 
-def _checkpoint_scope(
-    run_id: object, step_id: object, scope: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    base: dict[str, Any] = {"run_id": check_name(run_id, "run_id")}
-    if step_id is not None:
-        base["step_id"] = check_name(step_id, "step_id")
-    return merge_scope(base, scope)
-
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _forward(method: _Method) -> _Method:
-    """The view's version of ``method``: the wrapped workspace's, with the fixed scope merged in.
-
-    Only methods with a ``scope`` parameter are scoped (an id is its own capability). The result
-    is typed as ``method`` itself, so the view keeps the contract's exact signatures.
-    """
-    name = method.__name__
-    signature = inspect.signature(method)
-    scoped = "scope" in signature.parameters
-
-    async def forward(view: BoundWorkspace, *args: Any, **kwargs: Any) -> Any:
-        if scoped:
-            call = signature.bind(view, *args, **kwargs)
-            call.arguments["scope"] = view._merge(call.arguments.get("scope"))
-            args, kwargs = call.args[1:], call.kwargs
-        return await getattr(view.inner, name)(*args, **kwargs)
-
-    # Not functools.wraps: it would copy __isabstractmethod__ and leave the view abstract.
-    forward.__name__ = name
-    forward.__qualname__ = f"BoundWorkspace.{name}"
-    forward.__doc__ = f"See :meth:`BaseWorkspace.{name}`" + (
-        "; the bound scope is merged in." if scoped else "."
-    )
-    forward.__signature__ = signature  # type: ignore[attr-defined]  # help() shows the contract's
-    return cast(_Method, forward)
-
-
 class BoundWorkspace(BaseWorkspace):
     """A view of ``inner`` that merges a fixed ``scope`` into every scoped call.
 
@@ -572,7 +534,8 @@ class BoundWorkspace(BaseWorkspace):
         """The workspace this view wraps."""
         return self._inner
 
-    def _merge(self, scope: Mapping[str, Any] | None) -> dict[str, Any]:
+    def merge_scope(self, scope: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``scope`` with this view's fixed keys merged in (a contradiction is refused)."""
         return merge_scope(self._scope, scope)
 
     def bound(self, **scope: Any) -> BoundWorkspace:
@@ -584,7 +547,7 @@ class BoundWorkspace(BaseWorkspace):
         Returns:
             The new view.
         """
-        return BoundWorkspace(self._inner, self._merge(scope))
+        return BoundWorkspace(self._inner, self.merge_scope(scope))
 
     def register_profile(self, name: str, profile: Profile) -> None:
         """Register a profile on the wrapped workspace.
@@ -600,19 +563,19 @@ class BoundWorkspace(BaseWorkspace):
         """A copy of the wrapped workspace's profiles by name."""
         return self._inner.profiles
 
-    setup = _forward(BaseWorkspace.setup)
-    ingest = _forward(BaseWorkspace.ingest)
-    get = _forward(BaseWorkspace.get)
-    get_data = _forward(BaseWorkspace.get_data)
-    read_bounded = _forward(BaseWorkspace.read_bounded)
-    search = _forward(BaseWorkspace.search)
-    delete = _forward(BaseWorkspace.delete)
-    prune = _forward(BaseWorkspace.prune)
-    link = _forward(BaseWorkspace.link)
-    links = _forward(BaseWorkspace.links)
-    links_page = _forward(BaseWorkspace.links_page)
-    checkpoint = _forward(BaseWorkspace.checkpoint)
-    checkpoint_history = _forward(BaseWorkspace.checkpoint_history)
-    checkpoint_history_page = _forward(BaseWorkspace.checkpoint_history_page)
-    latest_checkpoint = _forward(BaseWorkspace.latest_checkpoint)
-    build_context = _forward(BaseWorkspace.build_context)
+    setup = forward(BaseWorkspace.setup)
+    ingest = forward(BaseWorkspace.ingest)
+    get = forward(BaseWorkspace.get)
+    get_data = forward(BaseWorkspace.get_data)
+    read_bounded = forward(BaseWorkspace.read_bounded)
+    search = forward(BaseWorkspace.search)
+    delete = forward(BaseWorkspace.delete)
+    prune = forward(BaseWorkspace.prune)
+    link = forward(BaseWorkspace.link)
+    links = forward(BaseWorkspace.links)
+    links_page = forward(BaseWorkspace.links_page)
+    checkpoint = forward(BaseWorkspace.checkpoint)
+    checkpoint_history = forward(BaseWorkspace.checkpoint_history)
+    checkpoint_history_page = forward(BaseWorkspace.checkpoint_history_page)
+    latest_checkpoint = forward(BaseWorkspace.latest_checkpoint)
+    build_context = forward(BaseWorkspace.build_context)

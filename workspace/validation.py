@@ -414,3 +414,13 @@ def merge_scope(
             )
         merged[key] = value
     return merged
+
+
+def checkpoint_scope(
+    run_id: object, step_id: object, scope: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The scope of a checkpoint: its run (and step) merged into ``scope``."""
+    base: dict[str, Any] = {"run_id": check_name(run_id, "run_id")}
+    if step_id is not None:
+        base["step_id"] = check_name(step_id, "step_id")
+    return merge_scope(base, scope)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from temporalio.client import Client
+
 from ..client.flow import TriggerFlow
 from ..definition.agently_import import is_agently_flow
 from ..plugin.converter import triggerflow_data_converter
@@ -21,8 +23,6 @@ from ..spec.wire import DEFAULT_TASK_QUEUE
 
 if TYPE_CHECKING:
     import argparse
-
-    from temporalio.client import Client
 
 # ----------------------------------------------------------------------- environment
 ENV_ADDRESS = "TEMPORAL_ADDRESS"
@@ -210,11 +210,14 @@ def connect_options(
 
 async def connect(env: Mapping[str, str], args: argparse.Namespace, **extra: Any) -> Client:
     """Connect a client (pydantic data converter unless a plugin sets one)."""
-    from temporalio.client import Client
-
     options = connect_options(env, address=args.address, namespace=args.namespace)
     if "plugins" not in extra:
         extra["data_converter"] = triggerflow_data_converter
+    return await connect_with(options, **extra)
+
+
+async def connect_with(options: Mapping[str, Any], **extra: Any) -> Client:
+    """``Client.connect(**options, **extra)``; an unreachable server is a one-line CLIError."""
     try:
         return await Client.connect(**options, **extra)
     except RuntimeError as error:

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from ..client.flow import TriggerFlow
 from ..gateway import GatewayConfigError, build_server, check_bind, load_config
 from ..plugin.plugin import TriggerFlowPlugin
-from .config import CLIError, load_flow, short_error, worker_settings
+from .config import CLIError, connect_with, load_flow, worker_settings
 
 DEFAULT_GATEWAY_PORT = 8090
 # The tenant `triggerflow-temporal dev` gives its API key: executions started with
@@ -47,12 +47,7 @@ async def cmd_gateway(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except GatewayConfigError as error:
         raise CLIError(str(error)) from None
     options = settings.connect
-    try:
-        client = await Client.connect(**options, plugins=[plugin])
-    except RuntimeError as error:
-        raise CLIError(
-            f"Cannot reach the Temporal server at {options['target_host']}: {short_error(error)}."
-        ) from None
+    client = await connect_with(options, plugins=[plugin])
     server = await _server(config, flows, client, args.host, args.port)
     print(
         f"gateway: http://{args.host}:{args.port} (OpenAPI at /docs) for "

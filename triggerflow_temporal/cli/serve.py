@@ -21,6 +21,7 @@ from .config import (
     ENV_HEALTH_PORT,
     CLIError,
     WorkerSettings,
+    connect_with,
     flow_paths,
     load_flow,
     out,
@@ -216,8 +217,6 @@ async def run_worker(
     Raises:
         CLIError: The server cannot be reached, or the worker cannot run.
     """
-    from temporalio.client import Client
-
     if settings is None:
         settings = worker_settings(
             os.environ,
@@ -230,12 +229,7 @@ async def run_worker(
     target = workspace_target(settings.workspace, settings.workspace_token)
     plugin = TriggerFlowPlugin(list(flows), workspace=target, task_queue=settings.task_queue)
     options = settings.connect
-    try:
-        client = await Client.connect(**options, plugins=[plugin])
-    except RuntimeError as error:
-        raise CLIError(
-            f"Cannot reach the Temporal server at {options['target_host']}: {short_error(error)}."
-        ) from None
+    client = await connect_with(options, plugins=[plugin])
     stop = stop or asyncio.Event()
     undo = _install_stop_handlers(stop)
     names = sorted({flow.name for flow in flows})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,17 +33,15 @@ from .errors import rebuild_error
 from .persistence import execution_history, save_execution
 from .setup import ExecutionSetup
 from .snapshots import inspect_snapshot, load_snapshot
-from .stream import RuntimeStreamItem, iter_runtime_stream
+from .stream_methods import RuntimeStreamMethods
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator
-
     from .flow import TriggerFlow
 
 _UNSET: Any = object()
 
 
-class TriggerFlowExecution:
+class TriggerFlowExecution(RuntimeStreamMethods):
     """A handle on one execution (a Temporal workflow; execution id = workflow id).
 
     Created by ``flow.create_execution(...)`` or ``flow.get_execution(...)``; usable from
@@ -558,63 +555,6 @@ class TriggerFlowExecution:
             return result
 
         return await calls.update(name, arg, send=create_with_it)
-
-    # ---------------------------------------------------------- runtime stream
-    async def get_async_runtime_stream(
-        self, initial_value: Any = None, *, timeout: float | None = 10.0
-    ) -> AsyncIterator[Any]:
-        """Yield the runtime stream's items, as natively; ends when the stream closes.
-
-        Items are what chunks put (``data.async_put_into_stream``) plus the system items for
-        interrupts (``{"type": "interrupt", "action": "pause" | "resume", ...}``) and
-        interventions. Starts the execution with ``initial_value`` if this handle has not
-        started it. Every read starts from the first item; use
-        :meth:`get_async_runtime_stream_items` for sequence numbers and resuming.
-
-        Args:
-            initial_value: The start value, used only when this call starts the execution.
-            timeout: Seconds to wait for each item; None waits forever.
-        """
-        stream = self.get_async_runtime_stream_items(initial_value, timeout=timeout)
-        try:
-            async for entry in stream:
-                yield entry.item
-        finally:
-            await stream.aclose()  # also when the consumer stops early
-
-    def get_async_runtime_stream_items(
-        self,
-        initial_value: Any = None,
-        *,
-        from_seq: int = 0,
-        timeout: float | None = 10.0,
-        poll_interval: float = 0.1,
-    ) -> AsyncGenerator[RuntimeStreamItem, None]:
-        """Yield :class:`RuntimeStreamItem` (``seq``, ``item``, ``system``) from ``from_seq``.
-
-        ``seq`` is stable across reads, reconnects and worker restarts: resume with
-        ``from_seq=last_seen + 1``, or drop items with ``seq <= last_seen`` (delivery is
-        at least once across reconnects).
-        """
-
-        def ensure_started() -> Awaitable[Any] | None:
-            # Asked when the first item is read, as natively: a handle started meanwhile
-            # is not started again.
-            return None if self._started else self.async_start(initial_value)
-
-        return iter_runtime_stream(
-            self._id,
-            client=self._setup.resolve_client,
-            ensure_started=ensure_started,
-            from_seq=from_seq,
-            timeout=timeout,
-            poll_interval=poll_interval,
-        )
-
-    async def async_stop_stream(self) -> None:
-        """End the runtime stream (consumers finish); the execution stays open."""
-        calls = self._calls()
-        await calls.unless_closed(calls.handle.execute_update(wire.UPDATE_STOP_STREAM))
 
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._setup.flow.name!r}, id={self._id!r})"

@@ -24,6 +24,7 @@ from ..spec.mailbox import (
     MAX_BUFFERED_MESSAGES,
     MAX_MESSAGE_TTL,
     MAX_SEEN_MESSAGES,
+    MAX_WAITERS,
     REGISTER_UPDATE,
     RESUME_ACTIVITY,
     MailboxInput,
@@ -153,6 +154,7 @@ class MailboxWorkflow:
                 return {"delivered": None}
             if entry not in self._waiters:
                 self._waiters.append(entry)
+                del self._waiters[:-MAX_WAITERS]
             return {"delivered": None}
 
     # ------------------------------------------------------------------- inner

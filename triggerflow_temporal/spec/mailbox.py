@@ -29,6 +29,9 @@ MAX_SEEN_MESSAGES = 1000
 MAILBOX_IDLE_SECONDS = 24 * 3600.0
 # Messages buffered per mailbox before new ones are refused.
 MAX_BUFFERED_MESSAGES = 100
+# Waiting pauses a mailbox keeps. A pause resolved some other way stays registered until a
+# message finds it gone; past this bound the oldest registrations are dropped.
+MAX_WAITERS = 1000
 
 
 def mailbox_id(tenant: str | None, name: str, key: str) -> str:
