@@ -153,25 +153,3 @@ async def test_a_buffered_message_expires_after_its_ttl(runtime):
         await asyncio.sleep(2.0)
         assert list(await execution.async_get_pending_interrupts()) == ["paid"]
         await execution.async_close(pending_interrupts="cancel")
-
-
-async def test_a_mailbox_keeps_a_bounded_number_of_waiters(runtime, monkeypatch):
-    from triggerflow_temporal.interpreter import mailbox
-
-    monkeypatch.setattr(mailbox, "MAX_WAITERS", 1)  # the oldest registration is dropped
-    async with runtime([flow]) as client:
-        invoice = key()
-        older = flow.create_execution(auto_close=False, tenant="acme")
-        await older.async_start(invoice)
-        await asyncio.sleep(1.0)  # registered first
-        newer = flow.create_execution(auto_close=False, tenant="acme")
-        await newer.async_start(invoice)
-        await asyncio.sleep(1.0)
-        answer = await send_message(
-            client, "invoice.paid", invoice, "one", message_id="bound-1", tenant="acme"
-        )
-        assert answer["delivered_to"] == [{"execution_id": newer.id, "interrupt_id": "paid"}]
-        await until(lambda: booked(newer))
-        assert list(await older.async_get_pending_interrupts()) == ["paid"]
-        await older.async_close(pending_interrupts="cancel")
-        await newer.async_close()
