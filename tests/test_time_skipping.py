@@ -48,7 +48,9 @@ def _test_server_path() -> str:
 @pytest_asyncio.fixture
 async def time_skipping_env():
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_test_server_path()
+        test_server_existing_path=_test_server_path(),
+        # The SDK's default of 5 s failed once under a loaded CI run.
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         yield env
