@@ -13,7 +13,14 @@ import pytest
 from temporalio.worker import Replayer
 
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin, send_message
-from triggerflow_temporal.spec.mailbox import mailbox_id
+from triggerflow_temporal.spec.mailbox import (
+    MAILBOX_WORKFLOW,
+    REGISTER_UPDATE,
+    WAITERS_QUERY,
+    MailboxInput,
+    Waiter,
+    mailbox_id,
+)
 
 
 async def wait_invoice(data):
@@ -153,3 +160,23 @@ async def test_a_buffered_message_expires_after_its_ttl(runtime):
         await asyncio.sleep(2.0)
         assert list(await execution.async_get_pending_interrupts()) == ["paid"]
         await execution.async_close(pending_interrupts="cancel")
+
+
+async def test_a_mailbox_keeps_at_most_its_bound_of_waiters(runtime):
+    """Past ``max_waiters`` the oldest registration is dropped (MAX_WAITERS in production;
+    the bound travels in the mailbox's input, so its history replays as it ran)."""
+    async with runtime([flow]) as client:
+        name = f"bound-{uuid.uuid4().hex[:8]}"
+        plugin = TriggerFlowPlugin.of_client(client)
+        assert plugin is not None
+        handle = await client.start_workflow(
+            MAILBOX_WORKFLOW,
+            MailboxInput(tenant="acme", name=name, key="k", max_waiters=2),
+            id=mailbox_id("acme", name, "k"),
+            task_queue=plugin.task_queue_for(flow.name),
+        )
+        for n in range(3):
+            await handle.execute_update(REGISTER_UPDATE, Waiter(f"exe-{n}", "paid"))
+        waiters = await handle.query(WAITERS_QUERY)
+        assert [w["execution_id"] for w in waiters] == ["exe-1", "exe-2"]
+        await handle.terminate("test done")

@@ -24,9 +24,9 @@ from ..spec.mailbox import (
     MAX_BUFFERED_MESSAGES,
     MAX_MESSAGE_TTL,
     MAX_SEEN_MESSAGES,
-    MAX_WAITERS,
     REGISTER_UPDATE,
     RESUME_ACTIVITY,
+    WAITERS_QUERY,
     MailboxInput,
     Message,
     ResumeOrder,
@@ -154,8 +154,13 @@ class MailboxWorkflow:
                 return {"delivered": None}
             if entry not in self._waiters:
                 self._waiters.append(entry)
-                del self._waiters[:-MAX_WAITERS]
+                del self._waiters[: -max(1, self._input.max_waiters)]
             return {"delivered": None}
+
+    @workflow.query(name=WAITERS_QUERY)
+    def waiters(self) -> list[dict[str, Any]]:
+        """The pauses waiting here, oldest first."""
+        return copy.deepcopy(self._waiters)
 
     # ------------------------------------------------------------------- inner
     async def _resume(self, waiter: dict[str, Any], message: Message) -> bool:
@@ -203,4 +208,5 @@ class MailboxWorkflow:
             waiters=self._waiters,
             buffer=self._buffer,
             seen=self._seen,
+            max_waiters=self._input.max_waiters,
         )

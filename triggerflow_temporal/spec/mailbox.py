@@ -18,6 +18,7 @@ MAILBOX_WORKFLOW = "triggerflow.mailbox"
 """Workflow type of mailboxes (a flow may not use this name)."""
 DELIVER_UPDATE = "deliver"
 REGISTER_UPDATE = "register"
+WAITERS_QUERY = "waiters"
 REGISTER_ACTIVITY = "triggerflow.mailbox.register"
 RESUME_ACTIVITY = "triggerflow.mailbox.resume"
 
@@ -50,6 +51,9 @@ class MailboxInput:
     waiters: list[dict[str, Any]] = field(default_factory=lambda: [])
     buffer: list[dict[str, Any]] = field(default_factory=lambda: [])
     seen: dict[str, dict[str, Any]] = field(default_factory=lambda: {})
+    # The bound on waiting pauses (MAX_WAITERS); in the input so that it is part of the
+    # history a replay reads, and a test can start a mailbox with a small one.
+    max_waiters: int = MAX_WAITERS
 
 
 @dataclass
