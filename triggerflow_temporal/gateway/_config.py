@@ -8,8 +8,6 @@ environment variables the file names, never from the file itself.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
@@ -17,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..plugin.webhook_signing import decode_secret
 from ._config_types import (
     CONFIG_ENV,
     DEFAULT_MAX_BODY_BYTES,
@@ -34,6 +33,7 @@ from ._config_types import (
     JWTIssuer,
     LinksConfig,
     WebhookSender,
+    WorkspaceConfig,
     check_bind,
     is_loopback,
 )
@@ -53,7 +53,7 @@ __all__ = [
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
-_TOP_LEVEL = {"auth", "webhooks", "links", "limits", "notifications"}
+_TOP_LEVEL = {"auth", "webhooks", "links", "limits", "notifications", "workspace"}
 
 
 def load_config(
@@ -142,11 +142,13 @@ def parse_config(
             f"limits.max_body_bytes must be an integer >= 1024, got {max_body!r}."
         )
     links = _links(data.get("links"), env) if data.get("links") is not None else None
+    workspace = _workspace(data["workspace"], env) if data.get("workspace") is not None else None
     return GatewayConfig(
         jwt=jwt,
         api_keys=api_keys,
         webhooks=webhooks,
         links=links,
+        workspace=workspace,
         max_body_bytes=max_body,
         source=source,
     )
@@ -312,19 +314,10 @@ def decode_webhook_secret(secret: str, where: str) -> bytes:
     """
     if secret in EXAMPLE_SECRETS:
         raise GatewayConfigError(f"{where} is a documented example secret; generate your own.")
-    if not secret.startswith("whsec_"):
-        raise GatewayConfigError(f"{where} must be 'whsec_' followed by base64.")
     try:
-        key = base64.b64decode(secret[len("whsec_") :], validate=True)
-    except (binascii.Error, ValueError):
-        raise GatewayConfigError(f"{where}: the part after 'whsec_' is not base64.") from None
-    if len(key) < MIN_WEBHOOK_SECRET_BYTES:
-        raise GatewayConfigError(
-            f"{where} decodes to {len(key)} bytes; use at least {MIN_WEBHOOK_SECRET_BYTES} "
-            '(python -c \'import base64,secrets; print("whsec_" + '
-            "base64.b64encode(secrets.token_bytes(32)).decode())')."
-        )
-    return key
+        return decode_secret(secret, min_bytes=MIN_WEBHOOK_SECRET_BYTES)
+    except ValueError as error:
+        raise GatewayConfigError(f"{where}: {error}") from None
 
 
 def _links(entry: Any, env: Mapping[str, str]) -> LinksConfig:
@@ -341,6 +334,25 @@ def _links(entry: Any, env: Mapping[str, str]) -> LinksConfig:
             f"{MIN_LINK_SECRET_BYTES}."
         )
     return LinksConfig(base_url=base_url, secret=secret)
+
+
+def _workspace(entry: Any, env: Mapping[str, str]) -> WorkspaceConfig:
+    """``workspace: {url, token_env?}``: where the inbox reads referenced records."""
+    _require_mapping(entry, "workspace")
+    _only(entry, {"url", "token_env"}, "workspace")
+    url = _text(entry.get("url"), "workspace.url").rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise GatewayConfigError("workspace.url must be an absolute http(s) URL.")
+    token = None
+    if entry.get("token_env") is not None:
+        name = _text(entry["token_env"], "workspace.token_env")
+        token = _secret(env, name, "workspace.token_env")
+        if len(token) < 16:
+            raise GatewayConfigError(
+                f"workspace.token_env: ${name} is {len(token)} characters; Workspace tokens have "
+                "at least 16."
+            )
+    return WorkspaceConfig(url=url, token=token)
 
 
 # ------------------------------------------------------------------------------ helpers

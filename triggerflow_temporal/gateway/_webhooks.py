@@ -12,14 +12,15 @@ the mailbox delivers once, is what guarantees a single delivery.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import time
 from collections.abc import Mapping
 
+from ..plugin.webhook_signing import sign
 from ._config_types import WebhookSender
 from ._problems import Problem
+
+__all__ = ["ReplayGuard", "sign", "verify", "webhook_unauthorized"]
 
 MAX_REMEMBERED = 100_000
 
@@ -31,13 +32,6 @@ def webhook_unauthorized(sender: str, detail: str) -> Problem:
         detail,
         headers={"WWW-Authenticate": f'Signature realm="webhooks/{sender}"'},
     )
-
-
-def sign(key: bytes, webhook_id: str, timestamp: int | str, body: bytes) -> str:
-    """The ``v1,<base64>`` signature of a message (what a sender puts in the header)."""
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def verify(
