@@ -30,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from triggerflow_temporal import TriggerFlowPlugin
 from triggerflow_temporal.spec.audit import AUDIT_WORKFLOW
 from triggerflow_temporal.spec.mailbox import MAILBOX_WORKFLOW
+from triggerflow_temporal.spec.notifications import NOTIFY_WORKFLOW
 from triggerflow_temporal.testing import (
     ReplayOutcome,
     fetch_histories,
@@ -103,7 +104,7 @@ def plugin_for(history: WorkflowHistory) -> TriggerFlowPlugin | None:
     """The newest plugin that served this run: its task queue and workflow type, else any
     plugin that has the workflow type (a run started by a process that is gone)."""
     kind, queue = _history_type(history)
-    if kind in (MAILBOX_WORKFLOW, AUDIT_WORKFLOW):  # every TriggerFlowPlugin serves these
+    if kind in (MAILBOX_WORKFLOW, AUDIT_WORKFLOW, NOTIFY_WORKFLOW):  # every plugin serves these
         return next(
             (p for p in reversed(PLUGINS) if queue in _queues(p)), PLUGINS[-1] if PLUGINS else None
         )

@@ -16,11 +16,19 @@ from .client.messages import send_message
 from .client.stream import RuntimeStreamItem
 from .definition.chunk import TriggerFlowChunk
 from .plugin.events import RuntimeEvent, workspace_event_sink
+from .plugin.links import ApprovalLinks
+from .plugin.notifications import (
+    Notification,
+    NotificationChannel,
+    PermanentDeliveryError,
+    WebhookChannel,
+)
 from .plugin.plugin import TriggerFlowPlugin
 from .plugin.tracing import configure_tracing
 from .spec.flow_spec import FlowSpec
 
 __all__ = [
+    "ApprovalLinks",
     "ChunkData",
     "ChunkFailedError",
     "ChunkOutputError",
@@ -28,6 +36,9 @@ __all__ = [
     "FlowDefinitionError",
     "FlowSpec",
     "NoWorkerError",
+    "Notification",
+    "NotificationChannel",
+    "PermanentDeliveryError",
     "RuntimeEvent",
     "RuntimeStreamItem",
     "SnapshotError",
@@ -37,6 +48,7 @@ __all__ = [
     "TriggerFlowExecution",
     "TriggerFlowPauseSignal",
     "TriggerFlowPlugin",
+    "WebhookChannel",
     "configure_tracing",
     "send_message",
     "workspace_event_sink",

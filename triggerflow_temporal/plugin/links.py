@@ -11,15 +11,21 @@ the pause's deadline. Single use comes from the interrupt: the POST resumes it w
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jwt
+
+if TYPE_CHECKING:
+    from jwt.types import Options
 
 LINK_AUDIENCE = "triggerflow-approval-link"
 LINK_ISSUER = "triggerflow-temporal"
@@ -100,14 +106,28 @@ class ApprovalLinks:
         payload: Any,
         subject: str,
         tenant: str | None,
-        deadline: float | None = None,
+        deadline: float | str | None = None,
         now: float | None = None,
+        token_id: str | None = None,
     ) -> str:
-        """A signed token for ``subject`` to answer this round of the interrupt."""
+        """A signed token for ``subject`` to answer this round of the interrupt.
+
+        Args:
+            execution_id: The execution.
+            interrupt_id: The interrupt.
+            round: The interrupt's ``resume_count``.
+            payload: The interrupt's payload (the token holds its hash).
+            subject: The approver.
+            tenant: The execution's tenant.
+            deadline: The pause's deadline: seconds since 1970 or RFC 3339 (as notification
+                bodies carry it); the link expires no later.
+            now: Issue time (default: the wall clock).
+            token_id: The ``jti`` (default: random).
+        """
         now = time.time() if now is None else now
         expires = now + self.ttl_seconds
         if deadline is not None:
-            expires = min(expires, float(deadline))
+            expires = min(expires, _epoch(deadline))
         claims = {
             "iss": LINK_ISSUER,
             "aud": LINK_AUDIENCE,
@@ -119,7 +139,7 @@ class ApprovalLinks:
             "ph": payload_hash(payload),
             "iat": int(now),
             "exp": int(expires),
-            "jti": secrets.token_urlsafe(16),
+            "jti": token_id or secrets.token_urlsafe(16),
         }
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
@@ -134,8 +154,20 @@ class ApprovalLinks:
         round: int,
         subjects: list[str],
         now: float | None = None,
+        token_seed: str | None = None,
     ) -> dict[str, str]:
-        """``{subject: url}`` for a notification ``event`` (gateway.md body fields)."""
+        """``{subject: url}`` for a notification ``event`` (gateway.md body fields).
+
+        Args:
+            event: The notification body (``execution_id``, ``interrupt_id``, ``payload``,
+                ``tenant``, ``deadline``).
+            round: The interrupt's ``resume_count``.
+            subjects: Whom to mint a link for.
+            now: Issue time (default: the wall clock).
+            token_seed: Makes each subject's token id a keyed hash of the seed (the event's
+                ``webhook-id``) instead of random: with the same ``now``, every retry of a
+                delivery then carries byte-identical links.
+        """
         return {
             subject: self.url(
                 self.token(
@@ -147,10 +179,16 @@ class ApprovalLinks:
                     tenant=event.get("tenant"),
                     deadline=event.get("deadline"),
                     now=now,
+                    token_id=None if token_seed is None else self._token_id(token_seed, subject),
                 )
             )
             for subject in subjects
         }
+
+    def _token_id(self, seed: str, subject: str) -> str:
+        # Keyed, so a token id says nothing about the event to whoever lacks the secret.
+        digest = hmac.new(self._secret, f"jti|{seed}|{subject}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()[:16]).decode().rstrip("=")
 
     def verify(self, token: str, *, now: float | None = None) -> LinkClaims:
         """The claims of a genuine, unexpired token.
@@ -158,7 +196,9 @@ class ApprovalLinks:
         Raises:
             LinkError: ``reason="expired"`` or ``reason="invalid"``.
         """
-        options: dict[str, Any] = {"require": ["exp", "iat", "sub", "jti", "aud", "iss"]}
+        required = ["exp", "iat", "sub", "jti", "aud", "iss"]
+        options: Options = {"require": required}
+        relaxed: Options = {"require": required, "verify_exp": False}
         try:
             if now is not None:
                 # PyJWT checks exp against the wall clock; tests pass their own "now".
@@ -168,7 +208,7 @@ class ApprovalLinks:
                     algorithms=[_ALGORITHM],
                     audience=LINK_AUDIENCE,
                     issuer=LINK_ISSUER,
-                    options={**options, "verify_exp": False},
+                    options=relaxed,
                 )
                 if float(claims["exp"]) <= now:
                     raise jwt.ExpiredSignatureError("Signature has expired")
@@ -200,6 +240,16 @@ class ApprovalLinks:
             )
         except (KeyError, TypeError, ValueError):
             raise LinkError("invalid", "This approval link is missing a claim.") from None
+
+
+def _epoch(moment: float | str) -> float:
+    """Seconds since 1970 of a number or an RFC 3339 time (``...Z`` or with an offset)."""
+    if isinstance(moment, str):
+        parsed = datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    return float(moment)
 
 
 def _text(claims: dict[str, Any], key: str) -> str:

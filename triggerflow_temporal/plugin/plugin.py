@@ -24,11 +24,15 @@ from ..definition.agently_import import from_agently, is_agently_flow
 from ..definition.builder import FlowBuilder
 from ..interpreter.audit_log import AuditLogWorkflow
 from ..interpreter.mailbox import MailboxWorkflow
+from ..interpreter.notify_workflow import NotifyWorkflow
 from ..spec.flow_spec import FlowSpec
 from ..spec.wire import DEFAULT_TASK_QUEUE
 from .converter import TriggerFlowPayloadConverter, triggerflow_data_converter
 from .events import EventHub, RuntimeEvent
+from .links import ApprovalLinks
 from .mailbox_activities import MAILBOX_ACTIVITIES
+from .notifications import NotificationChannel
+from .notify_activities import check_channels, make_notify_activities
 from .registry import DEFAULT_ACTIVITY_CONFIG, FlowRegistry
 from .tracing import instrument_httpx, resolve_tracing, temporal_interceptors
 from .workflow_classes import PASSTHROUGH, make_workflow_class, workflow_runner
@@ -111,10 +115,20 @@ class TriggerFlowPlugin(SimplePlugin):
         snapshot_key: The operator's secret (>= 32 characters; else
             ``TRIGGERFLOW_SNAPSHOT_KEY``): ``async_save()`` signs snapshots with it
             (HMAC-SHA256) and loading refuses unsigned or edited ones. None: unsigned.
+        notifiers: This worker's notification channels (:class:`NotificationChannel`,
+            e.g. :class:`WebhookChannel`), each with its own ``name``: executions tell them
+            when an interrupt is created, reminded, escalated, resumed, timed out or
+            cancelled and when they fail or complete (docs/notifications.md). Give every
+            worker of a task queue the same channels.
+        approval_links: Mints the approval link of each assignee into notifications
+            (the gateway's ``links`` config: same ``base_url`` and secret).
 
     Raises:
         FlowDefinitionError: A flow cannot be compiled (lambda or ``__main__`` handler,
             clashing names, missing handler), or two flows conflict.
+        TypeError: ``notifiers`` is not a list of channels, or ``approval_links`` is not
+            an :class:`ApprovalLinks`.
+        ValueError: Two channels share a name.
     """
 
     def __init__(
@@ -129,6 +143,8 @@ class TriggerFlowPlugin(SimplePlugin):
         tracing: Any = None,
         search_attributes: bool = True,
         snapshot_key: str | bytes | None = None,
+        notifiers: Sequence[NotificationChannel] = (),
+        approval_links: ApprovalLinks | None = None,
     ) -> None:
         if snapshot_key is not None and (
             not isinstance(snapshot_key, (str, bytes)) or len(snapshot_key) < 32
@@ -145,6 +161,13 @@ class TriggerFlowPlugin(SimplePlugin):
                 f"{search_attributes!r}."
             )
         self.search_attributes = search_attributes
+        self.notifiers = check_channels(notifiers)
+        if approval_links is not None and not isinstance(approval_links, ApprovalLinks):
+            raise TypeError(
+                "TriggerFlowPlugin(approval_links=...) takes an ApprovalLinks(base_url, secret), "
+                f"got {type(approval_links).__name__}."
+            )
+        self.approval_links = approval_links
         if isinstance(flows, (FlowBuilder, str)) or not isinstance(flows, Sequence):
             raise FlowDefinitionError(
                 "TriggerFlowPlugin(flows=...) takes a list of flows, e.g. flows=[refund_flow]."
@@ -202,7 +225,11 @@ class TriggerFlowPlugin(SimplePlugin):
         # Every TriggerFlow worker also serves the mailboxes of correlated messages.
         workflows.append(MailboxWorkflow)
         workflows.append(AuditLogWorkflow)  # refusals the gateway records
+        # Notifications: always served, so an execution's plan gets an answer ([] without
+        # channels) and a delivery to a channel this worker lacks fails by name.
+        workflows.append(NotifyWorkflow)
         activities: list[Callable[..., Any]] = list(MAILBOX_ACTIVITIES)
+        activities.extend(make_notify_activities(self.notifiers, self.approval_links))
         for name, bucket in versions.items():
             chunk_names: dict[str, None] = {}
             for flow in bucket:
