@@ -126,3 +126,48 @@ ALL.append(invoice)
 # A flow no gateway test worker serves (not in ALL): its executions wait for a worker.
 unserved = TriggerFlow(name="gw_unserved")
 unserved.to(shout)
+
+
+# The approver pages (links, inbox): a schema with an enum, an integer, an optional
+# boolean and a rule HTML cannot express (rejecting needs a comment), a deadline, and
+# assignees / candidate groups taken from the input.
+REVIEW_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "approved": {"type": "boolean", "description": "Approve or reject the refund."},
+        "comment": {"type": "string", "description": "Why (required when you reject)."},
+        "risk": {
+            "type": "string",
+            "enum": ["low", "medium", "high"],
+            "description": "Your assessment of the risk.",
+        },
+        "cap": {"type": "integer", "minimum": 0, "description": "Largest amount you approve."},
+        "notify": {"type": "boolean", "title": "Tell the customer"},
+    },
+    "required": ["approved", "risk"],
+    "if": {"properties": {"approved": {"const": False}}, "required": ["approved"]},
+    "then": {"required": ["comment"], "properties": {"comment": {"minLength": 1}}},
+}
+
+
+async def review_ask(data):
+    request = data.input or {}
+    rules = {key: request[key] for key in ("assignees", "candidate_groups") if request.get(key)}
+    return await data.async_pause_for(
+        type="approval",
+        interrupt_id="review",
+        payload={
+            "title": request.get("title", "Refund"),
+            "amount": request.get("amount", 0),
+            "evidence": request.get("evidence", []),
+        },
+        response_payload_schema=REVIEW_SCHEMA,
+        timeout=request.get("timeout", 86400),
+        **rules,
+    )
+
+
+review = TriggerFlow(name="gw_review")
+review.to(review_ask).to(commit)
+
+ALL.append(review)

@@ -684,6 +684,14 @@ def _run_long_flows() -> list[Entry]:
             [("start", None)],
             execution={"runtime_resources": {"db": "catalogue-db", "extra": "mine"}},
         ),
+        Entry(
+            "gw_review",
+            gateway.review,
+            [
+                ("start", {"title": "R-1", "amount": 5, "assignees": ["bob"]}),
+                ("continue", "review", {"approved": True, "risk": "low"}),
+            ],
+        ),
     ]
 
 

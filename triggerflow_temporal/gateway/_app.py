@@ -3,7 +3,9 @@
 Layers, outermost first: trace context (``traceparent`` on every answer), the body size
 cap (413 before anything is parsed), problem documents for every error, then the routes.
 Authentication is a dependency of each ``/v1`` route; ``/healthz``, ``/readyz``,
-``/docs`` and ``/openapi.json`` need none.
+``/docs`` and ``/openapi.json`` need none. The approver pages (``/a/{token}``, ``/inbox``)
+answer HTML, errors included: the link's token is its credential, and the inbox takes the
+API's bearer credentials or its own login cookie.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from ._auth import Authenticator
 from ._config_types import GatewayConfig
 from ._executions import ExecutionService, flows_by_name
 from ._http import BodyLimitMiddleware, TraceMiddleware
+from ._inbox import inbox_router
+from ._inbox_auth import InboxAuth
 from ._ingress import health_router, ingress_router
+from ._links_pages import approval_links, install_log_redaction, links_router
 from ._messages import MessageRouter
 from ._problems import install_problem_handlers
 from ._routes import executions_router
+from ._workspace_refs import WorkspaceRecords
 
 logger = logging.getLogger("triggerflow_temporal.gateway")
 
@@ -73,9 +79,15 @@ def create_app(
         redoc_url=None,
     )
     install_problem_handlers(app)
-    app.include_router(executions_router(service))
+    links = approval_links(config)
+    install_log_redaction()
+    app.include_router(executions_router(service, links))
     app.include_router(ingress_router(config, message_router))
     app.include_router(health_router(service.client))
+    app.include_router(links_router(service, links))
+    app.include_router(
+        inbox_router(service, InboxAuth(authenticator), WorkspaceRecords(config.workspace))
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(TraceMiddleware)  # added last: outermost
     app.state.authenticator = authenticator

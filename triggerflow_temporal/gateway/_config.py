@@ -33,6 +33,7 @@ from ._config_types import (
     JWTIssuer,
     LinksConfig,
     WebhookSender,
+    WorkspaceConfig,
     check_bind,
     is_loopback,
 )
@@ -52,7 +53,7 @@ __all__ = [
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
-_TOP_LEVEL = {"auth", "webhooks", "links", "limits", "notifications"}
+_TOP_LEVEL = {"auth", "webhooks", "links", "limits", "notifications", "workspace"}
 
 
 def load_config(
@@ -141,11 +142,13 @@ def parse_config(
             f"limits.max_body_bytes must be an integer >= 1024, got {max_body!r}."
         )
     links = _links(data.get("links"), env) if data.get("links") is not None else None
+    workspace = _workspace(data["workspace"], env) if data.get("workspace") is not None else None
     return GatewayConfig(
         jwt=jwt,
         api_keys=api_keys,
         webhooks=webhooks,
         links=links,
+        workspace=workspace,
         max_body_bytes=max_body,
         source=source,
     )
@@ -331,6 +334,25 @@ def _links(entry: Any, env: Mapping[str, str]) -> LinksConfig:
             f"{MIN_LINK_SECRET_BYTES}."
         )
     return LinksConfig(base_url=base_url, secret=secret)
+
+
+def _workspace(entry: Any, env: Mapping[str, str]) -> WorkspaceConfig:
+    """``workspace: {url, token_env?}``: where the inbox reads referenced records."""
+    _require_mapping(entry, "workspace")
+    _only(entry, {"url", "token_env"}, "workspace")
+    url = _text(entry.get("url"), "workspace.url").rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise GatewayConfigError("workspace.url must be an absolute http(s) URL.")
+    token = None
+    if entry.get("token_env") is not None:
+        name = _text(entry["token_env"], "workspace.token_env")
+        token = _secret(env, name, "workspace.token_env")
+        if len(token) < 16:
+            raise GatewayConfigError(
+                f"workspace.token_env: ${name} is {len(token)} characters; Workspace tokens have "
+                "at least 16."
+            )
+    return WorkspaceConfig(url=url, token=token)
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -126,6 +126,19 @@ class LinksConfig:
 
 
 @dataclass(frozen=True)
+class WorkspaceConfig:
+    """The Workspace service the inbox reads referenced records from (``workspace``).
+
+    Attributes:
+        url: The service's base URL.
+        token: The gateway's Workspace bearer token (from ``token_env``; None: no auth).
+    """
+
+    url: str
+    token: str | None = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """The parsed config. ``GatewayConfig()`` is the empty config (loopback only).
 
@@ -134,6 +147,7 @@ class GatewayConfig:
         api_keys: Machine credentials.
         webhooks: Senders by name.
         links: Approval links, when configured.
+        workspace: The Workspace service for the inbox's record view, when configured.
         max_body_bytes: Larger request bodies get 413.
         source: The file it was read from, for messages.
     """
@@ -142,6 +156,7 @@ class GatewayConfig:
     api_keys: tuple[APIKey, ...] = ()
     webhooks: Mapping[str, WebhookSender] = field(default_factory=lambda: {})
     links: LinksConfig | None = None
+    workspace: WorkspaceConfig | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     source: str | None = None
 

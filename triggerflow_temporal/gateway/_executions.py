@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -247,8 +247,17 @@ class ExecutionService:
         )
 
     # ------------------------------------------------------------------------- view
-    async def view(self, owned: Owned, *, include_state: bool = False) -> dict[str, Any]:
-        """The execution view (``info`` and ``pending_interrupts``, ``state`` on demand)."""
+    async def view(
+        self,
+        owned: Owned,
+        *,
+        include_state: bool = False,
+        links_for: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """The execution view (``info`` and ``pending_interrupts``, ``state`` on demand).
+
+        ``links_for`` gives the approval links a pending interrupt shows (none by default).
+        """
         asks: list[tuple[str, ...]] = [("async_get_info",), ("async_get_pending_interrupts",)]
         if include_state:
             asks.append(("async_get_state",))
@@ -262,6 +271,7 @@ class ExecutionService:
             started_at=owned.started_at,
             state=results[2] if include_state else None,
             include_state=include_state,
+            links_for=links_for,
         )
 
     async def ask(self, owned: Owned, *asks: tuple[str, ...]) -> list[Any]:

@@ -13,11 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from triggerflow_temporal.plugin.links import ApprovalLinks
+
 from . import _actions as actions
-from ._audit import build_audit
+from ._approvals import execution_audit
 from ._deps import Caller
 from ._executions import ExecutionService
 from ._http import body_doc, idempotency_key, read_model, traceparent
+from ._links_pages import view_links
 from ._listing import DEFAULT_LIMIT, build_query, list_executions
 from ._models import (
     CloseBody,
@@ -37,8 +40,8 @@ from ._problems import Problem
 _INTERNAL_EVENT = re.compile(r"^START$|[\[\]]")
 
 
-def executions_router(service: ExecutionService) -> APIRouter:
-    """The execution routes, bound to ``service``."""
+def executions_router(service: ExecutionService, links: ApprovalLinks | None = None) -> APIRouter:
+    """The execution routes, bound to ``service`` (``links``: approval links, if configured)."""
     router = APIRouter(prefix="/v1", tags=["executions"])
 
     @router.post(
@@ -117,7 +120,9 @@ def executions_router(service: ExecutionService) -> APIRouter:
         if include not in (None, "state"):
             raise Problem(400, f"include={include!r} is not supported; use include=state.")
         owned = await service.owned(execution_id, caller)
-        return await service.view(owned, include_state=include == "state")
+        return await service.view(
+            owned, include_state=include == "state", links_for=view_links(links, caller, owned)
+        )
 
     @router.post(
         "/executions/{execution_id}/interrupts/{interrupt_id}/continue",
@@ -190,7 +195,6 @@ def executions_router(service: ExecutionService) -> APIRouter:
     )
     async def audit(execution_id: str, caller: Caller) -> dict[str, Any]:
         owned = await service.owned(execution_id, caller)
-        (snapshot,) = await service.ask(owned, ("async_save",))
-        return build_audit(owned.id, owned.memo, snapshot, await service.refusals(owned))
+        return await execution_audit(service, owned)
 
     return router

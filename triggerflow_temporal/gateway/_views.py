@@ -2,13 +2,14 @@
 
 Views are built from what the runtime records (the ``info`` and ``pending_interrupts``
 queries, interrupt records with their ``access`` rules) plus the gateway's memo (who started
-the execution, ``task_id``, ``session_id``). ``deadline`` and ``links`` of an interrupt are
-read from its record under those names when present, else empty.
+the execution, ``task_id``, ``session_id``). ``deadline`` of an interrupt is read from its
+record when present; ``links`` holds only what the caller passes (the requesting
+principal's own approval link), never anything stored on the record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,8 +34,10 @@ def iso(value: Any) -> str | None:
     return None
 
 
-def interrupt_view(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The API's shape of one interrupt record."""
+def interrupt_view(
+    record: Mapping[str, Any], links: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The API's shape of one interrupt record (``links``: the caller's own link, if any)."""
     wait = record.get("external_wait_request") or _NO_SCHEMA
     access = record.get(ACCESS_KEY) or record  # pause_for(assignees=, candidate_groups=)
     view: dict[str, Any] = {
@@ -48,7 +51,7 @@ def interrupt_view(record: Mapping[str, Any]) -> dict[str, Any]:
         "candidate_groups": list(access.get("candidate_groups") or []),
         "forbid_initiator": bool(access.get("forbid_initiator")),
         "deadline": iso(record.get("deadline")),
-        "links": dict(record.get("links") or {}),
+        "links": dict(links or {}),
         "created_at": iso(record.get("created_at")),
     }
     if record.get("status") != "waiting":
@@ -69,6 +72,7 @@ def execution_view(
     started_at: Any = None,
     state: Any = None,
     include_state: bool = False,
+    links_for: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The execution view of the contract.
 
@@ -81,6 +85,7 @@ def execution_view(
         started_at: Fallback start time (the workflow's) when ``info`` has none.
         state: The state, shown with ``include_state``.
         include_state: Whether ``state`` is part of the view.
+        links_for: The approval links to show for a pending interrupt's record.
     """
     memo = memo or {}
     view: dict[str, Any] = {
@@ -96,7 +101,9 @@ def execution_view(
         "close_reason": info.get("close_reason"),
         "task_id": memo.get("task_id"),
         "session_id": memo.get("session_id"),
-        "pending_interrupts": [interrupt_view(r) for r in pending.values()],
+        "pending_interrupts": [
+            interrupt_view(r, links_for(r) if links_for else None) for r in pending.values()
+        ],
     }
     if info.get("error"):
         view["error"] = info["error"]
