@@ -164,20 +164,131 @@ def test_the_stack_has_every_part():
     )
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
-def test_every_image_is_pinned_or_built(name):
-    service = SERVICES[name]
-    if "build" in service:
-        path = dockerfile(name)
-        assert path.is_file(), path
-        for base in re.findall(r"^FROM\s+(\S+)", path.read_text(), flags=re.M):
-            repo, _, tag = base.partition(":")
-            assert tag and tag != "latest" and re.search(r"\d", tag), f"{path}: FROM {base}"
-        return
-    image = service["image"]
-    repo, _, tag = image.rpartition(":")
-    assert repo and "/" not in tag, f"{name}: {image} has no tag"
-    assert tag != "latest" and re.fullmatch(r"v?\d+(\.\d+)+(-[\w.]+)?", tag), f"{name}: {image}"
+# A pulled image is `name:tag@sha256:<64 hex>`: the tag names the release, the digest fixes
+# the bytes (a re-pushed tag changes nothing). deploy/IMAGES.md says where each came from;
+# scripts/pin-images.sh re-resolves them where a registry is reachable.
+PINNED = re.compile(
+    r"(?P<name>(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9][a-z0-9._/-]*)"
+    r":(?P<tag>v?\d+(?:\.\d+)+(?:-[\w.-]+)?)@sha256:[0-9a-f]{64}"
+)
+# Built by compose from a Dockerfile of this repository, not pulled (their bases are pinned).
+BUILT = {IMAGE, "triggerflow-otel-collector:local"}
+# Not searched for Dockerfiles: version control, caches, virtual environments.
+NOT_SOURCE = {".git", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def dockerfiles() -> list[Path]:
+    """Every Dockerfile of the repository (`Dockerfile`, `*.Dockerfile`, `Dockerfile.*`)."""
+    found = []
+    for directory, subdirectories, names in os.walk(ROOT):
+        subdirectories[:] = [
+            d
+            for d in subdirectories
+            if d not in NOT_SOURCE and not (Path(directory, d) / "pyvenv.cfg").exists()
+        ]
+        for name in names:
+            if name.endswith(".dockerignore"):
+                continue
+            if (
+                name == "Dockerfile"
+                or name.endswith(".Dockerfile")
+                or name.startswith("Dockerfile.")
+            ):
+                found.append(Path(directory, name))
+    return sorted(found)
+
+
+def dockerfile_bases(path: Path) -> list[str]:
+    """The images a Dockerfile's FROM lines pull; a stage named by an earlier `AS` is not one."""
+    stages: set[str] = set()
+    bases = []
+    for line in path.read_text().splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        args = [word for word in words[1:] if not word.startswith("--")]
+        if args[0].lower() not in stages and args[0] != "scratch":
+            bases.append(args[0])
+        if len(args) >= 3 and args[1].upper() == "AS":
+            stages.add(args[2].lower())
+    return bases
+
+
+def pulled_images() -> dict[str, str]:
+    """Where each pulled image is named -> its reference."""
+    found = {
+        f"docker-compose.yml {name}": service["image"]
+        for name, service in SERVICES.items()
+        if "build" not in service
+    }
+    for path in dockerfiles():
+        for base in dockerfile_bases(path):
+            found[f"{path.relative_to(ROOT)} FROM {base.split('@')[0]}"] = base
+    return found
+
+
+PULLED = pulled_images()
+
+
+def test_built_images_come_from_dockerfiles_here():
+    for name, service in SERVICES.items():
+        if "build" in service:
+            assert service["image"] in BUILT, f"{name}: {service['image']}"
+            path = dockerfile(name)
+            assert path.is_file() and path in dockerfiles(), path
+            assert dockerfile_bases(path), f"{path} pulls no base image"
+        else:
+            assert service["image"] not in BUILT, f"{name} pulls an image compose builds"
+    # Both stages of the collector image pull (the probe stage too), by FROM order.
+    bases = dockerfile_bases(ROOT / "deploy/otel-collector.Dockerfile")
+    names = [base.split("@")[0].rpartition(":")[0] for base in bases]
+    assert names == ["busybox", "otel/opentelemetry-collector-contrib"], bases
+
+
+@pytest.mark.parametrize("where", sorted(PULLED))
+def test_every_pulled_image_is_pinned_by_digest(where):
+    reference = PULLED[where]
+    assert PINNED.fullmatch(reference), f"{where}: {reference} is not name:tag@sha256:<64 hex>"
+
+
+def test_the_pin_pattern_refuses_a_tag_or_a_digest_alone():
+    digest = "sha256:" + "0" * 64
+    assert PINNED.fullmatch(f"postgres:16.6@{digest}")
+    assert PINNED.fullmatch(f"ghcr.io/org/image:1.2.3-alpine@{digest}")
+    for loose in (
+        "postgres:16.6",
+        f"postgres@{digest}",
+        f"postgres:latest@{digest}",
+        f"postgres:16.6@{digest[:-1]}",
+        f"postgres:16.6@sha256:{'A' * 64}",
+    ):
+        assert not PINNED.fullmatch(loose), loose
+
+
+def test_temporal_server_and_admin_tools_are_one_version():
+    """The schema tool must be the server's release: one tag for the server and every job."""
+    tags: dict[str, set[str]] = {}
+    for reference in PULLED.values():
+        name, _, tag = reference.split("@")[0].rpartition(":")
+        if name in ("temporalio/server", "temporalio/admin-tools"):
+            tags.setdefault(name, set()).add(tag)
+    assert set(tags) == {"temporalio/server", "temporalio/admin-tools"}, tags
+    assert tags["temporalio/server"] == tags["temporalio/admin-tools"], tags
+    assert len(tags["temporalio/server"]) == 1, tags
+
+
+def test_every_pin_says_where_it_came_from():
+    record = (ROOT / "deploy/IMAGES.md").read_text()
+    for where, reference in PULLED.items():
+        assert f"`{reference}`" in record, f"{where}: {reference} is not in deploy/IMAGES.md"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_the_repin_script_parses():
+    script = ROOT / "scripts/pin-images.sh"
+    assert os.access(script, os.X_OK), script
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - JOBS))
