@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +27,16 @@ T = TypeVar("T")
 class WorkerProcess:
     """``triggerflow-temporal worker <flows>`` in its own process (killable for real)."""
 
-    def __init__(self, flows: Iterable[str], *, address: str, task_queue: str, log: Path) -> None:
+    def __init__(
+        self,
+        flows: Iterable[str],
+        *,
+        address: str,
+        task_queue: str,
+        log: Path,
+        args: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self._log = log
         self._file = log.open("ab")
         self.proc = subprocess.Popen(
@@ -41,11 +50,12 @@ class WorkerProcess:
                 address,
                 "--task-queue",
                 task_queue,
+                *args,
             ],
             cwd=REPO_ROOT,
             stdout=self._file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         )
 
     def sigkill(self) -> None:

@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--task-queue", default=None, help=f"env {ENV_TASK_QUEUE}")
     worker.add_argument("--workspace", default=None, help=f"Workspace URL (env {ENV_WORKSPACE})")
     worker.add_argument("--health-port", type=int, default=None, help=f"env {ENV_HEALTH_PORT}")
+    worker.add_argument(
+        "--config",
+        default=None,
+        help="config file with `notifications` and `links`, YAML or JSON (the gateway's file; "
+        "env TRIGGERFLOW_GATEWAY_CONFIG)",
+    )
 
     start = sub.add_parser("start", help="start an execution")
     start.add_argument("flow", help="flow name (examples, $TRIGGERFLOW_FLOWS) or pkg.module:flow")

@@ -15,6 +15,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..client.flow import TriggerFlow
+from ..plugin.links import ApprovalLinks
+from ..plugin.notifications import NotificationChannel
 from ..plugin.plugin import TriggerFlowPlugin
 from .config import (
     BUILTIN_FLOWS,
@@ -31,6 +33,7 @@ from .config import (
 )
 from .devserver import start_dev_server
 from .gateway import run_dev_gateway
+from .notify_config import worker_notifications
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -201,6 +204,8 @@ async def run_worker(
     workspace: str | None = None,
     stop: asyncio.Event | None = None,
     settings: WorkerSettings | None = None,
+    notifiers: Sequence[NotificationChannel] = (),
+    approval_links: ApprovalLinks | None = None,
 ) -> None:
     """Connect and serve ``flows`` until ``stop`` is set, SIGINT or SIGTERM.
 
@@ -211,8 +216,10 @@ async def run_worker(
         task_queue: Default ``TRIGGERFLOW_TASK_QUEUE`` or ``triggerflow``.
         workspace: Workspace URL for ``data.workspace``; default ``TRIGGERFLOW_WORKSPACE_URL``.
         stop: Set it to stop the worker gracefully.
-        settings: Everything at once (from :func:`worker_settings`); the other arguments
-            are then ignored.
+        settings: Everything at once (from :func:`worker_settings`); the connection
+            arguments above are then ignored.
+        notifiers: Notification channels (``TriggerFlowPlugin(notifiers=...)``).
+        approval_links: Approval links minted into notifications.
 
     Raises:
         CLIError: The server cannot be reached, or the worker cannot run.
@@ -227,7 +234,13 @@ async def run_worker(
             workspace=workspace,
         )
     target = workspace_target(settings.workspace, settings.workspace_token)
-    plugin = TriggerFlowPlugin(list(flows), workspace=target, task_queue=settings.task_queue)
+    plugin = TriggerFlowPlugin(
+        list(flows),
+        workspace=target,
+        task_queue=settings.task_queue,
+        notifiers=notifiers,
+        approval_links=approval_links,
+    )
     options = settings.connect
     client = await connect_with(options, plugins=[plugin])
     stop = stop or asyncio.Event()
@@ -236,6 +249,10 @@ async def run_worker(
     health = (
         f"; health on {settings.health_host}:{settings.health_port}" if settings.health_port else ""
     )
+    notes = ""
+    if plugin.notifiers or approval_links is not None:
+        notes = f"; notifications: {', '.join(plugin.notifiers) or 'none'}"
+        notes += f" (approval links {approval_links.base_url})" if approval_links else ""
     try:
         await serve(
             client,
@@ -244,7 +261,7 @@ async def run_worker(
             stop,
             on_polling=lambda: print(
                 f"worker: serving {', '.join(names)} on task queue {settings.task_queue!r} at "
-                f"{options['target_host']} ({options['namespace']}){health}",
+                f"{options['target_host']} ({options['namespace']}){health}{notes}",
                 flush=True,
             ),
         )
@@ -264,8 +281,15 @@ async def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         workspace=args.workspace,
         health_port=args.health_port,
     )
+    # Before connecting: a wrong channel or secret stops the worker with the key to fix.
+    notify = worker_notifications(args.config, env)
     flows = [load_flow(path) for path in settings.flows]
-    await run_worker(flows, settings=settings)
+    await run_worker(
+        flows,
+        settings=settings,
+        notifiers=notify.channels,
+        approval_links=notify.approval_links,
+    )
     return 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..plugin.links import DEFAULT_LINK_TTL_SECONDS
 from ..plugin.webhook_signing import decode_secret
 from ._config_types import (
     CONFIG_ENV,
@@ -49,6 +50,7 @@ __all__ = [
     "is_loopback",
     "load_config",
     "parse_config",
+    "read_document",
 ]
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -71,18 +73,39 @@ def load_config(
             unset secret variable, a secret left at a documented example value.
     """
     env = os.environ if env is None else env
+    data, source = read_document(path, env=env)
+    if source is None:
+        return GatewayConfig()
+    return parse_config(data, env=env, source=source)
+
+
+def read_document(
+    path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
+) -> tuple[Any, str | None]:
+    """The parsed YAML or JSON document and its path; ``(None, None)`` without a file.
+
+    The gateway and the worker (``triggerflow-temporal worker --config``) read one file.
+
+    Args:
+        path: The file; defaults to ``$TRIGGERFLOW_GATEWAY_CONFIG``.
+        env: Where that variable is read (default ``os.environ``).
+
+    Raises:
+        GatewayConfigError: Unreadable file, or not valid YAML/JSON.
+    """
+    env = os.environ if env is None else env
     path = path or env.get(CONFIG_ENV) or None
     if path is None:
-        return GatewayConfig()
+        return None, None
     source = str(path)
     try:
         text = Path(source).read_text(encoding="utf-8")
     except OSError as error:
         raise GatewayConfigError(
-            f"Cannot read the gateway config {source!r}: {error.strerror or error}. Pass "
+            f"Cannot read the config file {source!r}: {error.strerror or error}. Pass "
             f"--config FILE or set {CONFIG_ENV} to a readable YAML or JSON file."
         ) from None
-    return parse_config(_parse_text(text, source), env=env, source=source)
+    return _parse_text(text, source), source
 
 
 def _parse_text(text: str, source: str) -> Any:
@@ -322,7 +345,7 @@ def decode_webhook_secret(secret: str, where: str) -> bytes:
 
 def _links(entry: Any, env: Mapping[str, str]) -> LinksConfig:
     _require_mapping(entry, "links")
-    _only(entry, {"secret_env", "base_url"}, "links")
+    _only(entry, {"secret_env", "base_url", "ttl_seconds"}, "links")
     base_url = _text(entry.get("base_url"), "links.base_url").rstrip("/")
     if not base_url.startswith(("https://", "http://")):
         raise GatewayConfigError("links.base_url must be an absolute http(s) URL.")
@@ -333,7 +356,15 @@ def _links(entry: Any, env: Mapping[str, str]) -> LinksConfig:
             f"links.secret_env: ${name} is {len(secret)} bytes; use at least "
             f"{MIN_LINK_SECRET_BYTES}."
         )
-    return LinksConfig(base_url=base_url, secret=secret)
+    # How long a link minted by a worker stays valid (the worker reads it; the gateway
+    # checks each token's own expiry).
+    ttl = entry.get("ttl_seconds", DEFAULT_LINK_TTL_SECONDS)
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise GatewayConfigError(
+            f"links.ttl_seconds must be a positive number of seconds (default "
+            f"{DEFAULT_LINK_TTL_SECONDS:g}, 7 days), got {ttl!r}."
+        )
+    return LinksConfig(base_url=base_url, secret=secret, ttl_seconds=float(ttl))
 
 
 def _workspace(entry: Any, env: Mapping[str, str]) -> WorkspaceConfig:

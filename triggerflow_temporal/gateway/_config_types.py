@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..plugin.links import DEFAULT_LINK_TTL_SECONDS
 from ._jsonpath import JSONPath
 
 CONFIG_ENV = "TRIGGERFLOW_GATEWAY_CONFIG"
@@ -119,10 +120,18 @@ class WebhookSender:
 
 @dataclass(frozen=True)
 class LinksConfig:
-    """Approval links (``links``): minted by the worker, checked by the gateway."""
+    """Approval links (``links``): minted by the worker, checked by the gateway.
+
+    Attributes:
+        base_url: The gateway's public URL (links are ``{base_url}/a/{token}``).
+        secret: The HS256 key shared by workers and gateways.
+        ttl_seconds: Lifetime of a link the worker mints (no later than the pause's
+            deadline either way).
+    """
 
     base_url: str
     secret: bytes = field(repr=False, default=b"")
+    ttl_seconds: float = DEFAULT_LINK_TTL_SECONDS
 
 
 @dataclass(frozen=True)

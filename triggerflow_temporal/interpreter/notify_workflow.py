@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError, FailureError, RetryState
 
 from ..spec.notifications import (
     DELIVER_ACTIVITY,
@@ -75,11 +75,15 @@ class NotifyWorkflow:
 
 
 def _reason(error: ActivityError) -> str:
-    """The failure's messages, outermost cause first (``deadline ... (last: 503)``)."""
+    """Why a delivery failed: the last attempt's message, after the deadline if it passed."""
     parts: list[str] = []
     cause: BaseException | None = error.cause
     while isinstance(cause, FailureError) and len(parts) < 4:
-        if cause.message and cause.message not in parts:
-            parts.append(cause.message)
+        message = cause.message
+        if message and not any(message in part for part in parts):  # wrapped: said once
+            parts.append(message)
         cause = cause.cause
-    return "; ".join(parts) or str(error)
+    reason = "; ".join(parts) or str(error)
+    if error.retry_state == RetryState.TIMEOUT:
+        return f"the delivery deadline passed; last attempt: {reason}"
+    return reason
