@@ -109,7 +109,8 @@ async def test_signal_variant_records_rejections_and_resumes_once(runtime):
         assert (await execution.async_get_state())["decision"] == {"approved": 1}
         saved = await execution.async_save()
         assert len(saved["durable_system_state"]["temporal"]["rejected_requests"]) == 3
-        assert saved["resume_ledger"]["r"]["interrupt_id"] == "approve"
+        entry = saved["resume_ledger"]["approve"]["r"]  # Agently's {interrupt: {request}}
+        assert entry["value"] == {"approved": 1} and entry["status"] == "completed"
         await execution.async_close()
 
 

@@ -55,6 +55,7 @@ from tests.conformance import (
     test_20_runtime_resources,
     test_23_runtime_stream,
 )
+from tests.conformance import test_snapshot_tree as snapshot_tree
 from tests.gateway import flows as gateway
 from tests.security import test_resources_hostile as security_resources
 from tests.security import test_snapshot_hostile as security_snapshot
@@ -709,6 +710,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_stream_events_tracing_and_cli_flows(),
         *_foreach_history_bound_flows(),
         *_run_long_flows(),
+        *_agently_parity_flows(),
     ]
     names = [entry.name for entry in found]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
@@ -832,3 +834,17 @@ def _callee(node: ast.Call) -> str | None:
     if isinstance(node.func, ast.Attribute):
         return node.func.attr
     return None
+
+
+def _agently_parity_flows() -> list[Entry]:
+    """Issue 16 (Agently parity): the resume ledger in snapshots."""
+    return [Entry("c-snapshot-ledger", snapshot_tree.flow, [], custom=_snapshot_ledger)]
+
+
+async def _snapshot_ledger(entry: Entry, client: Client, workflow_id: str) -> None:
+    # As test_snapshot_tree: resumes with resume_request_ids, saves, closes.
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    await snapshot_tree.run_ledger_flow(execution)
+    await _finish(client, workflow_id)

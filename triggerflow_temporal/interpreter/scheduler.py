@@ -49,6 +49,18 @@ from .signal_net import (
 )
 
 
+def origin_chunk(op: dict[str, Any], run: str | None) -> dict[str, Any]:
+    """``meta["origin_chunk"]`` of a chunk's continuation signal, as Agently writes it.
+
+    ``run`` is the chunk run's id (unknown for a continuation restored from a snapshot).
+    """
+    found: dict[str, Any] = {"chunk_id": op["id"], "chunk_name": op["name"]}
+    if run is not None:
+        found["run_id"] = run
+    found["operator_kind"] = "chunk"
+    return found
+
+
 class Scheduler(FanoutMixin):
     """Routes signals through a compiled :class:`FlowSpec` as durable, queued work."""
 
@@ -474,7 +486,7 @@ class Scheduler(FanoutMixin):
                             event,
                             item["out"],
                             signal["layer_marks"],
-                            meta={"origin_chunk": {"chunk_id": op["id"], "chunk_name": op["name"]}},
+                            meta={"origin_chunk": origin_chunk(op, item["run"])},
                         ),
                         "g": item["g"],
                     }

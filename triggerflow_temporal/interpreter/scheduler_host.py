@@ -18,7 +18,8 @@ from temporalio import workflow
 from ..spec.limits import MAX_RUN_EVENTS
 from ..spec.state import apply_state_op
 from ..spec.wire import SETTLE_KEY, chunk_failed_error
-from .scheduler import Scheduler
+from .resume_ledger import finish_resume, note_resume
+from .scheduler import Scheduler, origin_chunk
 from .signal_net import DEFAULT_FANOUT_CONCURRENCY
 from .workflow_base import WorkflowBase
 
@@ -49,6 +50,7 @@ class SchedulerHostMixin(WorkflowBase):
             root = self._sched.submit_signal(signal, answer=answer)
         else:
             root = self._sched.submit_op(op, signal, answer=answer)
+        note_resume(self._sched.roots[root], signal)
         return await self._await_root(root)
 
     async def _await_root(self, root: str) -> Any:
@@ -199,6 +201,7 @@ class SchedulerHostMixin(WorkflowBase):
                 entry["status"] = status
                 entry["updated_at"] = self._now()
                 break
+        finish_resume(self._interrupts, root, self._now())
         self._refresh_status()
 
     def hold(self) -> bool:
@@ -258,7 +261,7 @@ def restored_work(net: Scheduler, pending: list[dict[str, Any]]) -> list[dict[st
                             event,
                             entry.get("result"),
                             signal["layer_marks"],
-                            meta={"origin_chunk": {"chunk_id": op["id"], "chunk_name": op["name"]}},
+                            meta={"origin_chunk": origin_chunk(op, entry.get("run"))},
                         ),
                     }
                 )

@@ -23,8 +23,10 @@ from typing import Any
 from .._errors import SnapshotError
 from ..spec.flow_spec import FlowSpec, chunk_option_problems
 from ..spec.wire import option_problems
+from .resume_ledger import collect_ledger, merge_ledger, native_interrupts
 
 SCHEMA_VERSION = 2
+FINAL_RESULT_KEY = "$final_result"
 KIND = "triggerflow.execution_snapshot"
 FINGERPRINT_PREFIX = "sha256:"
 
@@ -88,11 +90,9 @@ def build_snapshot(
 
     ``snapshot_id`` is left empty: the client fills it (queries must not draw random ids).
     """
-    resume_ledger: dict[str, Any] = {}
-    for record in interrupts.values():
-        for request_id, entry in (record.get("resume_requests") or {}).items():
-            resume_ledger[request_id] = {"interrupt_id": record["id"], **copy.deepcopy(entry)}
+    saved_interrupts = native_interrupts(interrupts)
     closed = lifecycle == "closed"
+    runtime_data = copy.deepcopy(close_snapshot if closed and close_snapshot else state)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
@@ -118,9 +118,9 @@ def build_snapshot(
             "execution_id": execution_id,
             "meta": {"flow_name": flow_name},
         },
-        "runtime_data": copy.deepcopy(close_snapshot if closed and close_snapshot else state),
+        "runtime_data": runtime_data,
         "flow_data": copy.deepcopy(flow_data),
-        "interrupts": copy.deepcopy(interrupts),
+        "interrupts": saved_interrupts,
         "intervention": copy.deepcopy(intervention),
         "sub_flow_frames": {},
         "last_signal": copy.deepcopy(last_signal) or {},
@@ -132,9 +132,14 @@ def build_snapshot(
         },
         "snapshot_projection": copy.deepcopy(_PROJECTION),
         "snapshot_retention_policy": None,
-        "result": {"ready": closed, "value": copy.deepcopy(close_snapshot) if closed else None},
+        # As natively: the compatibility result ($final_result, set by an end() sink).
+        "result": {
+            "ready": FINAL_RESULT_KEY in runtime_data,
+            "value": copy.deepcopy(runtime_data.get(FINAL_RESULT_KEY)),
+        },
         "durable_system_state": {
-            **copy.deepcopy(joins),
+            # As natively, a join kind with no progress is left out.
+            **{kind: copy.deepcopy(section) for kind, section in joins.items() if section},
             "temporal": {
                 "engine": copy.deepcopy(engine),
                 "started": started,
@@ -157,7 +162,7 @@ def build_snapshot(
         "resource_keys": sorted(resource_keys),
         "managed_resource_keys": [],
         "execution_resource_requirement_ids": [],
-        "resume_ledger": resume_ledger,
+        "resume_ledger": collect_ledger(saved_interrupts),
         "compaction": {
             "segments": [],
             "retained_lineage_anchors": [],
@@ -307,7 +312,10 @@ def parse_snapshot(saved: Any, *, key: bytes | None = None) -> dict[str, Any]:
     for record_id, record in saved["interrupts"].items():
         if not isinstance(record, dict) or record.get("id") != record_id:
             raise SnapshotError(f"Snapshot interrupt {record_id!r} is malformed.")
-    return copy.deepcopy(saved)
+    parsed = copy.deepcopy(saved)
+    # The resume ledger in Agently's shape, or the shape saved before it (request id first).
+    merge_ledger(parsed)
+    return parsed
 
 
 # Sections of the snapshot only this runtime writes, and their types: a load seeds the
