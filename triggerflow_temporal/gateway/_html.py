@@ -68,6 +68,7 @@ header form{display:inline;margin:0}
 main{max-width:60rem;margin:1.2rem auto;padding:0 1rem}
 h1{font-size:1.35rem;margin:.2rem 0 1rem}
 h2{font-size:1.1rem;margin:1.4rem 0 .6rem}
+h3{font-size:1rem;margin:0 0 .5rem}
 .card{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:1rem 1.2rem;
 margin-bottom:1rem}
 table{border-collapse:collapse;width:100%;background:#fff}
@@ -80,6 +81,7 @@ dd{margin:0;overflow-wrap:anywhere}
 pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.6rem;
 overflow:auto;max-height:24rem;margin:.3rem 0;font-size:.85rem}
 code{font-size:.9em}
+time{white-space:nowrap}
 .muted{color:#57606a;font-size:.9rem}
 .error{background:#ffebe9;border:1px solid #ff8182;border-radius:6px;padding:.7rem 1rem;
 margin-bottom:1rem}
@@ -211,8 +213,13 @@ def duration(seconds: float) -> str:
     return f"{int(seconds // 86400)} d"
 
 
-def moment(value: Any, *, now: float | None = None, empty: str = "none") -> str:
-    """A ``<time>`` element: the UTC time and how far from now (``in 3 h``, ``5 min ago``)."""
+def moment(
+    value: Any, *, now: float | None = None, empty: str = "none", compact: bool = False
+) -> str:
+    """A ``<time>`` element: the UTC time and how far from now (``in 3 h``, ``5 min ago``).
+
+    ``compact`` shows only how far (the time is its tooltip), for tables.
+    """
     at = epoch(value)
     if at is None:
         return f"<span class='muted'>{esc(empty)}</span>"
@@ -220,6 +227,11 @@ def moment(value: Any, *, now: float | None = None, empty: str = "none") -> str:
     stamp = datetime.fromtimestamp(at, tz=timezone.utc)
     relative = f"in {duration(at - now)}" if at > now else f"{duration(now - at)} ago"
     iso = stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
+    if compact:
+        return (
+            f"<time datetime='{esc(iso)}' title='{esc(stamp.strftime('%Y-%m-%d %H:%M UTC'))}'>"
+            f"{esc(relative)}</time>"
+        )
     return (
         f"<time datetime='{esc(iso)}'>{esc(stamp.strftime('%Y-%m-%d %H:%M UTC'))}</time> "
         f"<span class='muted'>({esc(relative)})</span>"

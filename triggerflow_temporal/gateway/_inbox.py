@@ -417,8 +417,8 @@ def _row(owned: Owned, record: Mapping[str, Any], now: float) -> str:
         f"<div class='muted'><code>{esc(owned.id)}</code></div></td>"
         f"<td>{esc(record.get('type'))}</td><td>{esc(owned.flow.name)}</td>"
         f"<td>{esc(summary(record.get('payload')))}</td>"
-        f"<td>{moment(record.get('created_at'), now=now)}</td>"
-        f"<td>{moment(record.get('deadline'), now=now)}</td></tr>"
+        f"<td>{moment(record.get('created_at'), now=now, compact=True)}</td>"
+        f"<td>{moment(record.get('deadline'), now=now, compact=True)}</td></tr>"
     )
 
 
@@ -440,7 +440,7 @@ def _facts(owned: Owned, record: Mapping[str, Any]) -> str:
 
 
 def _record_card(view: RecordView) -> str:
-    head = f"<code>{esc(view.id)}</code>"
+    head = f"<h3><code>{esc(view.id)}</code></h3>"
     if view.ref is None:
         return f"<div class='card'>{head} <span class='muted'>{esc(view.problem)}</span></div>"
     ref = view.ref
