@@ -3,7 +3,9 @@
 # stack (`triggerflow-temporal dev`: Temporal dev server + UI on SQLite under .triggerflow/,
 # the Workspace service, a worker), then runs the approval story with the CLI, each step a
 # separate process: start a refund approval, list it as waiting, approve it, show it
-# completed; then a second approval resumed through the gateway with its API key. Then it stops the stack, or keeps it running with --keep-running (Ctrl-C stops).
+# completed; then a second approval resumed through the gateway with its API key, and a third
+# left waiting in the gateway's inbox. Then it stops the stack, or keeps it running with
+# --keep-running (Ctrl-C stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -131,8 +133,15 @@ gateway_call POST "/v1/executions/$ID2/interrupts/approve-R-1002/continue" '{"va
 gateway_call GET "/v1/executions/$ID2/audit"
 
 echo
+echo "=== A third approval waits in the approver's inbox (the gateway's web page) ==="
+ID3="refund-r-1003-$(date +%H%M%S)"
+step start refund_approval --id "$ID3" --tenant default --input '{"refund_id": "r-1003", "amount": 7.5, "reason": "duplicate"}'
+
+echo
 echo "See it in the Temporal UI: http://localhost:8233/namespaces/default/workflows/$ID"
 echo "  (workflow type refund_approval; one activity per chunk; the graph in its details)"
+echo "Open the inbox: $GW/inbox (log in with the key in $KEY_FILE)"
+echo "  approve-R-1003 of $ID3 waits there; a fresh key is written each time the stack starts"
 
 if [ "$KEEP" = 1 ]; then
   echo

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
+from triggerflow_temporal.gateway._config import GatewayConfigError, parse_config
 from triggerflow_temporal.gateway._html import SchemaForm
 from triggerflow_temporal.gateway._inbox_auth import COOKIE, encode_cookie
 from workspace import WorkspaceClient
@@ -424,3 +425,26 @@ def test_forms_of_other_schemas():
     assert "<script>" not in markup and "<img" not in markup and "<b>" not in markup
     assert "&lt;img src=x onerror=1&gt;" in markup and "a&#x27;b" in markup
     assert "value='&#x27;&quot;&gt;&lt;x&gt;'" in markup
+
+
+# ------------------------------------------------------------- the workspace: section
+def test_the_workspace_section_is_checked():
+    env = {"WS_TOKEN": "w" * 24, "SHORT": "short"}
+    parsed = parse_config(
+        {"workspace": {"url": "http://ws:8080/", "token_env": "WS_TOKEN"}}, env=env
+    )
+    assert parsed.workspace is not None
+    assert (parsed.workspace.url, parsed.workspace.token) == ("http://ws:8080", "w" * 24)
+    assert "w" * 24 not in repr(parsed)
+    no_token = parse_config({"workspace": {"url": "https://ws"}}, env=env).workspace
+    assert no_token is not None and no_token.token is None
+    assert parse_config({}, env=env).workspace is None
+    for section, culprit in [
+        ({"url": "ws:8080"}, "workspace.url"),
+        ({"url": "http://ws", "token_env": "UNSET"}, "workspace.token_env"),
+        ({"url": "http://ws", "token_env": "SHORT"}, "at least 16"),
+        ({"url": "http://ws", "tokens": "x"}, "unknown key"),
+        ("http://ws", "workspace must be a mapping"),
+    ]:
+        with pytest.raises(GatewayConfigError, match=culprit):
+            parse_config({"workspace": section}, env=env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -238,6 +239,9 @@ async def test_the_view_hands_out_only_the_callers_own_link(pages, http, gateway
         "acme",
     )
     assert claims.round == 0
+    # It expires with the pause (timeout 86400 s), before the 7-day default.
+    deadline = datetime.fromisoformat(interrupt["deadline"].replace("Z", "+00:00")).timestamp()
+    assert deadline - 1 <= claims.expires_at <= deadline
     # alice may not resume it (not an assignee, no matching group): no link, not even bob's.
     as_alice = (await pages.get(path, headers=auth("alice"))).json()
     assert as_alice["pending_interrupts"][0]["links"] == {}

@@ -48,7 +48,9 @@ def approval_links(config: GatewayConfig) -> ApprovalLinks | None:
     """The gateway's :class:`ApprovalLinks` from ``links:`` (None when not configured)."""
     if config.links is None:
         return None
-    return ApprovalLinks(config.links.base_url, config.links.secret)
+    return ApprovalLinks(
+        config.links.base_url, config.links.secret, ttl_seconds=config.links.ttl_seconds
+    )
 
 
 def view_links(
