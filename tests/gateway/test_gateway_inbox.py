@@ -26,6 +26,7 @@ from .pages_support import (
     control_names,
     free_port,
     hidden_value,
+    link_token,
     pages_app,
     start_review,
     workspace_service,
@@ -448,3 +449,32 @@ def test_the_workspace_section_is_checked():
     ]:
         with pytest.raises(GatewayConfigError, match=culprit):
             parse_config({"workspace": section}, env=env)
+
+
+async def test_a_withdrawn_request_takes_no_answer(inbox, gateway_client):
+    lee = User("lee", tenant(), [])
+    await lee.login(inbox)
+    view = await start_review(inbox, lee.api, assignees=["lee"])
+    form_page = await inbox.get(detail(view), headers=lee.session)
+    closed = await inbox.post(
+        f"/v1/executions/{view['id']}/close", json={"pending_interrupts": "cancel"}, headers=lee.api
+    )
+    assert closed.status_code == 200, closed.text
+    page = await inbox.get(detail(view), headers=lee.session)
+    assert page.status_code == 200 and "This request was withdrawn" in page.text
+    assert "name='approved'" not in page.text and "Audit trail" in page.text
+    late = await inbox.post(
+        detail(view),
+        data={
+            "__csrf": hidden_value(form_page.text, "__csrf"),
+            "__rid": hidden_value(form_page.text, "__rid"),
+            "approved": "true",
+            "risk": "low",
+        },
+        headers=lee.session,
+    )
+    assert late.status_code == 409
+    # A link to it is used up as well.
+    used = await inbox.get(f"/a/{link_token(view, 'lee')}")
+    assert used.status_code == 409 and "already used" in used.text
+    assert (await observed(gateway_client, view["id"]))["status"] == "cancelled"

@@ -464,6 +464,13 @@ def _record_card(view: RecordView) -> str:
 
 
 def _answered(record: Mapping[str, Any]) -> str:
+    status = record.get("status")
+    if status != "resumed":
+        why = "withdrawn" if status == "cancelled" else "no longer open"
+        return (
+            f"<div class='ok' role='status'>This request was {why} (status "
+            f"{esc(status)}); it takes no answer.</div>"
+        )
     principal = record.get("resumed_by_principal") or {}
     by = record.get("resumed_by") or principal.get("subject") or "the runtime"
     method = principal.get("method")
