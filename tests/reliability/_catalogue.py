@@ -56,6 +56,7 @@ from tests.conformance import (
     test_23_runtime_stream,
 )
 from tests.conformance import test_snapshot_tree as snapshot_tree
+from tests.conformance import test_sub_flow_mappings as sub_flow_mappings
 from tests.gateway import flows as gateway
 from tests.security import test_resources_hostile as security_resources
 from tests.security import test_snapshot_hostile as security_snapshot
@@ -76,6 +77,9 @@ CURRENT_HISTORIES_DIR = HISTORIES_DIR / f"flows-v{RUNTIME_VERSION}"
 
 # Flows that never run on Temporal: definition, compiler and flow-config tests.
 EXEMPT = {
+    "sm-invalid": "conformance sub-flow mappings: rejected specs, build only",
+    "sm-invalid-child": "conformance sub-flow mappings: rejected specs, build only",
+    "sm-loaded": "conformance sub-flow mappings: flow config round trip, compile only",
     "moved": "test_definition: hash and config tests only",
     "c": "test_definition: collect id stability, compile only",
     "lam": "test_definition: rejected lambda",
@@ -837,8 +841,30 @@ def _callee(node: ast.Call) -> str | None:
 
 
 def _agently_parity_flows() -> list[Entry]:
-    """Issue 16 (Agently parity): the resume ledger in snapshots."""
-    return [Entry("c-snapshot-ledger", snapshot_tree.flow, [], custom=_snapshot_ledger)]
+    """Issue 16 (Agently parity): the resume ledger in snapshots, sub-flow mappings."""
+    sm = sub_flow_mappings
+    return [
+        Entry("c-snapshot-ledger", snapshot_tree.flow, [], custom=_snapshot_ledger),
+        Entry("sm-child", sm.child, [("start", "alone")]),
+        Entry("sm-final-child", sm.final_child, [("start", None)]),
+        Entry(
+            "sm-resources-child",
+            sm.resources_child,
+            [("start", None)],
+            execution={"runtime_resources": {"limit": 1, "store": "s"}},
+        ),
+        Entry("sm-nested", sm.nested, [("start", {"id": 7, "tag": "t"})]),
+        Entry("sm-final", sm.final, [("start", {"payload": {"q": 1}})]),
+        Entry("sm-passthrough", sm.passthrough, [("start", "parent-value")]),
+        Entry("sm-default", sm.default, [("start", "plain")]),
+        Entry("sm-missing", sm.missing, [("start_fails", {"present": 1})]),
+        Entry(
+            "sm-resources",
+            sm.resources,
+            [("start", {"limit": 5})],
+            execution={"runtime_resources": {"db": "db-1"}},
+        ),
+    ]
 
 
 async def _snapshot_ledger(entry: Entry, client: Client, workflow_id: str) -> None:

@@ -15,8 +15,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .flow_config import OPERATOR_KINDS, flat_binding
+from .flow_config import OPERATOR_KINDS
 from .ids import digest
+from .sub_flow_bindings import compile_spec
 
 _UUID_HEX = re.compile(r"[0-9a-f]{32}")
 
@@ -215,8 +216,8 @@ class _Canonicalizer:
                     "name": op.get("name") or options.get("sub_flow_name"),
                     "flow": options.get("sub_flow_name"),
                     "listen_signals": self.listens(op),
-                    "capture": flat_binding(options.get("capture"), "capture"),
-                    "write_back": flat_binding(options.get("write_back"), "write_back"),
+                    "capture": compile_spec(options.get("capture"), mode="capture"),
+                    "write_back": compile_spec(options.get("write_back"), mode="write_back"),
                 }
             )
         if kind == "intervention_point":
@@ -351,8 +352,8 @@ class _Canonicalizer:
                 "parent_group_kind": parent_kind,
             }
         elif kind == "sub_flow":
-            new_options["capture"] = flat_binding(options.get("capture"), "capture")
-            new_options["write_back"] = flat_binding(options.get("write_back"), "write_back")
+            new_options["capture"] = compile_spec(options.get("capture"), mode="capture")
+            new_options["write_back"] = compile_spec(options.get("write_back"), mode="write_back")
             if sub_config is not None:
                 new_options["sub_flow_config"] = canonical_config(sub_config)
         return {

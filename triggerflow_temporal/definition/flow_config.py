@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import FlowDefinitionError
 from ..spec.flow_spec import deserialize_activity_config, serialize_activity_config
 from .chunk import TriggerFlowChunk
+from .sub_flow_bindings import export_spec, import_spec
 
 if TYPE_CHECKING:
     from .builder import FlowBuilder
@@ -88,6 +89,8 @@ def export_flow_config(flow: GraphOwner, *, validate_serializable: bool = True) 
                         "non-serializable condition (a lambda). Use a named function."
                     )
         if op["kind"] == "sub_flow":
+            for key in ("capture", "write_back"):
+                record["options"][key] = export_spec(record["options"].get(key))
             child = graph.sub_flows[op["options"]["sub_flow_name"]]
             record["options"]["sub_flow_config"] = export_flow_config(
                 child, validate_serializable=validate_serializable
@@ -170,8 +173,10 @@ def import_flow_config(
             ref.update({"kind": "registered", "name": name})
         if op["kind"] == "sub_flow":
             # Agently writes None for the default bindings and nests paths per scope.
-            for key in ("capture", "write_back"):
-                op["options"][key] = flat_binding(op["options"].get(key), key)
+            op["options"]["capture"] = import_spec(op["options"].get("capture"), mode="capture")
+            op["options"]["write_back"] = import_spec(
+                op["options"].get("write_back"), mode="write_back"
+            )
             child_config = op["options"].pop("sub_flow_config", None)
             child_name = str(op["options"].get("sub_flow_name"))
             if child_config is None:
@@ -235,25 +240,6 @@ def _route_case_branches(operators: Mapping[str, dict[str, Any]]) -> None:
             op["listen_signals"] = [
                 copy.deepcopy(routes.get(signal["id"], signal)) for signal in op["listen_signals"]
             ]
-
-
-def flat_binding(spec: Any, mode: str) -> dict[str, str]:
-    """A sub-flow binding as ``{"scope.path": source}``; ``None`` is the default binding.
-
-    Agently nests paths per scope (``{"runtime_data": {"k": "value.x"}}``) and writes
-    ``None`` for the default; this package writes them flat (``{"runtime_data.k":
-    "value.x"}``). Both load.
-    """
-    if spec is None:
-        return {"input": "value"} if mode == "capture" else {"value": "result"}
-    flat: dict[str, str] = {}
-    for scope, binding in dict(spec).items():
-        if isinstance(binding, Mapping):
-            for path, source in binding.items():
-                flat[f"{scope}.{path}"] = str(source)
-        else:
-            flat[str(scope)] = str(binding)
-    return flat
 
 
 def _checked_operator(index: int, raw: Any, seen: Mapping[str, Any]) -> dict[str, Any]:

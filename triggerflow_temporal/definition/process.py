@@ -17,14 +17,12 @@ from .chunk import TriggerFlowChunk
 from .graph import GraphOwner
 from .ids import digest, make_signal
 from .position import Keep, check_concurrency
+from .sub_flow_bindings import compile_spec
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
     from .builder import FlowBuilder
-
-_CAPTURE_SOURCES = ("value", "runtime_data", "flow_data", "resources")
-_WRITE_BACK_TARGETS = ("value", "runtime_data", "flow_data")
 
 
 class TriggerFlowProcess(BranchingProcess):
@@ -238,7 +236,12 @@ class TriggerFlowProcess(BranchingProcess):
         write_back: Mapping[str, Any] | None = None,
         concurrency: int | None = None,
     ) -> Self:
-        """Run ``trigger_flow`` as an isolated child execution (a Temporal child workflow)."""
+        """Run ``trigger_flow`` as an isolated child execution (a Temporal child workflow).
+
+        ``capture`` and ``write_back`` take Agently's specs (definition/sub_flow_bindings.py):
+        ``None`` for the default, or ``{scope: "source.path" | {"target.path":
+        "source.path"}}``.
+        """
         if not isinstance(trigger_flow, GraphOwner):
             raise FlowDefinitionError(
                 f"to_sub_flow() needs a TriggerFlow, got {type(trigger_flow).__name__}."
@@ -246,10 +249,8 @@ class TriggerFlowProcess(BranchingProcess):
         if trigger_flow is self._flow:
             raise FlowDefinitionError(f"Flow '{self._flow.name}' cannot run itself as a sub-flow.")
         check_concurrency("to_sub_flow", concurrency)
-        capture_spec = dict(capture) if capture is not None else {"input": "value"}
-        write_back_spec = dict(write_back) if write_back is not None else {"value": "result"}
-        _validate_mapping_spec("capture", capture_spec, trigger_flow.name)
-        _validate_mapping_spec("write_back", write_back_spec, trigger_flow.name)
+        capture_spec = compile_spec(capture, mode="capture")
+        write_back_spec = compile_spec(write_back, mode="write_back")
         op_name = name or trigger_flow.name
         sub_id = digest(
             {
@@ -317,26 +318,3 @@ class TriggerFlowProcess(BranchingProcess):
     def ____(self, *annotations: Any, **_: Any) -> Self:
         """Visual separator for long chains; does nothing."""
         return self
-
-
-def _validate_mapping_spec(kind: str, spec: Mapping[str, Any], child: str) -> None:
-    for target, source in spec.items():
-        if not isinstance(target, str) or not isinstance(source, str):
-            raise FlowDefinitionError(
-                f"to_sub_flow({child!r}) {kind} must map strings to strings, got "
-                f"{target!r}: {source!r}."
-            )
-        if kind == "capture":
-            head = source.split(".", 1)[0]
-            if head not in _CAPTURE_SOURCES:
-                raise FlowDefinitionError(
-                    f"to_sub_flow({child!r}) capture source {source!r} must start with one of "
-                    f"{list(_CAPTURE_SOURCES)}."
-                )
-        else:
-            head = target.split(".", 1)[0]
-            if head not in _WRITE_BACK_TARGETS or not source.split(".", 1)[0] == "result":
-                raise FlowDefinitionError(
-                    f"to_sub_flow({child!r}) write_back {target!r}: {source!r} must map "
-                    f"{list(_WRITE_BACK_TARGETS)} targets to 'result[.path]'."
-                )

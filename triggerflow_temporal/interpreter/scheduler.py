@@ -46,7 +46,9 @@ from .scheduler_protocol import SchedulerHost
 from .signal_net import (
     ChunkFailure,
     ConditionLookup,
+    failure_details,
 )
+from .subflow import SubFlowPathError
 
 
 def origin_chunk(op: dict[str, Any], run: str | None) -> dict[str, Any]:
@@ -436,6 +438,10 @@ class Scheduler(FanoutMixin):
             result = await self.host.run_sub_flow(op, signal)
         except ChunkFailure as failure:
             self._queue_failure(item, failure.details)
+            return
+        except SubFlowPathError as error:  # a capture or write-back path is not there
+            details = failure_details(self.spec.name, op["name"], KeyError(error.text))
+            self._queue_failure(item, details)
             return
         self.host.on_activity()
         self._set_result(item, result)

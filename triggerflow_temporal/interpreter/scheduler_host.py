@@ -20,7 +20,8 @@ from ..spec.state import apply_state_op
 from ..spec.wire import SETTLE_KEY, chunk_failed_error
 from .resume_ledger import finish_resume, note_resume
 from .scheduler import Scheduler, origin_chunk
-from .signal_net import DEFAULT_FANOUT_CONCURRENCY
+from .signal_net import DEFAULT_FANOUT_CONCURRENCY, failure_details
+from .subflow import SubFlowPathError, open_envelope
 from .workflow_base import WorkflowBase
 
 
@@ -93,7 +94,25 @@ class SchedulerHostMixin(WorkflowBase):
         return {"settled": True, "result": self._answer(outcome)}
 
     def _submit_start(self, value: Any) -> None:
-        """START as a root nobody awaits (a hidden execution's start in ``_run``)."""
+        """START as a root nobody awaits (a hidden execution's start in ``_run``).
+
+        A sub-flow's start value may be its parent's capture envelope: the child's state
+        and resources are seeded from it before START (interpreter/subflow.py).
+        """
+        try:
+            opened = open_envelope(value, self._options.runtime_resources)
+        except SubFlowPathError as error:
+            if self._begin(None) is not None:
+                # Agently's KeyError, failing this child and so its parent's sub-flow.
+                self.on_failure(failure_details(self._spec.name, "START", KeyError(error.text)))
+            return
+        if opened is not None:
+            value, runtime_data, resources = opened
+            if runtime_data:
+                self._engine.state.update(runtime_data)
+                self._engine.state_version += 1
+            if resources:
+                self._options.runtime_resources = {**self._options.runtime_resources, **resources}
         signal = self._begin(value)
         if signal is None:
             return
