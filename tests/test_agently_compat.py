@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from typing import Any
 
 import pytest
@@ -259,14 +258,19 @@ def test_missing_extra_says_how_to_install(monkeypatch):
         TriggerFlow.from_agently(object())
 
 
-def test_contract_warns_that_it_is_not_validated():
+def test_the_contract_is_converted_and_checked():
     agently_flow = agently.TriggerFlow(name="agently-contract")
-    agently_flow.set_contract(initial_input=int)
+    agently_flow.set_contract(initial_input=int, meta={"owner": "ops"})
     agently_flow.to(flows.total)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        TriggerFlow.from_agently(agently_flow)
-    assert any("contracts are not validated" in str(w.message) for w in caught)
+    converted = TriggerFlow.from_agently(agently_flow)
+    assert converted.get_contract().initial_input is int
+    assert converted.get_contract_metadata() == agently_flow.get_contract_metadata()
+    assert converted.contract.check("initial_input", "7") == 7
+    with pytest.raises(ValueError, match="TriggerFlow contract validation failed"):
+        converted.contract.check("initial_input", "x")
+    # A new contract on the agently flow is a new conversion.
+    agently_flow.set_contract(initial_input=str)
+    assert TriggerFlow.from_agently(agently_flow).get_contract().initial_input is str
 
 
 async def test_a_raw_agently_export_loads_and_runs_as_natively(runtime):

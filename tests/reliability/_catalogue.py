@@ -55,6 +55,7 @@ from tests.conformance import (
     test_20_runtime_resources,
     test_23_runtime_stream,
 )
+from tests.conformance import test_contracts as contracts
 from tests.conformance import test_snapshot_tree as snapshot_tree
 from tests.conformance import test_sub_flow_mappings as sub_flow_mappings
 from tests.gateway import flows as gateway
@@ -80,6 +81,9 @@ EXEMPT = {
     "sm-invalid": "conformance sub-flow mappings: rejected specs, build only",
     "sm-invalid-child": "conformance sub-flow mappings: rejected specs, build only",
     "sm-loaded": "conformance sub-flow mappings: flow config round trip, compile only",
+    "ct-empty": "conformance contracts: flow config export only",
+    "ct-bad": "conformance contracts: rejected contract type",
+    "ct-loaded": "conformance contracts: flow config load, compile only",
     "moved": "test_definition: hash and config tests only",
     "c": "test_definition: collect id stability, compile only",
     "lam": "test_definition: rejected lambda",
@@ -98,7 +102,7 @@ EXEMPT = {
     "agently-skip": "test_agently_compat: converted, not run",
     "agently-lambda-condition": "test_agently_compat: rejected lambda condition",
     "agently-main": "test_agently_compat: rejected __main__ handler",
-    "agently-contract": "test_agently_compat: converted, not run (contract warning)",
+    "agently-contract": "test_agently_compat: converted, not run (contract conversion)",
 }
 
 Step = tuple[Any, ...]
@@ -841,7 +845,7 @@ def _callee(node: ast.Call) -> str | None:
 
 
 def _agently_parity_flows() -> list[Entry]:
-    """Issue 16 (Agently parity): the resume ledger in snapshots, sub-flow mappings."""
+    """Issue 16 (Agently parity): resume ledger in snapshots, sub-flow mappings, contracts."""
     sm = sub_flow_mappings
     return [
         Entry("c-snapshot-ledger", snapshot_tree.flow, [], custom=_snapshot_ledger),
@@ -863,6 +867,13 @@ def _agently_parity_flows() -> list[Entry]:
             sm.resources,
             [("start", {"limit": 5})],
             execution={"runtime_resources": {"db": "db-1"}},
+        ),
+        # Contracts: the coerced start value, and a refused result failing the chunk.
+        Entry("ct-typed", contracts.flow, [("start", {"id": "7"})]),
+        Entry(
+            "ct-typed-bad-result",
+            contracts.flow,
+            [("start_fails", {"id": 9, "note": "bad-result"})],
         ),
     ]
 

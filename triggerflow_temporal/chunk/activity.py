@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -15,6 +15,9 @@ from .._errors import ResourceConflictError, chunk_failure_details
 from ..spec.chunk_io import ChunkInput, ChunkOutput
 from .data import ChunkData
 from .spans import annotate_chunk, annotate_pause
+
+if TYPE_CHECKING:
+    from ..definition.contract import TriggerFlowContract
 
 
 class ChunkRegistry(Protocol):
@@ -32,6 +35,10 @@ class ChunkRegistry(Protocol):
 
     def flow_data(self, flow: str) -> dict[str, Any]:
         """The worker-local flow data dict of ``flow``."""
+        ...
+
+    def contract(self, flow: str) -> TriggerFlowContract | None:
+        """The contract ``flow``'s stream items and results are checked against."""
         ...
 
     def check_output(
@@ -59,6 +66,7 @@ def make_chunk_activity(
             resources=resources,
             flow_data=registry.flow_data(flow_name),
             workspace_factory=registry.workspace_factory,
+            contract=registry.contract(flow_name),
         )
         try:
             if inspect.iscoroutinefunction(handler):

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..spec.chunk_io import PAUSE_MARKER, ChunkInput, ChunkOutput, unpack_resume
 from ..spec.state import append_path, apply_state_op, del_path, get_path, has_path, set_path
 from .pause import validate_pause_request
+
+if TYPE_CHECKING:
+    from ..definition.contract import TriggerFlowContract
 
 
 class TriggerFlowPauseSignal(dict):  # type: ignore[type-arg]
@@ -124,8 +127,10 @@ class ChunkData:
         resources: Mapping[str, Any] | None = None,
         flow_data: dict[str, Any] | None = None,
         workspace_factory: Callable[[ChunkData], Any] | None = None,
+        contract: TriggerFlowContract | None = None,
     ) -> None:
         self._input = chunk_input
+        self._contract = contract
         self._value = chunk_input.value
         self._state: dict[str, Any] = copy.deepcopy(chunk_input.state)
         self._ops: list[list[Any]] = []
@@ -254,7 +259,12 @@ class ChunkData:
     async_del_runtime_data = async_del_state
 
     def set_result(self, value: Any) -> None:
-        """Deprecated: write state key ``$final_result``."""
+        """Deprecated: write state key ``$final_result``.
+
+        Checked against the flow's ``result`` contract first (``ValueError``, as natively).
+        """
+        if self._contract is not None:
+            value = self._contract.check("result", value)
         self.set_state("$final_result", value, emit=False)
 
     def get_result(self) -> Any:
@@ -296,8 +306,11 @@ class ChunkData:
 
         Items reach consumers (``execution.get_async_runtime_stream()``) when this chunk
         completes, in the order they were put and in order with the chunk's other
-        operations; a retried attempt's items never appear twice.
+        operations; a retried attempt's items never appear twice. Checked against the
+        flow's ``stream`` contract first (``ValueError``, as natively).
         """
+        if self._contract is not None:
+            item = self._contract.check("stream", item)
         self._ops.append(["stream", copy.deepcopy(item)])
 
     async def async_put_into_stream(self, item: Any) -> None:

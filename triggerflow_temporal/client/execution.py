@@ -141,12 +141,12 @@ class TriggerFlowExecution(RuntimeStreamMethods):
             The close snapshot when ``auto_close=True`` (after the idle auto-close), else
             this execution.
         """
-        check_json("start value", value)
         if self._started:
             # Native: start is idempotent. Answer as the first start did, without a new run.
             if self._setup.options.auto_close and not self._attached:
                 return await self.async_result()
             return self
+        value = self._checked_start_value(value)
         calls = self._calls()
         spec = self._setup.spec()
         workflow_input = self._setup.workflow_input()
@@ -176,6 +176,16 @@ class TriggerFlowExecution(RuntimeStreamMethods):
         except WorkflowAlreadyStartedError:
             raise calls.already_closed() from None
         return self
+
+    def _checked_start_value(self, value: Any) -> Any:
+        """The start value as sent, JSON-ready and checked against the flow's contract.
+
+        A value the ``initial_input`` contract refuses raises ``ValueError`` before anything
+        is sent; the validated value (coerced, as JSON data) is what the flow starts with.
+        """
+        value = self._setup.flow.contract.check("initial_input", value)
+        check_json("start value", value)
+        return value
 
     async def _start_update(
         self,
@@ -214,9 +224,9 @@ class TriggerFlowExecution(RuntimeStreamMethods):
             NoWorkerError: No worker serves the flow's task queue (the execution is created
                 and starts when one polls).
         """
-        check_json("start value", value)
         if self._started:
             return self
+        value = self._checked_start_value(value)
         calls = self._calls()
         workflow_input = self._setup.workflow_input()
         try:

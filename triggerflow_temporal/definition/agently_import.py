@@ -25,7 +25,6 @@ import copy
 import importlib
 import json
 import re
-import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -100,8 +99,14 @@ def from_agently(flow: Any, cls: type[FlowBuilder] | None = None) -> FlowBuilder
     conditions: dict[str, Callable[..., Any]] = {}
     _collect_handlers(name, config, chunk_registry, condition_registry, handlers, conditions)
     canonical = canonical_config(config)
+    live_contract = getattr(flow, "_contract", None)
     fingerprint = json.dumps(
-        [canonical, sorted((k, id(v)) for k, v in {**handlers, **conditions}.items())],
+        [
+            canonical,
+            sorted((k, id(v)) for k, v in {**handlers, **conditions}.items()),
+            [id(getattr(live_contract, part, None)) for part in _CONTRACT_PARTS],
+            config.get("contract"),
+        ],
         sort_keys=True,
         default=str,
     )
@@ -109,14 +114,14 @@ def from_agently(flow: Any, cls: type[FlowBuilder] | None = None) -> FlowBuilder
     cached = _converted.get(flow)
     if cached is not None and cached[0] == fingerprint and isinstance(cached[1], flow_class):
         return cached[1]
-    if config.get("contract"):
-        warnings.warn(
-            f"Flow '{name}' has an Agently contract (set_contract); contracts are not "
-            "validated on Temporal. Validate the start value in the first chunk instead.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
     converted = flow_class.from_flow_config(canonical, handlers=handlers, conditions=conditions)
+    if live_contract is not None:
+        # The live contract's types (Agently's TriggerFlowContract attributes), checked here
+        # as natively; its metadata alone would describe them without checking anything.
+        converted.set_contract(
+            **{part: getattr(live_contract, part, None) for part in _CONTRACT_PARTS},
+            meta=dict(getattr(live_contract, "meta", None) or {}),
+        )
     # Agently keeps these on private attributes of its own object (there is no public
     # getter); reading them is reading agently, pinned to AGENTLY_VERSION.
     converted.skip_exceptions = bool(getattr(flow, "_skip_exceptions", False))
@@ -125,6 +130,9 @@ def from_agently(flow: Any, cls: type[FlowBuilder] | None = None) -> FlowBuilder
     converted.compile()  # reject what a worker cannot run (e.g. __main__ handlers) now
     _converted[flow] = (fingerprint, converted)
     return converted
+
+
+_CONTRACT_PARTS = ("initial_input", "stream", "result")
 
 
 def _require_agently() -> None:

@@ -34,6 +34,7 @@ class TriggerFlowBlueprint:
         self._chunk_registry = dict(graph.chunk_handlers)
         self._condition_registry = dict(graph.conditions)
         self._sub_flows = dict(graph.sub_flows)
+        self._contract_metadata = flow.get_contract_metadata()
 
     def get_flow_config(self, name: str | None = None) -> dict[str, Any]:
         """Export this blueprint as a flow config."""
@@ -50,3 +51,5 @@ class TriggerFlowBlueprint:
             chunk_handlers=self._chunk_registry,
             conditions=self._condition_registry,
         )
+        # As natively: the contract travels as its description (nothing is checked).
+        flow.load_contract_metadata(self._contract_metadata)

@@ -25,6 +25,7 @@ from ..spec.state import get_path, set_path
 from .blueprint import TriggerFlowBlueprint
 from .chunk import TriggerFlowChunk
 from .compile import compile_flow
+from .contract import CONTRACT_UNSET, TriggerFlowContract, TriggerFlowContractSpec
 from .flow_config import export_flow_config, import_flow_config, to_mermaid
 from .graph import GraphOwner
 from .ids import make_signal
@@ -62,6 +63,9 @@ class FlowBuilder(GraphOwner):
         self._runtime_resources: dict[str, Any] = {}
         self._flow_data: dict[str, Any] = {}
         self._plugin: Any = None
+        self._contract = TriggerFlowContract()
+        # The contract section of a loaded flow config (described, not checked; as natively).
+        self._contract_metadata: dict[str, Any] | None = None
         self._start = TriggerFlowProcess.root(self, make_signal("event", "START"))
         if blueprint is not None:
             self.load_blueprint(blueprint)
@@ -111,6 +115,50 @@ class FlowBuilder(GraphOwner):
     ) -> Callable[..., Any]:
         """Register a condition under a name, for :meth:`load_flow_config`."""
         return self.graph.register_condition_handler(handler, name)
+
+    # -------------------------------------------------------------- contract
+    def set_contract(
+        self,
+        *,
+        initial_input: Any = CONTRACT_UNSET,
+        stream: Any = CONTRACT_UNSET,
+        result: Any = CONTRACT_UNSET,
+        meta: Any = CONTRACT_UNSET,
+    ) -> Self:
+        """Declare the types of the start input, stream items and results (Agently's).
+
+        Each part is a pydantic model, a Python type or a typing annotation; ``None``
+        clears it, an omitted part stays. The client checks a start input before anything
+        is sent; chunks check their stream items and ``set_result`` values. A failing
+        value raises ``ValueError("TriggerFlow contract validation failed for ...")``; the
+        validated value (coerced, as JSON data) is what travels on.
+
+        Raises:
+            TypeError: A part is not a type pydantic can validate.
+        """
+        self._contract.update(initial_input=initial_input, stream=stream, result=result, meta=meta)
+        self._contract_metadata = None
+        return self
+
+    def get_contract(self) -> TriggerFlowContractSpec:
+        """The contract's parts as given to :meth:`set_contract`."""
+        return self._contract.spec()
+
+    def get_contract_metadata(self) -> dict[str, Any]:
+        """The flow config's ``contract`` section (labels and JSON schemas)."""
+        if self._contract_metadata is not None:
+            return copy.deepcopy(self._contract_metadata)
+        return self._contract.export_metadata()
+
+    @property
+    def contract(self) -> TriggerFlowContract:
+        """The contract values are checked against (empty after a flow config load)."""
+        return self._contract
+
+    def load_contract_metadata(self, metadata: Mapping[str, Any] | None) -> None:
+        """Keep a loaded config's contract section; nothing is checked (as natively)."""
+        self._contract = TriggerFlowContract()
+        self._contract_metadata = copy.deepcopy(dict(metadata)) if metadata else None
 
     # -------------------------------------------------------- builder entries
     def to(

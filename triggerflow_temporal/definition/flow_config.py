@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import FlowDefinitionError
@@ -100,9 +100,15 @@ def export_flow_config(flow: GraphOwner, *, validate_serializable: bool = True) 
         "version": FLOW_CONFIG_VERSION,
         "name": flow.name,
         "meta": copy.deepcopy(dict(graph.meta)),
-        "contract": {},
+        "contract": _contract_metadata(flow),
         "operators": operators,
     }
+
+
+def _contract_metadata(flow: GraphOwner) -> dict[str, Any]:
+    """The flow's contract section (a GraphOwner that is not a FlowBuilder has none)."""
+    metadata: Callable[[], dict[str, Any]] | None = getattr(flow, "get_contract_metadata", None)
+    return {} if metadata is None else metadata()
 
 
 def import_flow_config(
@@ -197,6 +203,9 @@ def import_flow_config(
                     f"Cannot merge TriggerFlow config: operator '{op_id}' already exists with a "
                     "different definition."
                 )
+    contract = config.get("contract", {})
+    if not isinstance(contract, Mapping):
+        raise TypeError("Cannot load TriggerFlow config, expect key 'contract' as a dictionary.")
     graph.install(
         operators=operators,
         chunks=chunks,
@@ -204,6 +213,9 @@ def import_flow_config(
         meta=config.get("meta") or {},
         replace=replace,
     )
+    # As natively: the loaded section describes the contract; nothing is checked after a load
+    # (a merge keeps the flow's section unless the config has one).
+    flow.load_contract_metadata(contract if replace or contract else flow.get_contract_metadata())
     if config.get("name"):
         flow.name = str(config["name"])
 

@@ -19,6 +19,7 @@ from .._errors import (
     chunk_failure_details,
 )
 from ..definition.builder import FlowBuilder
+from ..definition.contract import TriggerFlowContract
 from ..spec.chunk_io import ChunkOutput
 from ..spec.limits import MAX_PAYLOAD_BYTES
 from ..spec.state import describe_size, json_size
@@ -105,6 +106,11 @@ class FlowRegistry:
     def flow_data(self, flow: str) -> dict[str, Any]:
         """The worker-local flow data dict of ``flow``."""
         return self._versions(flow)[-1].flow_data
+
+    def contract(self, flow: str) -> TriggerFlowContract | None:
+        """The contract of ``flow`` (its newest version here), or None when it has none."""
+        contract = self._versions(flow)[-1].contract
+        return None if contract.empty else contract
 
     def chunk_resources(self, flow: str, execution_resources: Mapping[str, Any]) -> dict[str, Any]:
         """The live resources a chunk of ``flow`` sees (worker, flow, execution)."""
