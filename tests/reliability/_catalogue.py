@@ -46,6 +46,7 @@ from tests import (
     test_tracing,
 )
 from tests import test_messages as messages
+from tests import test_notify_flows as notify
 from tests.conformance import _replay as conformance
 from tests.conformance import (
     test_10_pause_resume_next,
@@ -704,6 +705,20 @@ def _run_long_flows() -> list[Entry]:
     ]
 
 
+def _notify_flows() -> list[Entry]:
+    """Reminders, escalation and notifications (issue 15; no channels when recorded)."""
+    return [
+        Entry(
+            "notify-reminded",
+            notify.reminded,
+            [("start", None), ("continue", "refund", {"approved": True})],
+        ),
+        Entry("notify-timed", notify.timed, [("start", None), ("continue", "quick", "ok")]),
+        Entry("notify-routed", notify.routed, [("start", None), ("continue", "ops-only", "ok")]),
+        Entry("notify-failing", notify.failing, [("start_fails", None)]),
+    ]
+
+
 def entries(tmp_dir: Path) -> list[Entry]:
     """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
     found = [
@@ -718,6 +733,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_stream_events_tracing_and_cli_flows(),
         *_foreach_history_bound_flows(),
         *_run_long_flows(),
+        *_notify_flows(),
         *_agently_parity_flows(),
     ]
     names = [entry.name for entry in found]

@@ -29,11 +29,13 @@ _KNOWN = {
 # Access rules (gateway.md): in the normalized request only when given, so pauses without
 # them keep the request shape recorded in existing histories.
 _ACCESS = ("assignees", "candidate_groups", "forbid_initiator", "correlation")
+# Reminders and escalation (gateway.md): likewise only when given.
+_FOLLOW_UP = ("remind_every", "escalate_after", "escalate_to")
 
 
 def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any]:
     """Check and normalise ``pause_for`` arguments; raise ``ValueError`` naming the culprit."""
-    unknown = sorted(set(request) - _KNOWN - set(_ACCESS))
+    unknown = sorted(set(request) - _KNOWN - set(_ACCESS) - set(_FOLLOW_UP))
     if unknown:
         raise ValueError(f"pause_for() in chunk '{chunk}' got unknown argument(s) {unknown}.")
     out = {key: copy.deepcopy(request.get(key)) for key in _KNOWN}
@@ -83,6 +85,50 @@ def validate_pause_request(chunk: str, request: dict[str, Any]) -> dict[str, Any
     if out["request_payload_schema"] is not None:
         _check_payload(chunk, out["payload"], out["request_payload_schema"])
     out.update(_access_rules(chunk, request))
+    out.update(_follow_up(chunk, request))
+    return out
+
+
+def _seconds(chunk: str, key: str, value: Any) -> float:
+    if hasattr(value, "total_seconds"):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+        raise ValueError(
+            f"pause_for({key}={value!r}) in chunk '{chunk}' must be a number of seconds >= 1 "
+            "or a timedelta."
+        )
+    return float(value)
+
+
+def _follow_up(chunk: str, request: dict[str, Any]) -> dict[str, Any]:
+    """``remind_every``, ``escalate_after`` and ``escalate_to``, checked (when given)."""
+    out: dict[str, Any] = {}
+    for key in ("remind_every", "escalate_after"):
+        if request.get(key) is not None:
+            out[key] = _seconds(chunk, key, request[key])
+    target = request.get("escalate_to")
+    if target is None:
+        return out
+    if "escalate_after" not in out:
+        raise ValueError(
+            f"pause_for(escalate_to=...) in chunk '{chunk}' needs escalate_after=seconds "
+            "(when to escalate)."
+        )
+    if (
+        not isinstance(target, dict)
+        or not target
+        or set(target) - {"assignees", "candidate_groups"}
+    ):
+        raise ValueError(
+            f"pause_for(escalate_to=...) in chunk '{chunk}' must be "
+            f"{{'assignees': [str], 'candidate_groups': [str]}} (either or both), got "
+            f"{target!r:.80}."
+        )
+    rules = _access_rules(chunk, {k: v for k, v in target.items()})
+    out["escalate_to"] = {
+        "assignees": rules.get("assignees", []),
+        "candidate_groups": rules.get("candidate_groups", []),
+    }
     return out
 
 

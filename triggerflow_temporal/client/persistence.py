@@ -92,6 +92,7 @@ async def start_options(
         "static_details": static_details(spec),
     }
     options.runtime_version = RUNTIME_VERSION  # this client's interpreter behaviour
+    options.notifications = not options.hidden  # a sub-flow's parent notifies for it
     if options.hidden or not search_attributes:
         options.search_attributes = False
     else:

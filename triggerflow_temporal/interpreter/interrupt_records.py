@@ -72,7 +72,30 @@ def new_interrupt_record(
     rules = access_rules(request)
     if rules is not None:
         record[ACCESS_KEY] = rules
+    follow_up = follow_up_plan(request, created_at)
+    if follow_up is not None:
+        record[FOLLOW_UP_KEY] = follow_up
     return record
+
+
+FOLLOW_UP_KEY = "follow_up"
+"""The record's key for its reminder and escalation timers (present only when asked for)."""
+
+
+def follow_up_plan(request: dict[str, Any], created_at: float) -> dict[str, Any] | None:
+    """When to remind and escalate (``pause_for(remind_every=, escalate_after=)``)."""
+    every = request.get("remind_every")
+    after = request.get("escalate_after")
+    if every is None and after is None:
+        return None
+    return {
+        "remind_every": every,
+        "reminders_sent": 0,
+        "next_reminder_at": created_at + every if every is not None else None,
+        "escalate_at": created_at + after if after is not None else None,
+        "escalate_to": copy.deepcopy(request.get("escalate_to")),
+        "escalated": False,
+    }
 
 
 def resume_size_problem(interrupt_id: str, value: Any) -> str | None:

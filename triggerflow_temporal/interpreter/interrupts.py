@@ -19,6 +19,7 @@ from .._errors import chunk_failure_details
 from ..spec.chunk_io import pack_resume
 from ..spec.limits import MAX_REJECTED_REQUESTS
 from ..spec.mailbox import REGISTER_ACTIVITY, RegisterOrder
+from ..spec.notifications import INTERRUPT_CREATED, INTERRUPT_RESUMED, INTERRUPT_TIMED_OUT
 from ..spec.wire import ContinueRequest
 from .access import (
     ACCESS_KEY,
@@ -101,6 +102,8 @@ class InterruptsMixin(EventsMixin):
         self._touch()
         self._on_interrupt_raised(record, signal)
         self._register_correlation(record)
+        self._notify(INTERRUPT_CREATED, record)
+        self._start_follow_up(record)
         return copy.deepcopy(record)
 
     def _register_correlation(self, record: dict[str, Any]) -> None:
@@ -150,6 +153,7 @@ class InterruptsMixin(EventsMixin):
                         interrupt_id=interrupt_id, value=deadline["value"], actor="timeout"
                     ),
                     awaited=False,
+                    by_timer=True,
                 )
             except ApplicationError:
                 pass  # the resumed chain failed; recorded as the execution's failure
@@ -220,9 +224,13 @@ class InterruptsMixin(EventsMixin):
             record["resumed_at"] = workflow.now().timestamp()
             record["resume_value"] = signal["value"]
             self._on_interrupt_resumed(record, signal["value"], by_event=signal["trigger_event"])
+            self._notify_interrupt_end(record, INTERRUPT_RESUMED)
 
-    def _check_continue(self, request: ContinueRequest) -> bool:
-        """Raise why ``request`` cannot resume; False for an idempotent duplicate."""
+    def _check_continue(self, request: ContinueRequest, *, by_timer: bool = False) -> bool:
+        """Raise why ``request`` cannot resume; False for an idempotent duplicate.
+
+        ``by_timer``: the interrupt's own timeout resumes it; access rules do not apply.
+        """
         record = self._interrupts.get(request.interrupt_id)
         if record is None:
             raise ApplicationError(
@@ -249,7 +257,8 @@ class InterruptsMixin(EventsMixin):
                 type="ValueError",
                 non_retryable=True,
             )
-        self._check_actor(record, request.actor)
+        if not by_timer:
+            self._check_actor(record, request.actor)
         problem = check_response(record, request.value)
         if problem:
             raise ApplicationError(problem, type="ValueError", non_retryable=True)
@@ -264,13 +273,16 @@ class InterruptsMixin(EventsMixin):
         if problem:
             raise ApplicationError(problem, type="PermissionError", non_retryable=True)
 
-    async def _continue(self, request: ContinueRequest, *, awaited: bool = True) -> Any:
+    async def _continue(
+        self, request: ContinueRequest, *, awaited: bool = True, by_timer: bool = False
+    ) -> Any:
         """Resume the interrupt ``request`` names; the record once its chain is done.
 
         ``awaited``: a caller waits for the record (the update, not the signal or a timer),
         so the record is carried over continue-as-new until that caller has it.
+        ``by_timer``: the interrupt's timeout resumes it (whoever its assignees are).
         """
-        if not self._check_continue(request):
+        if not self._check_continue(request, by_timer=by_timer):
             return copy.deepcopy(self._interrupts[request.interrupt_id])
         record = self._interrupts[request.interrupt_id]
         if request.resume_request_id is not None:
@@ -283,7 +295,7 @@ class InterruptsMixin(EventsMixin):
             }
             record["resume_request_id"] = request.resume_request_id
         timer = self._timers.pop(request.interrupt_id, None)
-        if timer is not None and not timer.done() and request.actor != "timeout":
+        if timer is not None and not timer.done() and not by_timer:
             timer.cancel()
         self._deadlines.pop(request.interrupt_id, None)
         origin = record["source_signal"]
@@ -315,6 +327,7 @@ class InterruptsMixin(EventsMixin):
             resume_request_id=request.resume_request_id,
             actor=record["resumed_by_principal"]["subject"],
         )
+        self._notify_interrupt_end(record, INTERRUPT_TIMED_OUT if by_timer else INTERRUPT_RESUMED)
         if resume_to == "self":
             op = self._engine.ops[record["source_operator_id"]]
             signal = self._engine.make_signal(

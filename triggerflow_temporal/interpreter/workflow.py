@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from ..spec.flow_spec import FlowSpec
 from ..spec.limits import MAX_SIGNAL_ATTEMPTS
+from ..spec.notifications import EXECUTION_COMPLETED, EXECUTION_FAILED, INTERRUPT_CANCELLED
 from ..spec.search_attributes import search_attribute_updates
 from ..spec.wire import (
     CloseRequest,
@@ -44,6 +45,7 @@ from .legacy_engine import (
     ChunkFailure,
     Engine,
 )
+from .notifying import NotifyMixin
 from .scheduler import Scheduler
 from .scheduler_host import SchedulerHostMixin
 from .signal_net import SignalNet
@@ -67,7 +69,7 @@ __all__ = [
 
 
 class TriggerFlowWorkflow(
-    HandlersMixin, CarryMixin, ChunkRunMixin, InterruptsMixin, SchedulerHostMixin
+    HandlersMixin, CarryMixin, ChunkRunMixin, InterruptsMixin, NotifyMixin, SchedulerHostMixin
 ):
     """Generic interpreter; the plugin derives one ``@workflow.defn`` class per flow name."""
 
@@ -140,6 +142,7 @@ class TriggerFlowWorkflow(
         self._steps = 0
         self._inline_runs = 0
         self._search_attributes_sent = None
+        self._init_notify((input.carry or {}).get("notify"))
         if input.carry is not None:
             self._restore_runtime(input.carry)
         elif input.restore is not None:
@@ -155,6 +158,7 @@ class TriggerFlowWorkflow(
             self._start_timeout_timer(interrupt_id)  # timers restored after CAN or load
         for record in list(self._interrupts.values()):
             self._register_correlation(record)  # mailboxes, after CAN or load
+            self._start_follow_up(record)  # reminders and escalation, likewise
         if self._v3:
             if self._pending_work:
                 self._submit_pending_work()
@@ -217,6 +221,8 @@ class TriggerFlowWorkflow(
             if self._lifecycle != "closed" and self._idle():
                 await self._close("auto_close_idle_timeout", "error")
         self._stream.detach_pollers()  # also when the run starts closed (a loaded snapshot)
+        # The last notifications (completed, failed, cancelled) are handed to their children.
+        await workflow.wait_condition(lambda: not self._notifications_pending())
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._status == "failed" and self._error is not None:
             raise chunk_failed_error(self._error)
@@ -242,8 +248,11 @@ class TriggerFlowWorkflow(
 
     def _continue_as_new_due(self) -> bool:
         if self._v3:
-            # Pending work is carried; only chunks and sub-flows in flight must finish.
-            return self._hold() and self._sched.in_flight() == 0
+            # Pending work is carried; only chunks and sub-flows in flight must finish (and
+            # notifications being handed to their children).
+            return (
+                self._hold() and self._sched.in_flight() == 0 and not self._notifications_pending()
+            )
         return (
             workflow.info().is_continue_as_new_suggested()
             and self._lifecycle == "open"
@@ -362,7 +371,8 @@ class TriggerFlowWorkflow(
             self._refresh_status()
 
     def _fail(self, details: dict[str, Any]) -> None:
-        if self._error is None:
+        first = self._error is None
+        if first:
             self._error = details
             self._emit(
                 "triggerflow.execution_failed",
@@ -374,6 +384,8 @@ class TriggerFlowWorkflow(
             )
         self._status = "failed"
         self._update_details()
+        if first:
+            self._notify(EXECUTION_FAILED)
 
     def _refresh_status(self) -> None:
         if self._status in ("failed", "completed", "cancelled") or not self._started:
@@ -467,6 +479,8 @@ class TriggerFlowWorkflow(
         for timer in self._timers.values():
             if not timer.done():
                 timer.cancel()
+        for record in waiting:
+            self._notify_interrupt_end(record, INTERRUPT_CANCELLED)
         if waiting:
             self._emit(
                 "triggerflow.pending_interrupts_cancelled",
@@ -508,6 +522,7 @@ class TriggerFlowWorkflow(
                 f"TriggerFlow execution '{self._execution_id}' completed.",
                 lambda: {"result": self._close_snapshot},
             )
+            self._notify(EXECUTION_COMPLETED)
         self._stop_runtime_stream("close")
         self._lifecycle = "closed"
         self._closing = False

@@ -184,6 +184,28 @@ class WorkflowBase:
     def _quiescent(self) -> bool:
         raise NotImplementedError
 
+    def _in_own_workflow(self) -> bool:
+        raise NotImplementedError
+
+    def _export_notify(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # Notifications and follow-ups (NotifyMixin).
+    def _notify(
+        self,
+        kind: str,
+        record: dict[str, Any] | None = None,
+        *,
+        link_subjects: list[str] | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def _notify_interrupt_end(self, record: dict[str, Any], kind: str) -> None:
+        raise NotImplementedError
+
+    def _start_follow_up(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
     def _raise_if_broken(self) -> None:
         raise NotImplementedError
 

