@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 import shutil
 import sysconfig
 from datetime import timedelta
@@ -101,6 +102,16 @@ async def ask_ops(data):
 
 routed = TriggerFlow(name="notify-routed")
 routed.to(ask_ops).to(record_decision)
+
+
+async def ask_paced(data):
+    return await data.async_pause_for(
+        type="approval", interrupt_id="paced", assignees=["alice"], remind_every=1
+    )
+
+
+paced = TriggerFlow(name="notify-paced")
+paced.to(ask_paced).to(record_decision)
 
 
 async def explode(data):
@@ -270,3 +281,31 @@ async def test_no_channels_no_children(runtime):
         marker = EventType.EVENT_TYPE_MARKER_RECORDED
         markers = [e for e in history.events if e.event_type == marker]
         assert len(markers) == 1  # the plan, asked once in the run
+
+
+async def test_reminders_go_on_after_a_worker_restart(temporal_env):
+    """The follow-up timer lives in history: a new worker picks the reminders up (it replays
+    the run first), and the event sequence goes on without repeating a webhook-id."""
+    ops = Recorder("ops")
+    queue = f"notify-restart-{uuid.uuid4().hex[:8]}"
+    client = temporal_env.client
+    kw: dict[str, Any] = {"client": client, "task_queue": queue, "notifiers": [ops]}
+    async with start_local_runtime([paced], **kw):
+        execution = paced.create_execution(auto_close=False)
+        await execution.async_start(None)
+        execution_id = execution.id
+        await wait_for(lambda: "interrupt.reminded" in ops.types(), "a first reminder")
+    before = ops.types().count("interrupt.reminded")
+    await asyncio.sleep(2.5)  # no worker: the timer fires on the server meanwhile
+    async with start_local_runtime([paced], **kw) as connected:
+        await wait_for(
+            lambda: ops.types().count("interrupt.reminded") >= before + 2, "more reminders"
+        )
+        again = paced.get_execution(connected, execution_id)
+        await again.async_continue_with("paced", "ok", actor="alice")
+        await again.async_close()
+        await wait_for(lambda: "execution.completed" in ops.types(), "execution.completed")
+    ids = [n.webhook_id for n in ops.sent]
+    assert len(set(ids)) == len(ids)
+    seqs = [int(i.rsplit(":", 1)[1]) for i in ids]
+    assert sorted(seqs) == list(range(1, len(seqs) + 1))  # one sequence across workers

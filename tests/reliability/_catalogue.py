@@ -716,6 +716,7 @@ def _notify_flows() -> list[Entry]:
         Entry("notify-timed", notify.timed, [("start", None), ("continue", "quick", "ok")]),
         Entry("notify-routed", notify.routed, [("start", None), ("continue", "ops-only", "ok")]),
         Entry("notify-failing", notify.failing, [("start_fails", None)]),
+        Entry("notify-paced", notify.paced, [("start", None), ("continue", "paced", "ok")]),
     ]
 
 
