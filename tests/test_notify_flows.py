@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 import shutil
 import sysconfig
+import uuid
 from datetime import timedelta
 from typing import Any
 
