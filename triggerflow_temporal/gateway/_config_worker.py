@@ -14,17 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._config import (
-    _TOP_LEVEL,
-    _links,
-    _list,
-    _name,
-    _only,
-    _require_mapping,
-    _secret,
-    _text,
+from ._config_fields import (
+    check_document,
     decode_webhook_secret,
+    env_secret,
+    list_field,
+    name_field,
+    only_keys,
+    parse_links,
     read_document,
+    require_mapping,
+    text_field,
 )
 from ._config_types import GatewayConfigError, LinksConfig
 
@@ -94,15 +94,8 @@ def parse_worker_config(
 ) -> WorkerConfig:
     """Check the worker's sections of an already parsed document; see :func:`load_worker_config`."""
     env = os.environ if env is None else env
-    if data is None:
-        data = {}
-    _require_mapping(data, "the config file")
-    unknown = sorted(set(data) - _TOP_LEVEL)
-    if unknown:
-        raise GatewayConfigError(
-            f"Unknown top-level key(s) {unknown} in the config file; known: {sorted(_TOP_LEVEL)}."
-        )
-    links = _links(data["links"], env) if data.get("links") is not None else None
+    data = check_document(data, "config file")
+    links = parse_links(data["links"], env) if data.get("links") is not None else None
     return WorkerConfig(
         notifications=_notifications(data.get("notifications"), env), links=links, source=source
     )
@@ -110,22 +103,22 @@ def parse_worker_config(
 
 def _notifications(value: Any, env: Mapping[str, str]) -> tuple[NotificationTarget, ...]:
     targets: list[NotificationTarget] = []
-    for i, entry in enumerate(_list(value, "notifications")):
+    for i, entry in enumerate(list_field(value, "notifications")):
         where = f"notifications[{i}]"
-        _require_mapping(entry, where)
-        _only(entry, {"channel", "webhook_url", "secret_env", "timeout_seconds"}, where)
-        channel = _name(entry.get("channel"), f"{where}.channel")
+        require_mapping(entry, where)
+        only_keys(entry, {"channel", "webhook_url", "secret_env", "timeout_seconds"}, where)
+        channel = name_field(entry.get("channel"), f"{where}.channel")
         if any(target.channel == channel for target in targets):
             raise GatewayConfigError(
                 f"{where}.channel {channel!r} appears twice; give each channel its own name."
             )
-        url = _text(entry.get("webhook_url"), f"{where}.webhook_url")
+        url = text_field(entry.get("webhook_url"), f"{where}.webhook_url")
         if not url.startswith(("https://", "http://")):
             raise GatewayConfigError(
                 f"{where}.webhook_url must be an absolute http(s) URL, got {url!r}."
             )
-        variable = _text(entry.get("secret_env"), f"{where}.secret_env")
-        secret = _secret(env, variable, f"{where}.secret_env")
+        variable = text_field(entry.get("secret_env"), f"{where}.secret_env")
+        secret = env_secret(env, variable, f"{where}.secret_env")
         if len(secret.split()) != 1:
             raise GatewayConfigError(
                 f"{where}.secret_env: ${variable} holds several secrets; a channel signs with "

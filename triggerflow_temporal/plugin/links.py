@@ -200,27 +200,18 @@ class ApprovalLinks:
         options: Options = {"require": required}
         relaxed: Options = {"require": required, "verify_exp": False}
         try:
-            if now is not None:
-                # PyJWT checks exp against the wall clock; tests pass their own "now".
-                claims = jwt.decode(
-                    token,
-                    self._secret,
-                    algorithms=[_ALGORITHM],
-                    audience=LINK_AUDIENCE,
-                    issuer=LINK_ISSUER,
-                    options=relaxed,
-                )
-                if float(claims["exp"]) <= now:
-                    raise jwt.ExpiredSignatureError("Signature has expired")
-            else:
-                claims = jwt.decode(
-                    token,
-                    self._secret,
-                    algorithms=[_ALGORITHM],
-                    audience=LINK_AUDIENCE,
-                    issuer=LINK_ISSUER,
-                    options=options,
-                )
+            # PyJWT checks exp against the wall clock; with a given "now" (tests) it is
+            # checked here instead.
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                audience=LINK_AUDIENCE,
+                issuer=LINK_ISSUER,
+                options=options if now is None else relaxed,
+            )
+            if now is not None and float(claims["exp"]) <= now:
+                raise jwt.ExpiredSignatureError("Signature has expired")
         except jwt.ExpiredSignatureError:
             raise LinkError(
                 "expired", "This approval link has expired; ask for a new one."
