@@ -109,6 +109,21 @@ paced = TriggerFlow(name="notify-paced")
 paced.to(ask_paced).to(record_decision)
 
 
+async def ask_paced_escalation(data):
+    return await data.async_pause_for(
+        type="approval",
+        interrupt_id="esc",
+        assignees=["alice"],
+        remind_every=2,
+        escalate_after=3,
+        escalate_to={"assignees": ["bob"]},
+    )
+
+
+paced_escalation = TriggerFlow(name="notify-paced-escalation")
+paced_escalation.to(ask_paced_escalation).to(record_decision)
+
+
 async def explode(data):
     raise RuntimeError("card declined")
 

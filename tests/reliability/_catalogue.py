@@ -717,6 +717,11 @@ def _notify_flows() -> list[Entry]:
         Entry("notify-routed", notify.routed, [("start", None), ("continue", "ops-only", "ok")]),
         Entry("notify-failing", notify.failing, [("start_fails", None)]),
         Entry("notify-paced", notify.paced, [("start", None), ("continue", "paced", "ok")]),
+        Entry(
+            "notify-paced-escalation",
+            notify.paced_escalation,
+            [("start", None), ("continue", "esc", "ok")],
+        ),
     ]
 
 

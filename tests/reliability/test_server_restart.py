@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_notify_flows import Recorder, paced_escalation
 from triggerflow_temporal.examples.approval import refund_flow
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
@@ -151,3 +152,52 @@ async def test_running_chunk_and_pause_survive_server_restart(tmp_path: Path):
     assert gated_snapshot == {"log": ["prepare", "gate", "finish"]}
     assert approval_snapshot["outcome"] == "refunded"
     assert worker is not None and worker.proc.returncode == 0, worker.output()
+
+
+@pytest.mark.timeout(120)
+async def test_reminders_and_escalation_survive_a_server_restart(tmp_path: Path):
+    """Follow-up timers are durable: the reminder and the escalation due while the server
+    and worker were down come after the restart, once each, in one webhook-id sequence."""
+    database = str(tmp_path / "temporal.db")
+    port = free_port()
+    queue = f"rel-notify-{uuid.uuid4().hex[:8]}"
+    ops = Recorder("ops")
+    kw = {"task_queue": queue, "notifiers": [ops]}
+    execution_id = f"{queue}-esc"
+    async with start_dev_server(database_file=database, port=port) as env:
+        async with start_local_runtime([paced_escalation], client=env.client, **kw) as client:
+            execution = paced_escalation.create_execution(
+                client=client, execution_id=execution_id, auto_close=False
+            )
+            await execution.async_start(None)
+
+            async def created() -> bool:
+                return ops.types() == ["interrupt.created"]
+
+            await wait_until(created, timeout=30, what="interrupt.created")
+    await asyncio.sleep(3.5)  # reminder (2 s) and escalation (3 s) fall due while down
+    async with start_dev_server(database_file=database, port=port) as env:
+        async with start_local_runtime([paced_escalation], client=env.client, **kw) as client:
+
+            async def escalated() -> bool:
+                return "interrupt.escalated" in ops.types()
+
+            await wait_until(escalated, timeout=60, what="the escalation after the restart")
+            execution = paced_escalation.get_execution(client=client, execution_id=execution_id)
+            record = await execution.async_get_interrupt("esc")
+            assert record["access"]["assignees"] == ["alice", "bob"]
+            await execution.async_continue_with("esc", "ok", actor="bob")
+            await execution.async_close()
+
+            async def completed() -> bool:
+                return "execution.completed" in ops.types()
+
+            await wait_until(completed, timeout=60, what="execution.completed")
+    types = ops.types()
+    assert types[0] == "interrupt.created" and types[-2:] == [
+        "interrupt.resumed",
+        "execution.completed",
+    ]
+    assert types.count("interrupt.escalated") == 1 and "interrupt.reminded" in types
+    ids = [n.webhook_id for n in ops.sent]
+    assert len(set(ids)) == len(ids)
