@@ -9,7 +9,9 @@ as new while a chain was in progress.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -20,9 +22,17 @@ from temporalio.worker import Replayer
 
 from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
 from triggerflow_temporal.spec.limits import MAX_RESUME_VALUE_BYTES
+from triggerflow_temporal.spec.notifications import PLAN_ACTIVITY
 from triggerflow_temporal.testing import start_dev_server, start_local_runtime
 
 from .test_foreach_history_bound import run_histories
+
+
+def local_activity_type(event: Any) -> str:
+    """The activity type a local-activity marker records (its ``data`` detail)."""
+    payload = event.marker_recorded_event_attributes.details["data"].payloads[0]
+    return json.loads(payload.data)["activity_type"]
+
 
 SUGGEST_AT = 300
 TICKS = 400
@@ -210,10 +220,17 @@ async def test_a_thousand_chunk_chain_completes(served):
     snapshot = await execution.async_close()
     assert snapshot["total"] == CHAIN_LENGTH
     histories = await run_histories(served, execution.id)
-    markers = sum(
-        e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for h in histories for e in h.events
-    )
-    assert markers == CHAIN_LENGTH  # every local-activity chunk ran once
+    markers = [
+        local_activity_type(e)
+        for h in histories
+        for e in h.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    # Every local-activity chunk ran once; the one other marker is the notification plan
+    # asked when the execution completed.
+    chunks = [m for m in markers if m.startswith(f"{chain.name}.s")]
+    assert len(chunks) == len(set(chunks)) == CHAIN_LENGTH, len(markers)
+    assert len(markers) == CHAIN_LENGTH + 1 and PLAN_ACTIVITY in markers
     await assert_replays(histories)
 
 
