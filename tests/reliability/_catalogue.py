@@ -57,6 +57,7 @@ from tests.conformance import (
     test_23_runtime_stream,
 )
 from tests.conformance import test_contracts as contracts
+from tests.conformance import test_sealing as sealing
 from tests.conformance import test_snapshot_tree as snapshot_tree
 from tests.conformance import test_sub_flow_mappings as sub_flow_mappings
 from tests.gateway import flows as gateway
@@ -725,6 +726,41 @@ def _notify_flows() -> list[Entry]:
     ]
 
 
+async def _sealing(entry: Entry, client: Client, workflow_id: str) -> None:
+    # As test_sealing: seal, refused emit and continue_with, unseal, resume, close sealed.
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    await sealing.run_sealing(execution)
+    await _finish(client, workflow_id)
+
+
+async def _sealed_ticks(entry: Entry, client: Client, workflow_id: str) -> None:
+    # A state write while sealed, then close(seal=False) after unsealing.
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    await execution.async_start(None)
+    await execution.async_emit("tick", 0)
+    await execution.async_seal()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        await execution.async_emit("tick", 1)  # refused by the validator: not in history
+    await execution.async_append_state("ticks", 2)
+    await execution.async_unseal()
+    await execution.async_emit("tick", 3)
+    await execution.async_close(seal=False)
+    await _finish(client, workflow_id)
+
+
+def _sealing_flows() -> list[Entry]:
+    """Sealing (issue 16): async_seal / async_unseal and close(seal=False)."""
+    return [
+        Entry("sl-seal", sealing.flow, [], custom=_sealing),
+        Entry("sl-ticker", sealing.ticker, [], custom=_sealed_ticks),
+    ]
+
+
 def entries(tmp_dir: Path) -> list[Entry]:
     """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
     found = [
@@ -740,6 +776,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_foreach_history_bound_flows(),
         *_run_long_flows(),
         *_notify_flows(),
+        *_sealing_flows(),
         *_agently_parity_flows(),
     ]
     names = [entry.name for entry in found]

@@ -35,6 +35,7 @@ from ..spec.wire import (
     UPDATE_CONTINUE_WITH,
     UPDATE_EMIT,
     UPDATE_INTERVENE,
+    UPDATE_SEAL,
     UPDATE_SETTLE,
 )
 from .errors import rebuild_error
@@ -250,7 +251,8 @@ class ExecutionCalls:
                 result; by default it goes to the running workflow, retried while busy.
 
         Returns:
-            The update's result; None for an event or resume sent to a closed execution.
+            The update's result; None for an event, resume or (un)seal sent to a closed
+            execution.
 
         Raises:
             ExecutionStateError: The execution is closed (an id is used once) or unknown.
@@ -274,7 +276,7 @@ class ExecutionCalls:
                 raise self.not_found(error) from None
             if name == UPDATE_CLOSE:
                 raise
-            if name in (UPDATE_EMIT, UPDATE_CONTINUE_WITH):
+            if name in (UPDATE_EMIT, UPDATE_CONTINUE_WITH, UPDATE_SEAL):
                 return None
             raise ExecutionStateError(
                 f"TriggerFlow execution {self.execution_id} is closed; {name!r} needs an open "

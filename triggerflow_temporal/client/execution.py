@@ -250,15 +250,21 @@ class TriggerFlowExecution(RuntimeStreamMethods):
     ) -> Any:
         """Dispatch an external event; returns the handlers' return values.
 
-        After close the event is ignored: returns None with a ``RuntimeWarning``.
+        After close, or while sealed, the event is ignored: returns None with a
+        ``RuntimeWarning``.
         ``actor`` (a subject or ``{subject, tenant, groups, method}``) is checked when the
         event resumes an interrupt with access rules (``pause_for(assignees=...)``).
         """
         check_json("emit value", value)
-        result = await self._update(
-            wire.UPDATE_EMIT,
-            wire.EmitRequest(event=event, value=value, trigger_type=trigger_type, actor=actor),
-        )
+        try:
+            result = await self._update(
+                wire.UPDATE_EMIT,
+                wire.EmitRequest(event=event, value=value, trigger_type=trigger_type, actor=actor),
+            )
+        except ExecutionStateError as error:
+            if not _warn_refused(error):
+                raise
+            return None
         if result is None:
             _warn_closed(self._id, f"event {event!r}")
         return result
@@ -332,17 +338,25 @@ class TriggerFlowExecution(RuntimeStreamMethods):
         resume_request_id: str | None = None,
         actor: str | dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Resume a waiting interrupt; returns the interrupt record once quiescent."""
+        """Resume a waiting interrupt; returns the interrupt record once quiescent.
+
+        After close, or while sealed, it is ignored: returns None with a ``RuntimeWarning``.
+        """
         check_json("continue value", value)
-        result = await self._update(
-            wire.UPDATE_CONTINUE_WITH,
-            wire.ContinueRequest(
-                interrupt_id=interrupt_id,
-                value=value,
-                resume_request_id=resume_request_id,
-                actor=actor,
-            ),
-        )
+        try:
+            result = await self._update(
+                wire.UPDATE_CONTINUE_WITH,
+                wire.ContinueRequest(
+                    interrupt_id=interrupt_id,
+                    value=value,
+                    resume_request_id=resume_request_id,
+                    actor=actor,
+                ),
+            )
+        except ExecutionStateError as error:
+            if not _warn_refused(error):
+                raise
+            return None
         if result is None:
             _warn_closed(self._id, f"continue_with({interrupt_id!r})")
         return result
@@ -520,14 +534,46 @@ class TriggerFlowExecution(RuntimeStreamMethods):
         return await fork.async_load(await self.async_get_history(), from_step=from_step)
 
     # ---------------------------------------------------------------- close
+    async def async_seal(self, *, reason: str = "manual") -> TriggerFlowExecution:
+        """Seal the execution: external emits and continues are ignored with a warning.
+
+        Work in flight and the work it triggers goes on; state writes are accepted. A
+        closed execution stays closed (nothing happens). Returns the execution.
+        """
+        await self._seal(wire.SealRequest(sealed=True, reason=reason))
+        return self
+
+    async def async_unseal(self, *, reason: str = "manual") -> TriggerFlowExecution:
+        """Open a sealed execution again; after close it warns and changes nothing."""
+        if not await self._seal(wire.SealRequest(sealed=False, reason=reason)):
+            warnings.warn(
+                f"TriggerFlow execution {self._id} can not be unsealed because it is closed.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return self
+
+    async def _seal(self, request: wire.SealRequest) -> bool:
+        """Send the seal update; False when the execution is closed (or closing)."""
+        try:
+            return await self._update(wire.UPDATE_SEAL, request) is not None
+        except ExecutionStateError as error:
+            if type(error).__name__ != wire.LIFECYCLE_REFUSAL:
+                raise
+            return False
+
     async def async_close(
-        self, *, reason: str = "manual", pending_interrupts: str = "error"
+        self, *, reason: str = "manual", pending_interrupts: str = "error", seal: bool = True
     ) -> dict[str, Any]:
-        """Close the execution (drains in-flight work) and return the close snapshot."""
+        """Close the execution (drains in-flight work) and return the close snapshot.
+
+        ``seal=False`` keeps accepting external emits while the close drains (unless the
+        execution was sealed with :meth:`async_seal`).
+        """
         try:
             return await self._update(
                 wire.UPDATE_CLOSE,
-                wire.CloseRequest(reason=reason, pending_interrupts=pending_interrupts),
+                wire.CloseRequest(reason=reason, pending_interrupts=pending_interrupts, seal=seal),
             )
         except ExecutionStateError:
             raise
@@ -568,6 +614,14 @@ class TriggerFlowExecution(RuntimeStreamMethods):
 
     def __repr__(self) -> str:
         return f"TriggerFlowExecution(flow={self._setup.flow.name!r}, id={self._id!r})"
+
+
+def _warn_refused(error: ExecutionStateError) -> bool:
+    """Warn with Agently's text when the workflow refused a call because it is sealed."""
+    if type(error).__name__ != wire.LIFECYCLE_REFUSAL:
+        return False
+    warnings.warn(str(error), RuntimeWarning, stacklevel=4)
+    return True
 
 
 def _warn_closed(execution_id: str, what: str) -> None:

@@ -132,7 +132,9 @@ class SchedulerHostMixin(WorkflowBase):
 
     def _hold(self) -> bool:
         """No new work starts: this run is about to continue as new."""
-        if self._lifecycle != "open" or self._closing:
+        # "closed", not "not open": a sealed execution continues as new too (before sealing
+        # existed "sealed" only meant closing, so older histories keep their commands).
+        if self._lifecycle == "closed" or self._closing:
             return False
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() >= (

@@ -85,6 +85,7 @@ def build_snapshot(
     last_activity_at: float,
     closed_at: float | None,
     now: float,
+    sealed_at: float | None = None,
 ) -> dict[str, Any]:
     """Assemble a JSON-ready schema v2 snapshot.
 
@@ -174,7 +175,8 @@ def build_snapshot(
         "auto_close_timeout": float(options.get("auto_close_timeout") or 0.0),
         "started_at": float(started_at or created_at),
         "last_activity_at": float(last_activity_at),
-        "sealed_at": closed_at if closed else None,
+        # When async_seal() sealed it (kept after unseal, as natively), else the close time.
+        "sealed_at": sealed_at if sealed_at is not None else (closed_at if closed else None),
         "closed_at": closed_at,
         "close_reason": close_reason,
         "lease_ttl": None,

@@ -244,6 +244,8 @@ class TriggerFlowWorkflow(
             self._quiescent()
             and not self._closing
             and not any(i["status"] == "waiting" for i in self._interrupts.values())
+            # Natively the auto-close monitor skips a sealed execution.
+            and not self._user_sealed()
         )
 
     def _continue_as_new_due(self) -> bool:
@@ -255,7 +257,9 @@ class TriggerFlowWorkflow(
             )
         return (
             workflow.info().is_continue_as_new_suggested()
-            and self._lifecycle == "open"
+            # Not "open": a sealed execution continues as new too (before sealing existed
+            # "sealed" only meant closing, so older histories keep their commands).
+            and self._lifecycle != "closed"
             and self._legacy.active == 0
             and not self._closing
         )
@@ -454,9 +458,13 @@ class TriggerFlowWorkflow(
         self._search_attributes_sent = current
         workflow.upsert_search_attributes(search_attribute_updates(self._status, types, access))
 
-    async def _close(self, reason: str, pending_interrupts: str) -> dict[str, Any]:
+    async def _close(
+        self, reason: str, pending_interrupts: str, *, seal: bool = True
+    ) -> dict[str, Any]:
         if self._close_snapshot is not None:
             return copy.deepcopy(self._close_snapshot)
+        # Sealed by async_seal(): close does not seal (nor tell it) a second time.
+        already_sealed = self._user_sealed()
         waiting = [i for i in self._interrupts.values() if i["status"] == "waiting"]
         if waiting and pending_interrupts != "cancel":
             self._emit(
@@ -496,12 +504,13 @@ class TriggerFlowWorkflow(
                     level="WARNING",
                 )
             self._status = "cancelled"
-        self._lifecycle = "sealed"
-        self._emit(
-            "triggerflow.execution_sealed",
-            f"TriggerFlow execution '{self._execution_id}' sealed.",
-            {"reason": reason},
-        )
+        if seal and not already_sealed:
+            self._lifecycle = "sealed"
+            self._emit(
+                "triggerflow.execution_sealed",
+                f"TriggerFlow execution '{self._execution_id}' sealed.",
+                {"reason": reason},
+            )
         await self._drain_for_close()
         self._detached = []
         expired = self._interventions.expire_pending(self._now())

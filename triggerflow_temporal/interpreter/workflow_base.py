@@ -71,6 +71,7 @@ class WorkflowBase:
     _last_activity_at: float
     _permits: Semaphore | None
     _closing: bool
+    _sealed_at: float | None = None
     _detached: list[asyncio.Future[None]]
     _deadlines: dict[str, dict[str, Any]]
     _timers: dict[str, asyncio.Future[None]]
@@ -87,6 +88,14 @@ class WorkflowBase:
     _restore_done: bool
     _drive: asyncio.Future[None] | None = None
     _load_root: str | None = None
+
+    def _user_sealed(self) -> bool:
+        """Sealed by ``async_seal()`` (close seals transiently while it drains, not this).
+
+        Never true in a history recorded before sealing existed, so the conditions that
+        test it keep those histories' commands.
+        """
+        return self._lifecycle == "sealed" and not self._closing
 
     # Defined by the workflow class or one of its mixins.
     async def _apply_state_op(self, op: list[Any]) -> None:
@@ -110,13 +119,18 @@ class WorkflowBase:
     def _check_continue(self, request: ContinueRequest) -> bool:
         raise NotImplementedError
 
-    async def _close(self, reason: str, pending_interrupts: str) -> dict[str, Any]:
+    async def _close(
+        self, reason: str, pending_interrupts: str, *, seal: bool = True
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
     async def _continue(self, request: ContinueRequest, *, awaited: bool = True) -> Any:
         raise NotImplementedError
 
     def _continue_as_new_due(self) -> bool:
+        raise NotImplementedError
+
+    def _update_details(self) -> None:
         raise NotImplementedError
 
     def _emit(

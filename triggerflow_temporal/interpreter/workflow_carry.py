@@ -57,7 +57,7 @@ class CarryMixin(WorkflowBase):
         """
         return (
             CHAIN_MAY_HOLD.get()
-            and self._lifecycle == "open"
+            and self._lifecycle != "closed"  # sealed by async_seal(): held as when open
             and not self._closing
             and workflow.info().is_continue_as_new_suggested()
             and self._fanout_bounded()
@@ -126,6 +126,7 @@ class CarryMixin(WorkflowBase):
             "engine": self._engine.export(),
             "status": self._status,
             "lifecycle": self._lifecycle,
+            "sealed_at": self._sealed_at,
             "started": self._started,
             "interrupts": copy.deepcopy(self._interrupts),
             "error": copy.deepcopy(self._error),
@@ -170,6 +171,7 @@ class CarryMixin(WorkflowBase):
         self._engine.restore(carry.get("engine") or {})
         self._status = carry.get("status", self._status)
         self._lifecycle = carry.get("lifecycle", self._lifecycle)
+        self._sealed_at = carry.get("sealed_at")
         self._started = bool(carry.get("started"))
         self._interrupts = copy.deepcopy(carry.get("interrupts") or {})
         self._error = copy.deepcopy(carry.get("error"))
@@ -228,6 +230,7 @@ class CarryMixin(WorkflowBase):
             started_at=self._started_at,
             last_activity_at=self._last_activity_at,
             closed_at=self._closed_at,
+            sealed_at=self._sealed_at,
             now=self._now(),
         )
 
@@ -248,8 +251,11 @@ class CarryMixin(WorkflowBase):
         )
         self._status = saved["status"]
         self._lifecycle = saved["lifecycle_state"]
-        if self._lifecycle == "sealed":
-            self._lifecycle = "open"  # saved mid-close: the copy drains and closes itself
+        self._sealed_at = saved.get("sealed_at") if self._lifecycle != "closed" else None
+        if self._lifecycle == "sealed" and self._sealed_at is None:
+            # Saved mid-close (close seals without a sealed_at): the copy drains and closes
+            # itself. Sealed by async_seal() (sealed_at set): the copy stays sealed.
+            self._lifecycle = "open"
         self._started = bool(extra.get("started"))
         self._interrupts = copy.deepcopy(saved["interrupts"])
         mode = self._interventions.mode

@@ -21,6 +21,7 @@ from ..spec.wire import (
     ContinueRequest,
     EmitRequest,
     InterveneRequest,
+    SealRequest,
     SetStateRequest,
 )
 from .access import actor_problem, normalize_actor
@@ -146,6 +147,14 @@ class HandlersMixin(WorkflowBase):
         problem = actor_problem(request.actor)
         if problem:
             raise ValueError(problem)
+        if self._user_sealed():
+            # Refused here, so nothing reaches the history; the client warns as natively.
+            raise ApplicationError(
+                f"TriggerFlow execution {self._execution_id} ignored event '{request.event}' "
+                f"because lifecycle state is '{self._lifecycle}'.",
+                type=wire.LIFECYCLE_REFUSAL,
+                non_retryable=True,
+            )
         if self._lifecycle == "open":
             problem = self._resume_event_problem(request.event, request.trigger_type, request.value)
             if problem:
@@ -211,6 +220,14 @@ class HandlersMixin(WorkflowBase):
 
     @continue_with_update.validator
     def _validate_continue_with(self, request: ContinueRequest) -> None:
+        if self._user_sealed():
+            # Refused here, so nothing reaches the history; the client warns as natively.
+            raise ApplicationError(
+                f"TriggerFlow execution {self._execution_id} ignored continue_with() because "
+                f"lifecycle state is '{self._lifecycle}'.",
+                type=wire.LIFECYCLE_REFUSAL,
+                non_retryable=True,
+            )
         if self._lifecycle != "open":
             return  # the handler returns None and the client warns, as natively
         self._check_continue(request)
@@ -301,7 +318,47 @@ class HandlersMixin(WorkflowBase):
     @workflow.update(name=wire.UPDATE_CLOSE)
     async def close_update(self, request: CloseRequest) -> dict[str, Any]:
         """Close the execution and return the close snapshot."""
-        return await self._close(request.reason, request.pending_interrupts)
+        return await self._close(request.reason, request.pending_interrupts, seal=request.seal)
+
+    @workflow.update(name=wire.UPDATE_SEAL)
+    async def seal_update(self, request: SealRequest) -> dict[str, Any]:
+        """Seal (refuse external emits and continues) or unseal; returns ``info``.
+
+        In-flight and internal work goes on. Sealing a sealed execution, or unsealing an
+        open one, changes nothing (as natively: no second event).
+        """
+        if request.sealed and self._lifecycle == "open":
+            self._sealed_at = self._now()
+            self._lifecycle = "sealed"
+            self._emit(
+                "triggerflow.execution_sealed",
+                f"TriggerFlow execution '{self._execution_id}' sealed.",
+                {"reason": request.reason, "sealed_at": self._sealed_at},
+            )
+            self._update_details()
+        elif not request.sealed and self._user_sealed():
+            self._lifecycle = "open"
+            self._touch()  # natively unseal marks activity: the idle timer starts again
+            self._emit(
+                "triggerflow.execution_unsealed",
+                f"TriggerFlow execution '{self._execution_id}' unsealed.",
+                {"reason": request.reason},
+            )
+            self._update_details()
+        return self.info_query()
+
+    @seal_update.validator
+    def _validate_seal(self, request: SealRequest) -> None:
+        if self._lifecycle == "closed" or self._closing:
+            # Sealing a closing execution is a no-op natively; unsealing it warns.
+            raise ApplicationError(
+                f"TriggerFlow execution {self._execution_id} can not be unsealed because it "
+                "is closed."
+                if not request.sealed
+                else f"TriggerFlow execution {self._execution_id} is closing.",
+                type=wire.LIFECYCLE_REFUSAL,
+                non_retryable=True,
+            )
 
     @close_update.validator
     def _validate_close(self, request: CloseRequest) -> None:
@@ -332,6 +389,7 @@ class HandlersMixin(WorkflowBase):
             "blueprint_hash": self._spec.blueprint_hash,
             "status": self._status,
             "lifecycle_state": self._lifecycle,
+            "sealed_at": self._sealed_at,
             "close_reason": self._close_reason,
             "error": self._error,
             "state_version": self._engine.state_version,

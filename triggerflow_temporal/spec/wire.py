@@ -119,6 +119,23 @@ class CloseRequest:
 
     reason: str = "manual"
     pending_interrupts: str = "error"
+    # Seal before draining (native default). False: external emits are still accepted
+    # while close drains. Requests recorded before the field decode as True.
+    seal: bool = True
+
+
+@dataclass
+class SealRequest:
+    """``execution.async_seal()`` (``sealed=True``) or ``async_unseal()`` arguments."""
+
+    sealed: bool = True
+    reason: str = "manual"
+
+
+# ApplicationError type of an external emit / continue_with refused while the execution is
+# sealed, and of an unseal refused while it closes: the client turns it into Agently's
+# RuntimeWarning and returns None, as natively.
+LIFECYCLE_REFUSAL = "TriggerFlowLifecycleRefusal"
 
 
 @dataclass
@@ -235,6 +252,7 @@ UPDATE_INTERVENE = "intervene"
 UPDATE_LOADED = "loaded"
 UPDATE_STOP_STREAM = "stop_stream"
 UPDATE_CLOSE = "close"
+UPDATE_SEAL = "seal"
 SIGNAL_EMIT_NOWAIT = "emit_nowait"
 SIGNAL_CONTINUE_WITH_NOWAIT = "continue_with_nowait"
 QUERY_STATE = "state"
