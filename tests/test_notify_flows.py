@@ -300,3 +300,18 @@ async def test_reminders_go_on_after_a_worker_restart(temporal_env):
     assert len(set(ids)) == len(ids)
     seqs = [int(i.rsplit(":", 1)[1]) for i in ids]
     assert sorted(seqs) == list(range(1, len(seqs) + 1))  # one sequence across workers
+
+
+async def test_a_timeout_falls_due_while_sealed(time_skipping_env):
+    """Sealing refuses external calls only: the interrupt's own timer still resumes it."""
+    env = time_skipping_env
+    async with start_local_runtime([timed], client=env.client):
+        execution = timed.create_execution(auto_close=False)
+        await execution.async_start(None)
+        await execution.async_seal()
+        await env.sleep(timedelta(hours=2.5))
+        record = await execution.async_get_interrupt("quick")
+        assert record["status"] == "resumed" and record["resumed_by_principal"]["at"]
+        assert (await execution.async_get_state())["decision"] == {"approved": False}
+        await execution.async_unseal()
+        await execution.async_close()

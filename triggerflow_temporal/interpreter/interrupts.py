@@ -145,7 +145,8 @@ class InterruptsMixin(EventsMixin):
                     timedelta(seconds=remaining), summary=f"interrupt {interrupt_id} timeout"
                 )
             record = self._interrupts.get(interrupt_id)
-            if record is None or record["status"] != "waiting" or self._lifecycle != "open":
+            # Internal work goes on while sealed (only external calls are refused).
+            if record is None or record["status"] != "waiting" or self._lifecycle == "closed":
                 return
             try:
                 await self._continue(

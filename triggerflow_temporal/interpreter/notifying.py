@@ -221,7 +221,7 @@ class NotifyMixin(WorkflowBase):
         return (
             self._interrupts.get(record["id"]) is record
             and record["status"] == "waiting"
-            and self._lifecycle == "open"
+            and self._lifecycle != "closed"
         )
 
     async def _follow_up(self, record: dict[str, Any]) -> None:
