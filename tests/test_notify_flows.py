@@ -23,6 +23,10 @@ from triggerflow_temporal.plugin.links import payload_hash
 from triggerflow_temporal.testing import start_local_runtime
 
 HOUR = 3600.0
+# The time-skipping test server has no custom search attributes (the client says so once).
+NO_SEARCH_ATTRIBUTES = pytest.mark.filterwarnings(
+    "ignore:Namespace 'default' does not have the TriggerFlow search attributes:RuntimeWarning"
+)
 LINK_SECRET = b"notify-flows-test-link-secret-0123456789"
 LINKS = ApprovalLinks("https://approvals.test", LINK_SECRET)
 APPROVAL_SCHEMA = {
@@ -145,6 +149,7 @@ def claims_of(url: str):
     return LINKS.verify(url.rsplit("/a/", 1)[1])
 
 
+@NO_SEARCH_ATTRIBUTES
 async def test_reminders_until_answered_then_escalation_widens_access(time_skipping_env):
     env = time_skipping_env
     ops = Recorder("ops")
@@ -202,6 +207,7 @@ async def test_reminders_until_answered_then_escalation_widens_access(time_skipp
         assert ops.bodies()[5]["links"] == {}  # a resumed interrupt offers no links
 
 
+@NO_SEARCH_ATTRIBUTES
 async def test_an_assigned_pause_times_out_and_says_so(time_skipping_env):
     """The timeout resumes an interrupt whatever its assignees (it is not an approver)."""
     env = time_skipping_env
@@ -302,6 +308,7 @@ async def test_reminders_go_on_after_a_worker_restart(temporal_env):
     assert sorted(seqs) == list(range(1, len(seqs) + 1))  # one sequence across workers
 
 
+@NO_SEARCH_ATTRIBUTES
 async def test_a_timeout_falls_due_while_sealed(time_skipping_env):
     """Sealing refuses external calls only: the interrupt's own timer still resumes it."""
     env = time_skipping_env
