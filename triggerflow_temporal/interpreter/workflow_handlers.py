@@ -147,14 +147,7 @@ class HandlersMixin(WorkflowBase):
         problem = actor_problem(request.actor)
         if problem:
             raise ValueError(problem)
-        if self._user_sealed():
-            # Refused here, so nothing reaches the history; the client warns as natively.
-            raise ApplicationError(
-                f"TriggerFlow execution {self._execution_id} ignored event '{request.event}' "
-                f"because lifecycle state is '{self._lifecycle}'.",
-                type=wire.LIFECYCLE_REFUSAL,
-                non_retryable=True,
-            )
+        self._refuse_while_sealed(f"event '{request.event}'")
         if self._lifecycle == "open":
             problem = self._resume_event_problem(request.event, request.trigger_type, request.value)
             if problem:
@@ -218,16 +211,23 @@ class HandlersMixin(WorkflowBase):
         self._hold_only_if_bounded()
         return self._settling(await self._continue(request))
 
-    @continue_with_update.validator
-    def _validate_continue_with(self, request: ContinueRequest) -> None:
+    def _refuse_while_sealed(self, what: str) -> None:
+        """Refuse an external call while sealed by ``async_seal()`` (Agently's text).
+
+        Refused in the validator, so nothing reaches the history; the client turns it into
+        the native RuntimeWarning and a None result.
+        """
         if self._user_sealed():
-            # Refused here, so nothing reaches the history; the client warns as natively.
             raise ApplicationError(
-                f"TriggerFlow execution {self._execution_id} ignored continue_with() because "
+                f"TriggerFlow execution {self._execution_id} ignored {what} because "
                 f"lifecycle state is '{self._lifecycle}'.",
                 type=wire.LIFECYCLE_REFUSAL,
                 non_retryable=True,
             )
+
+    @continue_with_update.validator
+    def _validate_continue_with(self, request: ContinueRequest) -> None:
+        self._refuse_while_sealed("continue_with()")
         if self._lifecycle != "open":
             return  # the handler returns None and the client warns, as natively
         self._check_continue(request)
