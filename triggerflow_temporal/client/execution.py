@@ -24,12 +24,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from .._errors import ExecutionStateError, NoWorkerError
-from ..interpreter.interventions import InterventionLedger
 from ..spec import wire
 from ..spec.state import get_path
 from .calls import ExecutionCalls
 from .checks import check_json, check_resume_value
 from .errors import rebuild_error
+from .intervention_methods import InterventionMethods
 from .persistence import execution_history, save_execution
 from .setup import ExecutionSetup
 from .snapshots import inspect_snapshot, load_snapshot
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 _UNSET: Any = object()
 
 
-class TriggerFlowExecution(RuntimeStreamMethods):
+class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
     """A handle on one execution (a Temporal workflow; execution id = workflow id).
 
     Created by ``flow.create_execution(...)`` or ``flow.get_execution(...)``; usable from
@@ -393,53 +393,6 @@ class TriggerFlowExecution(RuntimeStreamMethods):
     async def async_get_rejected_requests(self) -> list[dict[str, Any]]:
         """Signal-variant ``continue_with`` requests that were rejected, oldest first."""
         return await self._calls().query(wire.QUERY_REJECTED_REQUESTS)
-
-    # --------------------------------------------------------- interventions
-    async def async_intervene(
-        self,
-        payload: Any,
-        *,
-        author: str | None = None,
-        note: str | None = None,
-        target: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Append a ``pending`` intervention to the execution's ledger; returns its record.
-
-        Raises:
-            RuntimeError: Interventions are disabled (``intervention_mode=None``) or the
-                execution is not open (Agently's messages).
-        """
-        check_json("intervention payload", payload)
-        check_json("intervention metadata", metadata)
-        return await self._update(
-            wire.UPDATE_INTERVENE,
-            wire.InterveneRequest(
-                payload=payload, author=author, note=note, target=target, metadata=metadata
-            ),
-        )
-
-    async def async_get_interventions(
-        self,
-        status: str | None = None,
-        target: str | None = None,
-        since_version: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Intervention records matching the filters, in creation order."""
-        ledger = InterventionLedger()
-        ledger.restore(await self._calls().query(wire.QUERY_INTERVENTIONS))
-        return ledger.filtered(status=status, target=target, since_version=since_version)
-
-    async def async_get_pending_interventions(
-        self, target: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Interventions not yet inserted."""
-        return await self.async_get_interventions(status="pending", target=target)
-
-    async def async_get_latest_intervention(self, default: Any = None, **filters: Any) -> Any:
-        """The newest intervention matching ``filters``, or ``default``."""
-        found = await self.async_get_interventions(**filters)
-        return found[-1] if found else default
 
     # ------------------------------------------------------------ save / load
     async def async_save(self) -> dict[str, Any]:
