@@ -19,6 +19,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from triggerflow_temporal import ApprovalLinks, NotificationChannel, TriggerFlow
+from triggerflow_temporal.chunk.pause import validate_pause_request
 from triggerflow_temporal.plugin.links import payload_hash
 from triggerflow_temporal.testing import start_local_runtime
 
@@ -322,3 +323,23 @@ async def test_a_timeout_falls_due_while_sealed(time_skipping_env):
         assert (await execution.async_get_state())["decision"] == {"approved": False}
         await execution.async_unseal()
         await execution.async_close()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"remind_every": 0}, r"remind_every=0\) in chunk 'ask' must be a number of seconds >= 1"),
+        ({"remind_every": "daily"}, "remind_every='daily'"),
+        ({"escalate_after": True}, "escalate_after=True"),
+        ({"escalate_to": {"assignees": ["bob"]}}, "needs escalate_after=seconds"),
+        ({"escalate_after": 60, "escalate_to": {"boss": ["bob"]}}, "escalate_to=...\\) in chunk"),
+        ({"escalate_after": 60, "escalate_to": {"assignees": "bob"}}, "must be a list of strings"),
+    ],
+)
+def test_follow_up_arguments_are_checked_when_the_pause_is_made(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        validate_pause_request("ask", {"type": "approval", **arguments})
+    plan = validate_pause_request(
+        "ask", {"type": "approval", "remind_every": timedelta(hours=1), "escalate_after": 7200}
+    )
+    assert (plan["remind_every"], plan["escalate_after"]) == (3600.0, 7200.0)
