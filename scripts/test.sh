@@ -23,6 +23,7 @@ FORCED_REPLAY_SUITES=(
   tests/test_interventions.py
   tests/test_access_rules.py
   tests/test_messages.py
+  tests/test_notify_flows.py
   tests/test_foreach_history_bound.py
   tests/test_run_long.py
   tests/reliability
