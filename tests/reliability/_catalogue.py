@@ -36,6 +36,7 @@ from tests import (
     test_foreach_history_bound,
     test_hitl_ui,
     test_interventions,
+    test_long_loop_yield,
     test_pause_branches,
     test_pause_resume,
     test_persistence,
@@ -656,6 +657,15 @@ def _run_long_flows() -> list[Entry]:
             [("start", 0), ("continue", None, blob), ("continue", None, blob)],
         ),
         Entry("long-inline-loop", t.inline_loop, [("start", {"n": 1, "target": 450})]),
+        # Ticks of 0.25 s: a workflow task (~8 s, the SDK's heartbeat) holds ~30 of them, so
+        # the loop continues as new when recorded against a server with a low suggestion:
+        # TRIGGERFLOW_TEMPORAL_ADDRESS=... of `temporal server start-dev --dynamic-config-value
+        # limit.historyCount.suggestContinueAsNew=20` (one run, 40 markers, on the default).
+        Entry(
+            "long-local-loop",
+            test_long_loop_yield.local_loop,
+            [("start", {"n": 1, "target": 40, "pause": 0.25})],
+        ),
         Entry("abandoned-bystander", abandoned.bystander_flow(), [("start", 1)]),
         Entry(
             "abandoned-victim",

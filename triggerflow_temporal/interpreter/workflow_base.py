@@ -43,6 +43,21 @@ SCHEDULER_VERSION = 3
 # Inline (execute_in="workflow") chunks run between two workflow-task yields (version 3).
 INLINE_YIELD_EVERY = 200
 
+# Runtime version from which (issue 18, findings L4 and L5 of bench/RESULTS.md):
+# - inline chunks yield every INLINE_BATCH chunks with a no-op local activity
+#   (YIELD_ACTIVITY, served by the plugin): it ends the activation in milliseconds, at one
+#   marker event per batch. Version 3 yields with a 1 ms timer every INLINE_YIELD_EVERY
+#   chunks, which fires after ~1 s on a server (the timer queue's granularity): inline loops
+#   ran at ~200 steps/s. 50 chunks keep one activation well under Temporal's 2 s deadlock
+#   detector on a starved CPU (200 did not, in the soak).
+# - a run's length counts the local-activity markers scheduled since its workflow task
+#   started (_run_events): a chain of local activities keeps one task open until the SDK's
+#   heartbeat (~8 s), and the history length Temporal reports only changes when a task
+#   starts, so runs went up to a heartbeat's worth of markers past MAX_RUN_EVENTS.
+FAST_YIELD_VERSION = 4
+INLINE_BATCH = 50
+YIELD_ACTIVITY = "triggerflow.yield"
+
 
 class WorkflowBase:
     """Attributes and cross-mixin methods of :class:`~.workflow.TriggerFlowWorkflow`."""
@@ -82,6 +97,10 @@ class WorkflowBase:
     _pending_work: list[dict[str, Any]]
     _steps: int
     _inline_runs: int
+    # History length when the current workflow task started (as last seen) and the
+    # local activities scheduled since (version 4: _note_marker, _run_events).
+    _task_length: int = -1
+    _task_markers: int = 0
     _search_attributes_sent: (
         tuple[str, tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] | None
     )
@@ -128,6 +147,9 @@ class WorkflowBase:
         raise NotImplementedError
 
     def _continue_as_new_due(self) -> bool:
+        raise NotImplementedError
+
+    def _run_events(self) -> int:
         raise NotImplementedError
 
     def _update_details(self) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
 
 from .._errors import ChunkOutputError, chunk_failure_details
@@ -34,7 +36,10 @@ from .legacy_engine import (
 from .signal_net import failure_details
 from .subflow import capture_input, write_back_value
 from .workflow_base import (
+    FAST_YIELD_VERSION,
+    INLINE_BATCH,
     INLINE_YIELD_EVERY,
+    YIELD_ACTIVITY,
     WorkflowBase,
 )
 
@@ -249,11 +254,15 @@ class ChunkRunMixin(WorkflowBase):
         execute_in = options.get("execute_in", "activity")
         if execute_in == "workflow":
             if self._v3:
+                # A loop of inline chunks never leaves the workflow activation; Temporal's
+                # deadlock detector fails one that runs over 2 s. Every INLINE_BATCH
+                # inline chunks a no-op local activity ends it (version 4; version 3: a
+                # short timer every INLINE_YIELD_EVERY, which took ~1 s to fire).
                 self._inline_runs += 1
-                if self._inline_runs % INLINE_YIELD_EVERY == 0:
-                    # A loop of inline chunks never leaves the workflow task; Temporal's
-                    # deadlock detector fails a task that runs over 2 s. A short timer
-                    # ends the task every INLINE_YIELD_EVERY inline chunks.
+                if self._fast_yield():
+                    if self._inline_runs % INLINE_BATCH == 0:
+                        await self._yield_activation()
+                elif self._inline_runs % INLINE_YIELD_EVERY == 0:
                     await workflow.sleep(0.001, summary="inline chunks: yield")
             return await self._run_inline(name, chunk_input)
         config = {**self._runtime.default_activity_config}
@@ -265,6 +274,8 @@ class ChunkRunMixin(WorkflowBase):
                 config.pop("task_queue", None)
                 config.pop("heartbeat_timeout", None)
                 config.pop("priority", None)
+                if self._fast_yield():
+                    self._note_marker()
                 try:
                     return await workflow.execute_local_activity(
                         activity_name, chunk_input, result_type=ChunkOutput, **config
@@ -280,6 +291,44 @@ class ChunkRunMixin(WorkflowBase):
             )
         except ActivityError as error:
             raise ChunkFailure(failure_from_activity(error, self._spec.name, name)) from None
+
+    # ================================================ yields and run length (v4)
+    def _fast_yield(self) -> bool:
+        """Whether this execution yields with a local activity and counts its markers."""
+        return self._options.runtime_version >= FAST_YIELD_VERSION
+
+    def _note_marker(self) -> None:
+        """Count a local activity scheduled in the current workflow task (one marker)."""
+        length = workflow.info().get_current_history_length()
+        if length != self._task_length:  # a new workflow task started since the last one
+            self._task_length = length
+            self._task_markers = 0
+        self._task_markers += 1
+
+    def _run_events(self) -> int:
+        """This run's events as far as the workflow can tell (MAX_RUN_EVENTS is held by it).
+
+        Temporal reports the history length when a workflow task starts; a chain of local
+        activities keeps one task open until the SDK's heartbeat, adding a marker each.
+        From version 4 the markers scheduled since the task started are added.
+        """
+        length = workflow.info().get_current_history_length()
+        if length == self._task_length and self._fast_yield():
+            return length + self._task_markers
+        return length
+
+    async def _yield_activation(self) -> None:
+        """End the workflow activation with a no-op local activity (one marker event)."""
+        self._note_marker()
+        try:
+            await workflow.execute_local_activity(
+                YIELD_ACTIVITY,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary="inline chunks: yield",
+            )
+        except FailureError:
+            pass  # the activation ended all the same (a worker without the activity)
 
     async def _run_inline(self, name: str, chunk_input: ChunkInput) -> ChunkOutput:
         handler = self._runtime.inline_handler(self._spec.name, name)

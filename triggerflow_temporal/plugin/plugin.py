@@ -37,6 +37,7 @@ from .registry import DEFAULT_ACTIVITY_CONFIG, FlowRegistry
 from .tracing import instrument_httpx, resolve_tracing, temporal_interceptors
 from .workflow_classes import PASSTHROUGH, make_workflow_class, workflow_runner
 from .workspace_binding import make_workspace_factory
+from .yield_activity import yield_activation
 
 # The plugin each flow object was handed to (for create_execution() without a client).
 _PLUGIN_OF_FLOW: weakref.WeakKeyDictionary[FlowBuilder, TriggerFlowPlugin] = (
@@ -229,6 +230,7 @@ class TriggerFlowPlugin(SimplePlugin):
         # channels) and a delivery to a channel this worker lacks fails by name.
         workflows.append(NotifyWorkflow)
         activities: list[Callable[..., Any]] = list(MAILBOX_ACTIVITIES)
+        activities.append(yield_activation)  # inline chunks' yield (runtime version 4)
         activities.extend(make_notify_activities(self.notifiers, self.approval_links))
         for name, bucket in versions.items():
             chunk_names: dict[str, None] = {}

@@ -71,7 +71,7 @@ DEFAULT_TASK_QUEUE = "triggerflow"
 
 # 2: bounded fan-out (default in-flight cap, for_each items carried over continue-as-new,
 # the start update settling across runs).
-RUNTIME_VERSION = 3
+RUNTIME_VERSION = 4
 
 # Key of an update result whose chain handed for_each items to the next run: the client
 # waits with the ``settle`` update, then returns the wrapped ``result``.

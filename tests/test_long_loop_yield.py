@@ -1,0 +1,180 @@
+"""Long loops from runtime version 4 (issue 18; findings L4 and L5 of bench/RESULTS.md).
+
+- L4: inline chunks yield their workflow activation every ``INLINE_BATCH`` chunks with a
+  no-op local activity (``YIELD_ACTIVITY``, one marker) instead of the 1 ms timer of
+  version 3, which fires after ~1 s on a server and capped inline loops at ~200 steps/s.
+  Executions started at version 3 keep the timer (their histories replay unchanged).
+- L5: a chain of local activities keeps one workflow task open until the SDK's heartbeat
+  (~8 s), and the history length Temporal reports only changes when a task starts. From
+  version 4 the interpreter adds the markers scheduled since the task started, so a run
+  stops taking work when that estimate reaches ``MAX_RUN_EVENTS``: every run ends within
+  ``MAX_RUN_EVENTS`` plus the local activities in flight at that moment plus the few events
+  that close it (``RUN_SLACK``), however fast the loop (runs reached 9,000 plus a
+  heartbeat's worth of markers before). The server's suggestion is still only seen when a
+  task starts: a run ends at the first task after it, and never past that bound.
+
+No timing is asserted: the tests count commands in the histories. A run crossing
+``MAX_RUN_EVENTS`` takes ~9,000 local activities (a minute here, and workflow-task timeouts
+on a starved CPU, finding L6): bench/long_loop.py measures it (``--no-suggestion``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from triggerflow_temporal import TriggerFlow, TriggerFlowPlugin
+from triggerflow_temporal.client import persistence as _persistence
+from triggerflow_temporal.interpreter.workflow_base import (
+    FAST_YIELD_VERSION,
+    INLINE_BATCH,
+    INLINE_YIELD_EVERY,
+    YIELD_ACTIVITY,
+)
+from triggerflow_temporal.spec.limits import MAX_RUN_EVENTS
+from triggerflow_temporal.testing import start_dev_server, start_local_runtime
+
+from .test_foreach_history_bound import run_histories
+from .test_run_long import inline_loop
+
+# Events a run may add once the interpreter has stopped taking work: the completion of the
+# workflow task, the start update's answer, a status upsert, the continue-as-new.
+RUN_SLACK = 20
+
+
+async def tick(data):
+    """One turn of a local-activity loop; ``pause`` seconds long (recordings cross a task)."""
+    n = data.input["n"]
+    if data.input.get("pause"):
+        await asyncio.sleep(data.input["pause"])
+    await data.async_set_state("n", n)
+    await data.async_set_state("ticks", (data.get_state("ticks") or 0) + 1)
+    if n < data.input["target"]:
+        await data.async_emit("again", {**data.input, "n": n + 1})
+    return n
+
+
+local_loop = TriggerFlow(name="long-local-loop")
+local_tick = local_loop.chunk(tick, name="local_tick", execute_in="local_activity")
+local_loop.to(local_tick)
+local_loop.when("again").to(local_tick)
+
+
+FLOWS = [inline_loop, local_loop]
+
+
+def event_count(history: WorkflowHistory, kind: int) -> int:
+    return sum(e.event_type == kind for e in history.events)
+
+
+def marker_types(history: WorkflowHistory) -> list[str]:
+    """The activity type of every local-activity marker of ``history``."""
+    found = []
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        payload = event.marker_recorded_event_attributes.details["data"].payloads[0]
+        found.append(json.loads(payload.data)["activity_type"])
+    return found
+
+
+def markers_after_suggestion(history: WorkflowHistory) -> int:
+    """Markers recorded after the first workflow task that carried the suggestion."""
+    seen = False
+    markers = 0
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            seen = seen or event.workflow_task_started_event_attributes.suggest_continue_as_new
+        elif seen and event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            markers += 1
+    assert seen, "a run continued as new without the suggestion"
+    return markers
+
+
+async def assert_replays(histories: list[WorkflowHistory]) -> None:
+    replayer = Replayer(workflows=[], plugins=[TriggerFlowPlugin(FLOWS)])
+    for history in histories:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
+
+
+# ================================================================= L4: the inline yield
+INLINE_TICKS = 450  # crosses both batches: 9 yields at version 4, 2 at version 3
+
+
+@pytest.mark.parametrize("version", [3, FAST_YIELD_VERSION])
+async def test_an_inline_loop_yields_with_a_local_activity_from_version_4(
+    time_skipping_env, version, monkeypatch
+):
+    # The client decides the version of the executions it starts (as after an upgrade,
+    # executions started before it keep theirs).
+    monkeypatch.setattr(_persistence, "RUNTIME_VERSION", version)
+    async with start_local_runtime(FLOWS, client=time_skipping_env.client) as client:
+        execution = inline_loop.create_execution(auto_close=False)
+        await execution.async_start({"n": 1, "target": INLINE_TICKS})
+        state = await execution.async_get_state()
+        await execution.async_close()
+        histories = await run_histories(client, execution.id)
+    assert state["n"] == INLINE_TICKS
+    assert len(histories) == 1
+    history = histories[0]
+    timers = event_count(history, EventType.EVENT_TYPE_TIMER_STARTED)
+    yields = marker_types(history).count(YIELD_ACTIVITY)
+    if version >= FAST_YIELD_VERSION:
+        # No timer: one no-op local activity (a marker) per INLINE_BATCH inline chunks.
+        assert timers == 0
+        assert yields == INLINE_TICKS // INLINE_BATCH
+    else:
+        # Version 3 replays as recorded: a 1 ms timer per INLINE_YIELD_EVERY chunks.
+        assert timers == INLINE_TICKS // INLINE_YIELD_EVERY
+        assert yields == 0
+    await assert_replays(histories)
+
+
+# ========================================================= L5: runs bounded by markers
+LOW_SUGGESTION = 100
+LOOP = {"n": 1, "target": 300, "pause": 0.05}  # ~8 s: more than one workflow task
+
+
+@pytest_asyncio.fixture(scope="module")
+async def low_suggestion_env() -> AsyncIterator[WorkflowEnvironment]:
+    extra = ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={LOW_SUGGESTION}"]
+    async with start_dev_server(extra_args=extra) as env:
+        yield env
+
+
+async def run_local_loop(client: Client, value: dict[str, Any]) -> list[WorkflowHistory]:
+    execution = local_loop.create_execution(auto_close=False)
+    await execution.async_start(value)
+    state = await execution.async_get_state()
+    await execution.async_close()
+    assert state["n"] == state["ticks"] == value["target"], state  # none lost or twice
+    return await run_histories(client, execution.id)
+
+
+@pytest.mark.timeout(600)
+async def test_a_local_activity_loop_spans_runs_each_within_the_bound(low_suggestion_env):
+    # The suggestion (100 events) is seen when a workflow task starts: with local
+    # activities, at the SDK's heartbeat, so a run holds what the loop did in one task.
+    # Whatever that is, no run goes past MAX_RUN_EVENTS plus its closing events.
+    async with start_local_runtime(FLOWS, client=low_suggestion_env.client) as client:
+        histories = await run_local_loop(client, LOOP)
+    events = [len(h.events) for h in histories]
+    assert len(histories) >= 2, f"the loop never continued as new: {events}"
+    assert all(n <= MAX_RUN_EVENTS + RUN_SLACK for n in events), events
+    ticks = [marker_types(h).count(f"{local_loop.name}.local_tick") for h in histories]
+    assert sum(ticks) == LOOP["target"] and all(ticks), ticks  # the chain went on in every run
+    # Each run took no new work once a workflow task told it of the suggestion: only the
+    # tick in flight then finished (one marker), and the run continued as new.
+    late = [markers_after_suggestion(h) for h in histories[:-1]]
+    assert all(n <= 1 for n in late), late
+    await assert_replays(histories)
