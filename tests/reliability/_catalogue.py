@@ -39,6 +39,7 @@ from tests import (
     test_long_loop_yield,
     test_pause_branches,
     test_pause_resume,
+    test_payload_size,
     test_persistence,
     test_run_long,
     test_runtime,
@@ -106,6 +107,12 @@ EXEMPT = {
     "agently-lambda-condition": "test_agently_compat: rejected lambda condition",
     "agently-main": "test_agently_compat: rejected __main__ handler",
     "agently-contract": "test_agently_compat: converted, not run (contract conversion)",
+    "payload-chain": "test_payload_size: packed spec size, compile only",
+    "payload-bad-value": "test_payload_size: chunk activity run directly",
+    "payload-cache": "test_payload_size: compile cache, compile only",
+    "payload-cache-child": "test_payload_size: compile cache, compile only",
+    "payload-cache-parent": "test_payload_size: compile cache, compile only",
+    "payload-cache-match": "test_payload_size: compile cache, compile only",
 }
 
 Step = tuple[Any, ...]
@@ -771,6 +778,21 @@ def _sealing_flows() -> list[Entry]:
     ]
 
 
+def _payload_flows() -> list[Entry]:
+    """Compact payloads (issue 18): data answers, a resume, a chain, continue-as-new."""
+    p = test_payload_size
+    chain3 = TriggerFlow(name="payload-chain3")
+    chain3.to(chain3.chunk(p.echo, name="a")).to(chain3.chunk(p.echo, name="b")).to(
+        chain3.chunk(p.echo, name="c")
+    )
+    return [
+        Entry("pl-answers", p.answers_flow, [("start", p.TEN_BYTES)]),
+        Entry("pl-resume", p.resume_flow, [("start", p.TEN_BYTES), ("continue", None, {"ok": 1})]),
+        Entry("pl-chain3", chain3, [("start", p.TEN_BYTES)]),
+        Entry("pl-ticker", p.ticker, [("start", None), ("emit", "tick", 0), ("emit", "tick", 1)]),
+    ]
+
+
 def entries(tmp_dir: Path) -> list[Entry]:
     """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
     found = [
@@ -787,6 +809,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_run_long_flows(),
         *_notify_flows(),
         *_sealing_flows(),
+        *_payload_flows(),
         *_agently_parity_flows(),
     ]
     names = [entry.name for entry in found]

@@ -25,9 +25,10 @@ from triggerflow_temporal.testing import start_local_runtime
 from . import _catalogue as catalogue
 from .flows import versioned_flows
 
-# Versions 1-2 (executions started before the upgrade) and the current version.
+# Versions 1-2 (executions started before the upgrade), then every later version's set
+# (flows-v3, flows-v4, ...): executions of each may still be running after an upgrade.
 FLOW_HISTORIES = sorted(catalogue.FLOW_HISTORIES_DIR.glob("*.json")) + sorted(
-    catalogue.CURRENT_HISTORIES_DIR.glob("*.json")
+    catalogue.HISTORIES_DIR.glob("flows-v*/*.json")
 )
 
 

@@ -12,7 +12,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from .._errors import ResourceConflictError, chunk_failure_details
-from ..spec.chunk_io import ChunkInput, ChunkOutput
+from ..spec.chunk_io import (
+    OWN_RETRY_POLICY,
+    ChunkOutput,
+    pack_chunk_output,
+    unpack_chunk_input,
+)
 from .data import ChunkData
 from .spans import annotate_chunk, annotate_pause
 
@@ -24,6 +29,7 @@ class ChunkRegistry(Protocol):
     """What a chunk activity needs from the worker's flows (the plugin's registry)."""
 
     workspace_factory: Callable[[ChunkData], Any] | None
+    default_activity_config: dict[str, Any]
 
     def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
         """The chunk's handler on this worker."""
@@ -51,44 +57,80 @@ class ChunkRegistry(Protocol):
 def make_chunk_activity(
     registry: ChunkRegistry, flow_name: str, chunk_name: str
 ) -> Callable[..., Any]:
-    """Return the activity ``"<flow>.<chunk>"`` bound to ``registry``."""
+    """Return the activity ``"<flow>.<chunk>"`` bound to ``registry``.
+
+    It takes either wire shape of a ChunkInput (the compact one of runtime version 4, or
+    the full one that earlier executions and workers schedule) and returns the compact
+    ChunkOutput, which every workflow decodes as a ChunkOutput (spec/chunk_io.py).
+    """
 
     @activity.defn(name=f"{flow_name}.{chunk_name}")
-    async def run_chunk(chunk_input: ChunkInput) -> ChunkOutput:
-        span = annotate_chunk(chunk_input)
-        handler = registry.handler(flow_name, chunk_name)
-        try:
-            resources = registry.chunk_resources(flow_name, chunk_input.resources)
-        except ResourceConflictError as error:
-            raise _failure(flow_name, chunk_name, error, non_retryable=True) from error
-        data = ChunkData(
-            chunk_input,
-            resources=resources,
-            flow_data=registry.flow_data(flow_name),
-            workspace_factory=registry.workspace_factory,
-            contract=registry.contract(flow_name),
+    async def run_chunk(raw: dict[str, Any]) -> dict[str, Any]:
+        # A compact input of a chunk on the default retry policy: that policy was sent
+        # without its non-retryable error types; this worker's defaults apply here.
+        defaults = (
+            _default_non_retryable(registry)
+            if "flow" not in raw and not raw.get(OWN_RETRY_POLICY)
+            else frozenset()
         )
         try:
-            if inspect.iscoroutinefunction(handler):
-                result = await handler(data)
-            else:
-                # Sync handlers run in a thread so they never block the worker's loop.
-                result = await asyncio.to_thread(handler, data)
-                if inspect.isawaitable(result):
-                    result = await result
+            return await _run_chunk(registry, flow_name, chunk_name, raw, defaults)
+        except ApplicationError:
+            raise
         except Exception as error:
-            raise _failure(
-                flow_name, chunk_name, error, non_retryable=_non_retryable(error)
+            if type(error).__name__ not in defaults:
+                raise
+            # As the policy's error types made the server refuse to retry it.
+            raise ApplicationError(
+                str(error), type=type(error).__name__, non_retryable=True
             ) from error
-        output = data.to_output(result)
-        if output.pause is not None and not output.pause.get("interrupt_id"):
-            # Named here, not by the workflow, so the chunk's span and logs can carry it.
-            output.pause["interrupt_id"] = uuid.uuid4().hex
-        annotate_pause(span, output.pause)
-        registry.check_output(flow_name, chunk_name, output, data.state_after_writes())
-        return output
 
     return run_chunk
+
+
+async def _run_chunk(
+    registry: ChunkRegistry,
+    flow_name: str,
+    chunk_name: str,
+    raw: dict[str, Any],
+    defaults: frozenset[str],
+) -> dict[str, Any]:
+    """Run the chunk's handler on the input ``raw``; its compact output."""
+    chunk_input = unpack_chunk_input(
+        raw, flow=flow_name, chunk=chunk_name, execution_id=activity.info().workflow_id or ""
+    )
+    span = annotate_chunk(chunk_input)
+    handler = registry.handler(flow_name, chunk_name)
+    try:
+        resources = registry.chunk_resources(flow_name, chunk_input.resources)
+    except ResourceConflictError as error:
+        raise _failure(flow_name, chunk_name, error, non_retryable=True) from error
+    data = ChunkData(
+        chunk_input,
+        resources=resources,
+        flow_data=registry.flow_data(flow_name),
+        workspace_factory=registry.workspace_factory,
+        contract=registry.contract(flow_name),
+    )
+    try:
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(data)
+        else:
+            # Sync handlers run in a thread so they never block the worker's loop.
+            result = await asyncio.to_thread(handler, data)
+            if inspect.isawaitable(result):
+                result = await result
+    except Exception as error:
+        raise _failure(
+            flow_name, chunk_name, error, non_retryable=_non_retryable(error, defaults)
+        ) from error
+    output = data.to_output(result)
+    if output.pause is not None and not output.pause.get("interrupt_id"):
+        # Named here, not by the workflow, so the chunk's span and logs can carry it.
+        output.pause["interrupt_id"] = uuid.uuid4().hex
+    annotate_pause(span, output.pause)
+    registry.check_output(flow_name, chunk_name, output, data.state_after_writes())
+    return pack_chunk_output(output)
 
 
 def _failure(
@@ -109,15 +151,26 @@ def _failure(
     )
 
 
-def _non_retryable(error: Exception) -> bool:
-    """True when a base class of ``error`` is one of the chunk's non-retryable types.
+def _non_retryable(error: Exception, defaults: frozenset[str] = frozenset()) -> bool:
+    """True when ``error`` is of one of the chunk's non-retryable types (or a subclass).
 
     Temporal matches ``non_retryable_error_types`` against the exact type name only, so a
     ``ValueError`` subclass (a Workspace ``InvalidInputError``, a pydantic
     ``ValidationError``) would be retried although ``ValueError`` is listed. Bad input does
     not heal on retry: the base classes are checked here, against the policy this attempt
-    runs under (the chunk's own or the worker default).
+    runs under (the chunk's own or the worker default). ``defaults``: the worker's default
+    non-retryable types when the policy was sent without them (runtime version 4); the
+    exact type is checked against those too, since the server does not know them.
     """
     policy = activity.info().retry_policy
     names = set(policy.non_retryable_error_types or []) if policy is not None else set()
-    return any(cls.__name__ in names for cls in type(error).__mro__[1:])
+    mro = type(error).__mro__
+    return any(cls.__name__ in names for cls in mro[1:]) or any(
+        cls.__name__ in defaults for cls in mro
+    )
+
+
+def _default_non_retryable(registry: ChunkRegistry) -> frozenset[str]:
+    """The non-retryable error types of the worker's default retry policy."""
+    policy = registry.default_activity_config.get("retry_policy")
+    return frozenset(getattr(policy, "non_retryable_error_types", None) or ())

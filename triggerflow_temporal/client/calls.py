@@ -190,11 +190,13 @@ class ExecutionCalls:
         client: The connected client.
         execution_id: The execution (workflow) id.
         flow: The flow object, to name its import path when no worker serves it.
+        task_queue: The queue its executions start on (``watch_for_worker``).
     """
 
     client: Client
     execution_id: str
     flow: TriggerFlow | None = None
+    task_queue: str | None = None
 
     @property
     def handle(self) -> WorkflowHandle[Any, Any]:
@@ -209,6 +211,7 @@ class ExecutionCalls:
             workflow_id=self.execution_id,
             action=action,
             flow=self.flow,
+            task_queue=self.task_queue,
         )
 
     async def start_update(

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 
 from .._errors import ExecutionStateError, NoWorkerError
 from ..spec import wire
+from ..spec.spec_codec import compact_dataclass
 from ..spec.state import get_path
 from .calls import ExecutionCalls
 from .checks import check_json, check_resume_value
@@ -122,7 +123,9 @@ class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
 
     def _calls(self) -> ExecutionCalls:
         """The calls to this execution's workflow (client and id as they are now)."""
-        return ExecutionCalls(self._setup.resolve_client(), self._id, self._setup.flow)
+        return ExecutionCalls(
+            self._setup.resolve_client(), self._id, self._setup.flow, self._setup.queue()
+        )
 
     @property
     def handle(self) -> WorkflowHandle[Any, Any]:
@@ -157,12 +160,13 @@ class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
             if options.hidden:
                 workflow_input.start = {"value": value}
                 self._started = True
+                kwargs = await self._setup.start_options(spec, options, self._id)
                 return await calls.watched(
                     calls.client.execute_workflow(
                         spec.name,
-                        workflow_input,
+                        compact_dataclass(workflow_input),  # defaults left out (spec_codec)
                         result_type=dict,
-                        **await self._setup.start_options(spec, options, self._id),
+                        **kwargs,
                     ),
                     "start",
                 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ from ..spec.search_attributes import (
     initial_search_attributes,
     namespace_supports,
 )
+from ..spec.spec_codec import compact_dataclass
 from ..spec.wire import (
     DEFAULT_TASK_QUEUE,
     QUERY_SNAPSHOT,
@@ -60,13 +62,37 @@ _SAVED_OPTION_KEYS = (
 
 
 def static_details(spec: FlowSpec) -> str:
-    """The workflow's static details in the UI: blueprint, chunks and the Mermaid graph."""
+    """The workflow's static details in the UI: blueprint, chunks and the Mermaid graph.
+
+    Stored in every execution's first event, so the graph's node ids are short (``n1``,
+    ``n2``, ... instead of ``n_chunk_<16 hex>``): the drawing is the same. Built once per
+    graph (the name and blueprint hash determine it).
+    """
+    cached = _STATIC_DETAILS.get((spec.name, spec.blueprint_hash))
+    if cached is None:
+        if len(_STATIC_DETAILS) > 256:
+            _STATIC_DETAILS.clear()
+        cached = _STATIC_DETAILS[(spec.name, spec.blueprint_hash)] = _static_details(spec)
+    return cached
+
+
+_STATIC_DETAILS: dict[tuple[str, str], str] = {}
+
+
+def _static_details(spec: FlowSpec) -> str:
     chunks = "\n".join(
         f"- `{name}` ({opts.get('execute_in', 'activity')})" for name, opts in spec.chunks.items()
     )
+    short: dict[str, str] = {}
+    graph = re.sub(  # node ids start a line or follow an arrow; labels are left alone
+        r"(?:(?<=^    )|(?<=> )|(?<=\| ))n_\w+",
+        lambda m: short.setdefault(m.group(0), f"n{len(short) + 1}"),
+        to_mermaid(spec.operators),
+        flags=re.MULTILINE,
+    )
     return (
         f"**TriggerFlow** `{spec.name}`\n\nblueprint `{spec.blueprint_hash}`\n\n"
-        f"Chunks:\n{chunks}\n\n```mermaid\n{to_mermaid(spec.operators)}\n```"
+        f"Chunks:\n{chunks}\n\n```mermaid\n{graph}\n```"
     )
 
 
@@ -93,6 +119,8 @@ async def start_options(
     }
     options.runtime_version = RUNTIME_VERSION  # this client's interpreter behaviour
     options.notifications = not options.hidden  # a sub-flow's parent notifies for it
+    plugin = TriggerFlowPlugin.of_client(client)
+    options.traced = plugin is not None and plugin.tracer_provider is not None
     if options.hidden or not search_attributes:
         options.search_attributes = False
     else:
@@ -290,7 +318,9 @@ async def load_execution(
     try:
         handle: WorkflowHandle[Any, Any] = await client.start_workflow(
             spec.name,
-            WorkflowInput(spec=spec.to_json(), options=options, restore=parsed),
+            compact_dataclass(
+                WorkflowInput(spec=spec.to_packed(), options=options, restore=parsed)
+            ),
             result_type=dict,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -18,10 +18,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from .._errors import ExecutionStateError
 from ..definition.builder import FlowBuilder
-from ..definition.compile import compile_flow
 from ..interpreter.access import actor_problem, normalize_actor
 from ..interpreter.interventions import check_mode
 from ..plugin.plugin import TriggerFlowPlugin
+from ..spec.spec_codec import compact_dataclass
 from ..spec.wire import DEFAULT_TASK_QUEUE, ExecutionOptions, WorkflowInput, option_problems
 from .checks import check_json
 from .persistence import start_options
@@ -155,7 +155,7 @@ class ExecutionSetup:
     def spec(self) -> FlowSpec:
         """The compiled graph, compiled once: an execution is pinned to the graph it starts with."""
         if self._compiled is None:
-            self._compiled = compile_flow(self.flow)
+            self._compiled = self.flow.compile()  # cached on the flow until it changes
         return self._compiled
 
     def queue(self) -> str:
@@ -183,7 +183,8 @@ class ExecutionSetup:
         options = copy.copy(self.options)
         has_points = any(op["kind"] == "intervention_point" for op in spec.operators)
         options.intervention_mode = check_mode(self.intervention_mode, has_points)
-        return WorkflowInput(spec=spec.to_json(), options=options)
+        # Packed (spec_codec): clients start runtime version 4, whose workflows decode it.
+        return WorkflowInput(spec=spec.to_packed(), options=options)
 
     async def start_options(
         self, spec: FlowSpec, options: ExecutionOptions, execution_id: str
@@ -206,7 +207,7 @@ class ExecutionSetup:
         kwargs = await self.start_options(spec, workflow_input.options, execution_id)
         return WithStartWorkflowOperation(
             spec.name,
-            workflow_input,
+            compact_dataclass(workflow_input),  # the defaults are left out (spec_codec)
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             # A closed execution's id is not reused: a new run under it would become the
             # "current" execution and hide the closed one's state from every handle.

@@ -56,6 +56,11 @@ STARTUP_GRACE = 4.0
 #: describes; one with a cache in 11 to 20 of 20), so a few seconds of misses say nothing
 #: while its workflow task waits in a busy worker's queue; about twenty looks in a row do.
 NO_POLLER_GRACE = 20.0
+#: Seconds after a call of a flow was answered during which a slow call of the same flow,
+#: client and task queue is not looked at: a worker serves them. Under load every call is
+#: slower than CHECK_AFTER, and describing each execution (plus its task queue) cost every
+#: execution server and client CPU (bench/results-payload.md).
+ANSWERED_FRESH = 30.0
 #: A poller seen this recently is a live worker: a long poll lasts up to a minute, so an
 #: idle worker's last poll can be that old (``temporal task-queue describe`` says the same).
 POLLER_FRESH_SECONDS = 75.0
@@ -257,16 +262,46 @@ def no_worker_error(
     )
 
 
+# (client, flow name, task queue) -> when a watched call of that flow was last answered.
+_ANSWERED: dict[tuple[int, str, str], float] = {}
+
+
+def _answered_recently(key: tuple[int, str, str] | None) -> bool:
+    return key is not None and time.monotonic() - _ANSWERED.get(key, -ANSWERED_FRESH) < (
+        ANSWERED_FRESH
+    )
+
+
+def _note_answered(key: tuple[int, str, str] | None, task: asyncio.Future[Any]) -> None:
+    if key is not None and not task.cancelled() and task.exception() is None:
+        if len(_ANSWERED) > 10_000:  # many clients over a process's life: start over
+            _ANSWERED.clear()
+        _ANSWERED[key] = time.monotonic()
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # looked at, so asyncio does not log it
 
 
-async def _watch(task: asyncio.Future[Any], client: Client, workflow_id: str) -> _Verdict | None:
-    """Look at the execution until ``task`` is done (None) or no worker is there."""
+async def _watch(
+    task: asyncio.Future[Any],
+    client: Client,
+    workflow_id: str,
+    key: tuple[int, str, str] | None = None,
+) -> _Verdict | None:
+    """Look at the execution until ``task`` is done (None) or no worker is there.
+
+    While calls of the same flow, client and task queue (``key``) are being answered, it
+    does not look: a worker serves them.
+    """
     interval = 2.0
     suspect_since: float | None = None
     while not task.done():
+        if _answered_recently(key):
+            suspect_since = None
+            await asyncio.wait({task}, timeout=interval)
+            continue
         look = asyncio.ensure_future(_verdict(client, workflow_id))
         look.add_done_callback(_retrieve)
         await asyncio.wait({task, look}, return_when=asyncio.FIRST_COMPLETED)
@@ -300,6 +335,7 @@ async def watch_for_worker(
     action: str,
     flow: TriggerFlow | None = None,
     flow_path: str | None = None,
+    task_queue: str | None = None,
 ) -> _T:
     """Await ``call``; raise :class:`NoWorkerError` if no worker will ever answer it.
 
@@ -311,13 +347,17 @@ async def watch_for_worker(
             error says became of the execution.
         flow: The flow object, to name its import path in the worker command.
         flow_path: Its import path, when known.
+        task_queue: The queue the execution was started on, when known: with ``flow``,
+            calls answered recently on it spare the slow ones the look.
     """
+    key = (id(client), flow.name, task_queue) if flow is not None and task_queue else None
     task = asyncio.ensure_future(call)
+    task.add_done_callback(lambda done: _note_answered(key, done))
     try:
         done, _ = await asyncio.wait({task}, timeout=CHECK_AFTER)
         if done:
             return task.result()
-        verdict = await _watch(task, client, workflow_id)
+        verdict = await _watch(task, client, workflow_id, key)
         if verdict is None or task.done():
             return await task
         task.cancel()

@@ -203,6 +203,7 @@ class BranchingProcess(ProcessBase):
         if not any(c["case_id"] == case_id for c in route["options"]["cases"]):
             route["options"]["cases"].append(case_config)
             route["emit_signals"].append(make_signal("event", case_trigger))
+            self._graph.touch()
         self._add_branch(
             f"match-case-{case_id}",
             f"case:{case_id}",
@@ -226,6 +227,7 @@ class BranchingProcess(ProcessBase):
         if route["options"].get("else_signal") is None:
             route["options"]["else_signal"] = make_signal("event", else_trigger)
             route["emit_signals"].append(make_signal("event", else_trigger))
+            self._graph.touch()
         self._add_branch(
             f"match-else-{match_id}", f"else:{match_id}", else_trigger, options={"is_else": True}
         )
@@ -257,6 +259,7 @@ class BranchingProcess(ProcessBase):
             )
         else:
             merge_signals(existing["listen_signals"], ends)
+            self._graph.touch()
         return self._new(
             f"Match-{match_id}-Result",
             block=self._block.outer or Block(),

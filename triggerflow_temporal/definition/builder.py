@@ -66,6 +66,7 @@ class FlowBuilder(GraphOwner):
         self._contract = TriggerFlowContract()
         # The contract section of a loaded flow config (described, not checked; as natively).
         self._contract_metadata: dict[str, Any] | None = None
+        self._compiled: tuple[Any, FlowSpec] | None = None  # (revision key, spec): compile()
         self._start = TriggerFlowProcess.root(self, make_signal("event", "START"))
         if blueprint is not None:
             self.load_blueprint(blueprint)
@@ -276,8 +277,20 @@ class FlowBuilder(GraphOwner):
         return {k: v for k, v in self.graph.chunks.items() if "#" not in k}
 
     def compile(self) -> FlowSpec:
-        """Compile to a frozen :class:`FlowSpec`; raises :class:`FlowDefinitionError`."""
-        return compile_flow(self)
+        """Compile to a frozen :class:`FlowSpec`; raises :class:`FlowDefinitionError`.
+
+        Compiled once and cached until the flow changes (its name, its graph, a chunk's
+        options or a sub-flow: ``FlowGraph.revision_key``), so starting executions does
+        not compile and hash the graph each time (bench/RESULTS.md, F7). The spec is
+        shared: treat it as frozen.
+        """
+        key = (self.name, self.graph.revision_key())
+        cached = getattr(self, "_compiled", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        spec = compile_flow(self)
+        self._compiled = (key, spec)
+        return spec
 
     @property
     def blueprint_hash(self) -> str:

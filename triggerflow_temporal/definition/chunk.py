@@ -77,6 +77,9 @@ class TriggerFlowChunk:
         self.execute_in: ExecuteIn = execute_in
         self.activity_config: dict[str, Any] = dict(activity_config or {})
         self.declared_emits: list[str] = []
+        # Bumped when options() or declare_emits() change the chunk in place (the compiled
+        # spec of a flow using it is then stale: FlowGraph.revision_key).
+        self.revision = 0
         _validate_chunk_options(name, execute_in, self.activity_config)
 
     def declare_emits(self, *events: str) -> TriggerFlowChunk:
@@ -89,6 +92,7 @@ class TriggerFlowChunk:
                 )
             if event not in self.declared_emits:
                 self.declared_emits.append(event)
+                self.revision += 1
         return self
 
     def options(
@@ -105,6 +109,7 @@ class TriggerFlowChunk:
         _validate_chunk_options(self.name, new_execute_in, merged)
         self.execute_in = new_execute_in
         self.activity_config = merged
+        self.revision += 1
         return self
 
     async def async_call(self, data: Any) -> Any:

@@ -64,6 +64,37 @@ class FlowGraph:
         self._sub_flows: dict[str, FlowBuilder] = {}
         self._meta: dict[str, Any] = {}
         self._root_counts: dict[str, int] = {}
+        # Bumped by every change made through this class (and by touch()): the flow's
+        # compiled spec is cached until it moves (FlowBuilder.compile, revision_key).
+        self._revision = 0
+
+    # ------------------------------------------------------------------ revisions
+    def touch(self) -> None:
+        """Mark the graph changed: the next ``compile()`` of its flow compiles again.
+
+        Every method of this class that changes the graph calls it; a builder that edits a
+        live operator record in place (a match route gaining a case) calls it too.
+        """
+        self._revision += 1
+
+    def revision_key(self, _seen: tuple[int, ...] = ()) -> tuple[Any, ...]:
+        """What the compiled spec of this graph depends on, as comparable revisions.
+
+        The graph's own revision, each chunk's (``TriggerFlowChunk.options`` changes a
+        chunk in place) and each sub-flow's graph, recursively. Cheap next to a compile.
+        """
+        if id(self) in _seen:
+            return ("cycle", id(self))
+        seen = (*_seen, id(self))
+        return (
+            id(self),
+            self._revision,
+            tuple((id(c), c.revision) for c in self._chunks.values()),
+            tuple(
+                (name, flow.name, flow.graph.revision_key(seen))
+                for name, flow in self._sub_flows.items()
+            ),
+        )
 
     # ------------------------------------------------------------ read-only views
     @property
@@ -149,6 +180,7 @@ class FlowGraph:
             self._chunks[f"{chunk_name}#{chunk.id}"] = chunk
         else:
             self._chunks[chunk_name] = chunk
+        self.touch()
         return chunk
 
     def resolve_chunk(self, chunk: Any, *, name: str | None = None) -> TriggerFlowChunk:
@@ -165,7 +197,9 @@ class FlowGraph:
         if isinstance(chunk, TriggerFlowChunk):
             if chunk.name in self._chunks and self._chunks[chunk.name] is not chunk:
                 return self.make_chunk(chunk.handler, name=chunk.name)
-            self._chunks.setdefault(chunk.name, chunk)
+            if chunk.name not in self._chunks:
+                self._chunks[chunk.name] = chunk
+                self.touch()
             return chunk
         if isinstance(chunk, str):
             if chunk in self._chunks:
@@ -223,6 +257,7 @@ class FlowGraph:
                 "another name."
             )
         registry[key] = handler
+        self.touch()
         return handler
 
     def name_condition(self, condition: Callable[..., Any]) -> str:
@@ -236,6 +271,7 @@ class FlowGraph:
             # Anonymous conditions are kept under a unique key; the compiler rejects them.
             key = f"<lambda>#{uuid.uuid4().hex[:8]}"
             self._condition_registry[key] = condition
+            self.touch()
             return key
         existing = self._condition_registry.get(name)
         if existing is not None and not same_callable(existing, condition):
@@ -246,6 +282,7 @@ class FlowGraph:
                 "flow.register_condition_handler(fn, name=...) and use a distinct name."
             )
         self._condition_registry[name] = condition
+        self.touch()
         return name
 
     # --------------------------------------------------------------- graph store
@@ -276,6 +313,7 @@ class FlowGraph:
             "parent_group_kind": operator.get("parent_group_kind"),
         }
         existing = self._operators.get(record["id"])
+        self.touch()
         if existing is not None:
             # Identical wiring is idempotent; extra listen signals merge (a chunk that
             # several triggers feed).
@@ -307,6 +345,7 @@ class FlowGraph:
     def add_sub_flow(self, flow: FlowBuilder) -> None:
         """Record ``flow`` as the sub-flow named ``flow.name``."""
         self._sub_flows[flow.name] = flow
+        self.touch()
 
     def install(
         self,
@@ -345,3 +384,4 @@ class FlowGraph:
             self._condition_registry = dict(conditions)
         if meta is not None:
             self._meta = copy.deepcopy(dict(meta))
+        self.touch()

@@ -224,6 +224,7 @@ class TriggerFlowProcess(BranchingProcess):
         operators = self._graph.operators
         for other in config["operator_ids"]:
             operators[other]["options"]["branch_ids"] = list(config["branch_ids"])
+        self._graph.touch()
         return self._new(collect_trigger, group_id=Keep, group_kind=Keep)
 
     def to_sub_flow(

@@ -22,7 +22,11 @@ from temporalio.exceptions import ApplicationError
 from ..spec.flow_spec import FlowSpec
 from ..spec.limits import MAX_SIGNAL_ATTEMPTS
 from ..spec.notifications import EXECUTION_COMPLETED, EXECUTION_FAILED, INTERRUPT_CANCELLED
-from ..spec.search_attributes import search_attribute_updates
+from ..spec.search_attributes import (
+    changed_search_attribute_updates,
+    initial_visible_values,
+    search_attribute_updates,
+)
 from ..spec.wire import (
     CloseRequest,
     ContinueRequest,
@@ -50,6 +54,7 @@ from .scheduler import Scheduler
 from .scheduler_host import SchedulerHostMixin
 from .signal_net import SignalNet
 from .workflow_base import (
+    COMPACT_PAYLOAD_VERSION,
     SCHEDULER_VERSION,
 )
 from .workflow_carry import CarryMixin
@@ -182,7 +187,11 @@ class TriggerFlowWorkflow(
                     carry = self._export_runtime()
                     self._check_carry(carry)
                     workflow.continue_as_new(
-                        WorkflowInput(spec=self._spec.to_json(), options=self._options, carry=carry)
+                        self._wire_input(
+                            WorkflowInput(
+                                spec=self._spec_input(), options=self._options, carry=carry
+                            )
+                        )
                     )
             timeout = self._options.auto_close_timeout
             if not self._options.auto_close or timeout is None:
@@ -453,10 +462,21 @@ class TriggerFlowWorkflow(
                 tuple(sorted({g for r in rules for g in r.get("candidate_groups") or []})),
             )
         current = (self._status, types, access)
-        if current == self._search_attributes_sent:
+        previous = self._search_attributes_sent
+        if current == previous:
             return
         self._search_attributes_sent = current
-        workflow.upsert_search_attributes(search_attribute_updates(self._status, types, access))
+        if self._options.runtime_version < COMPACT_PAYLOAD_VERSION:
+            workflow.upsert_search_attributes(search_attribute_updates(self._status, types, access))
+            return
+        # Version 4: only the attributes whose value changed. A first run starts with the
+        # client's initial attributes (status "created", no lists); a continued run does not
+        # know what its previous run upserted last, so it sets them all once.
+        if previous is None and workflow.info().continued_run_id is None:
+            previous = initial_visible_values(access=access is not None)
+        updates = changed_search_attribute_updates(previous, current)
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     async def _close(
         self, reason: str, pending_interrupts: str, *, seal: bool = True

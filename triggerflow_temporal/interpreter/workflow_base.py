@@ -40,6 +40,13 @@ CHAIN_MAY_HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar(
 # per step, continue-as-new in the middle of a chain). Before it: the nested-await Engine.
 SCHEDULER_VERSION = 3
 
+# Runtime version from which payloads are compact (issue 18, finding F6 of
+# bench/RESULTS.md): the start input and continue-as-new carry the packed FlowSpec
+# (spec/spec_codec.py), chunk activities are sent the compact ChunkInput
+# (chunk_io.pack_chunk_input), and search attributes are upserted once per workflow task,
+# only the keys whose value changed.
+COMPACT_PAYLOAD_VERSION = 4
+
 # Inline (execute_in="workflow") chunks run between two workflow-task yields (version 3).
 INLINE_YIELD_EVERY = 200
 
@@ -150,6 +157,9 @@ class WorkflowBase:
         raise NotImplementedError
 
     def _run_events(self) -> int:
+        raise NotImplementedError
+
+    def _spec_input(self, spec: FlowSpec | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
     def _update_details(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +19,16 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 from .._errors import ChunkOutputError, chunk_failure_details
 from ..chunk.data import ChunkData
-from ..spec.chunk_io import ChunkInput, ChunkOutput, pack_resume
-from ..spec.flow_spec import deserialize_activity_config
+from ..spec.chunk_io import (
+    OWN_RETRY_POLICY,
+    ChunkInput,
+    ChunkOutput,
+    pack_chunk_input,
+    pack_resume,
+)
+from ..spec.flow_spec import FlowSpec, deserialize_activity_config
 from ..spec.limits import MAX_PAYLOAD_BYTES
+from ..spec.spec_codec import compact_dataclass
 from ..spec.state import apply_state_op, describe_size, json_size
 from ..spec.wire import (
     ExecutionOptions,
@@ -36,6 +44,7 @@ from .legacy_engine import (
 from .signal_net import failure_details
 from .subflow import capture_input, write_back_value
 from .workflow_base import (
+    COMPACT_PAYLOAD_VERSION,
     FAST_YIELD_VERSION,
     INLINE_BATCH,
     INLINE_YIELD_EVERY,
@@ -88,6 +97,59 @@ class ChunkRunMixin(WorkflowBase):
                 return await self._execute_chunk(name, options, chunk_input)
         self._emit_chunk("chunk.started", op, signal, run_id, {"status": "running"})
         return await self._execute_chunk(name, options, chunk_input)
+
+    def _chunk_wire(
+        self, chunk_input: ChunkInput, options: dict[str, Any]
+    ) -> ChunkInput | dict[str, Any]:
+        """What a chunk activity is sent: the compact form from runtime version 4.
+
+        The blueprint hash goes along only when the execution is traced (activity spans);
+        ``own_retry_policy`` tells the activity that the chunk's retry policy is its own
+        (with its own non-retryable error types; see :meth:`_activity_config`).
+        """
+        if self._options.runtime_version < COMPACT_PAYLOAD_VERSION:
+            return chunk_input
+        wire = pack_chunk_input(chunk_input, blueprint_hash=self._options.traced)
+        if "retry_policy" in (options.get("activity") or {}):
+            wire[OWN_RETRY_POLICY] = True
+        return wire
+
+    def _activity_config(self, options: dict[str, Any]) -> dict[str, Any]:
+        """A chunk's activity options: the worker's defaults, then the chunk's own.
+
+        From runtime version 4 the default retry policy is sent without its non-retryable
+        error types (~165 B in every ActivityTaskScheduled event): the chunk activity
+        refuses to retry those itself, from its worker's defaults (chunk/activity.py). A
+        chunk's own retry policy is sent whole.
+        """
+        own = deserialize_activity_config(options.get("activity") or {})
+        config = {**self._runtime.default_activity_config, **own}
+        policy = config.get("retry_policy")
+        if (
+            self._options.runtime_version >= COMPACT_PAYLOAD_VERSION
+            and "retry_policy" not in own
+            and isinstance(policy, RetryPolicy)
+            and policy.non_retryable_error_types
+        ):
+            config["retry_policy"] = dataclasses.replace(policy, non_retryable_error_types=None)
+        return config
+
+    def _spec_input(self, spec: FlowSpec | None = None) -> dict[str, Any]:
+        """The spec a continue-as-new (or a sub-flow's child start) carries.
+
+        From runtime version 4 the packed form, as this run received it (the recorded
+        text, re-sent unchanged; spec_codec); before it the full form, as recorded.
+        """
+        spec = spec or self._spec
+        if self._options.runtime_version < COMPACT_PAYLOAD_VERSION:
+            return spec.to_json()
+        return spec.to_packed()
+
+    def _wire_input(self, value: WorkflowInput) -> WorkflowInput | dict[str, Any]:
+        """A workflow input as sent: without its default fields from runtime version 4."""
+        if self._options.runtime_version < COMPACT_PAYLOAD_VERSION:
+            return value
+        return compact_dataclass(value)
 
     async def _run_chunk(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> Any:
         """Runtime versions 1-2: run a chunk and apply its operations (nested awaits)."""
@@ -265,8 +327,7 @@ class ChunkRunMixin(WorkflowBase):
                 elif self._inline_runs % INLINE_YIELD_EVERY == 0:
                     await workflow.sleep(0.001, summary="inline chunks: yield")
             return await self._run_inline(name, chunk_input)
-        config = {**self._runtime.default_activity_config}
-        config.update(deserialize_activity_config(options.get("activity") or {}))
+        config = self._activity_config(options)
         config.setdefault("summary", name)
         activity_name = f"{self._spec.name}.{name}"
         try:
@@ -278,7 +339,10 @@ class ChunkRunMixin(WorkflowBase):
                     self._note_marker()
                 try:
                     return await workflow.execute_local_activity(
-                        activity_name, chunk_input, result_type=ChunkOutput, **config
+                        activity_name,
+                        self._chunk_wire(chunk_input, options),
+                        result_type=ChunkOutput,
+                        **config,
                     )
                 except FailureError as error:
                     # A local activity's failure arrives as its cause (an ApplicationError,
@@ -287,7 +351,10 @@ class ChunkRunMixin(WorkflowBase):
                         failure_from_activity(error, self._spec.name, name)
                     ) from None
             return await workflow.execute_activity(
-                activity_name, chunk_input, result_type=ChunkOutput, **config
+                activity_name,
+                self._chunk_wire(chunk_input, options),
+                result_type=ChunkOutput,
+                **config,
             )
         except ActivityError as error:
             raise ChunkFailure(failure_from_activity(error, self._spec.name, name)) from None

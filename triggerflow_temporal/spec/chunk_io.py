@@ -98,3 +98,311 @@ def unpack_resume(packed: Mapping[str, Any] | None) -> dict[str, Any] | None:
             answer["response"] = copy.deepcopy(value)
         context["interrupt"] = {**context["interrupt"], **answer}
     return context
+
+
+# ------------------------------------------------------ compact wire (runtime version 4)
+# From runtime version 4 the workflow sends a chunk activity a compact dict instead of a
+# full ChunkInput (bench/RESULTS.md, F6: ~600 B for a 10 B value) and the activity returns a
+# compact ChunkOutput. What the worker can derive is left out: the flow and chunk names
+# (the activity's own name), the execution id (``activity.info().workflow_id``), empty
+# defaults, the blueprint hash (sent only for tracing), signal meta that repeats the parent
+# signal id or the trigger event, and an interrupt's default external wait request. The
+# worker rebuilds the same ChunkInput from either shape, so handlers see the same data.
+# An input without "flow" is compact; with it, the full shape (scheduled by version 1-3
+# executions or by workers before version 4; those keep running on new workers).
+
+# Set in a compact input when the chunk's retry policy is its own: the activity then leaves
+# non-retryable error types to that policy. Without it (the default policy, sent without its
+# error types from version 4), the activity refuses its worker's default non-retryable
+# types itself.
+OWN_RETRY_POLICY = "own_retry_policy"
+
+_PARENT_KEY = "_triggerflow_parent_signal_id"  # interpreter.signal_net.PARENT_KEY
+_SCOPE_KEY = "_triggerflow_aggregation_scope"  # interpreter.signal_net.SCOPE_KEY
+_ORIGIN_KEY = "origin_chunk"
+_CHUNK_INPUT_FIELDS = tuple(ChunkInput.__dataclass_fields__)
+
+
+def _continuation_origin(trigger_event: str, run: str | None) -> dict[str, Any] | None:
+    """``meta["origin_chunk"]`` as the scheduler writes it for a chunk's continuation.
+
+    A continuation's event is ``"Chunk[<name>]-<chunk id>"``; None when it is not one.
+    """
+    if not trigger_event.startswith("Chunk[") or "]-chunk-" not in trigger_event:
+        return None
+    name, _, tail = trigger_event[len("Chunk[") :].rpartition("]-")
+    found: dict[str, Any] = {"chunk_id": tail, "chunk_name": name}
+    if run is not None:
+        found["run_id"] = run
+    found["operator_kind"] = "chunk"
+    return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with dict keys in the same order (what handlers iterate over)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _pack_signal(signal: Mapping[str, Any], trigger_event: str) -> dict[str, Any]:
+    """The compact signal: meta keys the worker can rebuild become short fields.
+
+    ``parent`` / ``scope``: the parent signal id and the aggregation scope (left out when
+    it is the parent); ``origin_run``: a continuation's ``origin_chunk`` (its chunk is named
+    by the trigger event); ``source`` left out when it is ``"chunk"``. Checked by a round
+    trip: a signal in another shape is sent as it is.
+    """
+    meta = dict(signal.get("meta") or {})
+    out: dict[str, Any] = {"id": signal.get("id")}
+    if signal.get("source") != "chunk":
+        out["source"] = signal.get("source")
+    if signal.get("layer_marks"):
+        out["layer_marks"] = signal["layer_marks"]
+    if list(meta)[:2] == [_PARENT_KEY, _SCOPE_KEY]:
+        out["parent"] = meta.pop(_PARENT_KEY)
+        scope = meta.pop(_SCOPE_KEY)
+        if not _same(scope, out["parent"]):
+            out["scope"] = scope
+        origin = meta.get(_ORIGIN_KEY)
+        if list(meta)[:1] == [_ORIGIN_KEY] and isinstance(origin, dict):
+            run = origin.get("run_id")
+            if _same(origin, _continuation_origin(trigger_event, run)):
+                del meta[_ORIGIN_KEY]
+                out["origin_run"] = run
+    if meta:
+        out["meta"] = meta
+    full = {
+        "id": signal.get("id"),
+        "source": signal.get("source"),
+        "meta": dict(signal.get("meta") or {}),
+        "layer_marks": list(signal.get("layer_marks") or []),
+    }
+    if not _same(_unpack_signal(out, trigger_event), full):
+        # Another shape than the interpreter's: sent as it is.
+        return {k: v for k, v in full.items() if v or k in ("id", "source")}
+    return out
+
+
+def _unpack_signal(packed: Mapping[str, Any], trigger_event: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if "parent" in packed:
+        meta[_PARENT_KEY] = packed["parent"]
+        meta[_SCOPE_KEY] = packed.get("scope", packed["parent"])
+        if "origin_run" in packed:
+            meta[_ORIGIN_KEY] = _continuation_origin(trigger_event, packed["origin_run"])
+    meta.update(packed.get("meta") or {})
+    return {
+        "id": packed.get("id"),
+        "source": packed.get("source", "chunk"),
+        "meta": meta,
+        "layer_marks": list(packed.get("layer_marks") or []),
+    }
+
+
+def _default_wait_request(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``external_wait_request`` of an interrupt paused with no exchange options."""
+    return {
+        "request_id": record.get("id"),
+        "interrupt_id": record.get("id"),
+        "exchange_kind": record.get("exchange_kind"),
+        "exchange_id": None,
+        "callback_idempotency_key": None,
+        "actor_id": None,
+        "channel_id": None,
+        "provider_id": None,
+        "wait_mode": "disconnected",
+        "hot_wait_timeout": None,
+        "cold_persistence_policy": "persist",
+        "request_payload_schema": None,
+        "response_payload_schema": None,
+        "dispatch_state": "exposed",
+        "audit_metadata": {
+            "type": record.get("type"),
+            "exchange_kind": record.get("exchange_kind"),
+            "payload": copy.deepcopy(record.get("payload")),
+        },
+        "provider_metadata": {},
+    }
+
+
+# Set in a compact input's resume context when its interrupt record left out the fields
+# that hold their usual value (_interrupt_template).
+_COMPACT_INTERRUPT_FLAG = "interrupt_compact"
+# The fields of an interrupt record (interpreter.interrupt_records) in the order they are
+# written; the ones _interrupt_template knows are left out of a compact record.
+_INTERRUPT_KEYS = (
+    "id",
+    "type",
+    "exchange_kind",
+    "payload",
+    "resume_event",
+    "resume_to",
+    "status",
+    "source_execution_id",
+    "source_flow_name",
+    "source_operator_id",
+    "continuation_event",
+    "resume_count",
+    "max_resumes",
+    "created_at",
+    "resumed_at",
+    "external_wait_request",
+)
+
+
+def _interrupt_template(key: str, record: Mapping[str, Any], chunk_input: ChunkInput) -> Any:
+    """The usual value of an interrupt field when the chunk it paused is resumed.
+
+    ``_MISSING`` for a field without one. The record's earlier fields are already in
+    ``record`` (the wait request is built from them).
+    """
+    if key == "external_wait_request":
+        return _default_wait_request(record)
+    if key == "source_execution_id":
+        return chunk_input.execution_id
+    if key == "source_flow_name":
+        return chunk_input.flow
+    if key == "continuation_event":
+        return chunk_input.trigger_event
+    return _TEMPLATE.get(key, _MISSING)
+
+
+_MISSING = object()
+_TEMPLATE: dict[str, Any] = {
+    "exchange_kind": None,
+    "resume_event": None,
+    "resume_to": "next",
+    "status": "resumed",
+    "resume_count": 0,
+    "max_resumes": None,
+}
+
+
+def _compact_interrupt(record: Mapping[str, Any], chunk_input: ChunkInput) -> dict[str, Any]:
+    compact: dict[str, Any] = {}
+    for key, value in record.items():
+        template = (
+            _interrupt_template(key, record, chunk_input) if key in _INTERRUPT_KEYS else _MISSING
+        )
+        if template is _MISSING or not _same(value, template):
+            compact[key] = value
+    return compact
+
+
+def _expand_interrupt(compact: Mapping[str, Any], chunk_input: ChunkInput) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key in _INTERRUPT_KEYS:
+        if key in compact:
+            record[key] = compact[key]
+        else:
+            template = _interrupt_template(key, record, chunk_input)
+            if template is not _MISSING:
+                record[key] = template
+    for key, value in compact.items():
+        if key not in record:
+            record[key] = value
+    return record
+
+
+def _pack_resume_compact(packed: Mapping[str, Any], chunk_input: ChunkInput) -> dict[str, Any]:
+    """:func:`pack_resume`'s form with the interrupt's usual fields left out.
+
+    Kept only when it rebuilds the record exactly (keys in their order).
+    """
+    interrupt = packed.get("interrupt")
+    if not isinstance(interrupt, dict):
+        return dict(packed)
+    compact = _compact_interrupt(interrupt, chunk_input)
+    if len(compact) == len(interrupt) or not _same(
+        _expand_interrupt(compact, chunk_input), interrupt
+    ):
+        return dict(packed)
+    return {**packed, "interrupt": compact, _COMPACT_INTERRUPT_FLAG: True}
+
+
+def _unpack_resume_compact(packed: Mapping[str, Any], chunk_input: ChunkInput) -> dict[str, Any]:
+    if not packed.get(_COMPACT_INTERRUPT_FLAG) or not isinstance(packed.get("interrupt"), dict):
+        return dict(packed)
+    out = {k: v for k, v in packed.items() if k != _COMPACT_INTERRUPT_FLAG}
+    out["interrupt"] = _expand_interrupt(packed["interrupt"], chunk_input)
+    return out
+
+
+def pack_chunk_input(chunk_input: ChunkInput, *, blueprint_hash: bool = False) -> dict[str, Any]:
+    """The compact wire form of ``chunk_input`` (runtime version 4; workflow side, pure).
+
+    ``blueprint_hash``: send the hash too (the execution traces: activity spans carry it).
+    """
+    out: dict[str, Any] = {"run_id": chunk_input.run_id}
+    if chunk_input.value is not None:
+        out["value"] = chunk_input.value
+    if chunk_input.trigger_event:
+        out["trigger_event"] = chunk_input.trigger_event
+    if chunk_input.trigger_type != "event":
+        out["trigger_type"] = chunk_input.trigger_type
+    if chunk_input.signal:
+        out["signal"] = _pack_signal(chunk_input.signal, chunk_input.trigger_event)
+    if chunk_input.state:
+        out["state"] = chunk_input.state
+    if chunk_input.resources:
+        out["resources"] = chunk_input.resources
+    if chunk_input.resume is not None:
+        out["resume"] = _pack_resume_compact(chunk_input.resume, chunk_input)
+    if chunk_input.interventions:
+        out["interventions"] = chunk_input.interventions
+    if blueprint_hash and chunk_input.blueprint_hash:
+        out["blueprint_hash"] = chunk_input.blueprint_hash
+    if chunk_input.tenant is not None:
+        out["tenant"] = chunk_input.tenant
+    return out
+
+
+def unpack_chunk_input(
+    raw: Mapping[str, Any], *, flow: str, chunk: str, execution_id: str
+) -> ChunkInput:
+    """The ChunkInput a chunk activity was sent, from either wire shape (worker side).
+
+    ``flow``, ``chunk``, ``execution_id``: what the compact shape leaves out (the
+    activity's flow and chunk, ``activity.info().workflow_id``).
+    """
+    if "flow" in raw:  # the full shape
+        return ChunkInput(**{k: raw[k] for k in _CHUNK_INPUT_FIELDS if k in raw})
+    trigger_event = raw.get("trigger_event") or ""
+    chunk_input = ChunkInput(
+        flow=flow,
+        chunk=chunk,
+        execution_id=execution_id,
+        run_id=raw["run_id"],
+        value=raw.get("value"),
+        trigger_event=trigger_event,
+        trigger_type=raw.get("trigger_type") or "event",
+        signal=_unpack_signal(raw["signal"], trigger_event) if "signal" in raw else {},
+        state=dict(raw.get("state") or {}),
+        resources=dict(raw.get("resources") or {}),
+        interventions=list(raw.get("interventions") or []),
+        blueprint_hash=raw.get("blueprint_hash") or "",
+        tenant=raw.get("tenant"),
+    )
+    resume = raw.get("resume")
+    if resume is not None:
+        chunk_input.resume = _unpack_resume_compact(resume, chunk_input)
+    return chunk_input
+
+
+def pack_chunk_output(output: ChunkOutput) -> dict[str, Any]:
+    """What a chunk activity returns: its ChunkOutput without empty defaults.
+
+    The workflow decodes it as a ChunkOutput (absent fields take their defaults), so
+    executions of every runtime version read the same output from either shape.
+    """
+    out: dict[str, Any] = {}
+    if output.value is not None:
+        out["value"] = output.value
+    if output.ops:
+        out["ops"] = output.ops
+    if output.pause is not None:
+        out["pause"] = output.pause
+    return out

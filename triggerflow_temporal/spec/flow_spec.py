@@ -11,6 +11,8 @@ from typing import Any, Literal, get_args
 from temporalio.common import Priority, RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from .spec_codec import is_packed, pack_spec_json, unpack_spec_json
+
 SPEC_VERSION = 1
 
 
@@ -55,7 +57,7 @@ class FlowSpec:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON-ready form (what the workflow input carries)."""
+        """Return the full JSON-ready form (snapshots; start inputs before version 4)."""
         return {
             "version": SPEC_VERSION,
             "name": self.name,
@@ -65,13 +67,45 @@ class FlowSpec:
             "blueprint_hash": self.blueprint_hash,
         }
 
+    def to_packed(self) -> dict[str, Any]:
+        """The packed form a start input carries from runtime version 4 (``spec_codec``).
+
+        A spec decoded from a packed form returns that form as it was received (so a
+        workflow re-sends the recorded text on continue-as-new and to a sub-flow's child);
+        otherwise it is packed once and cached. A spec whose packed form would not rebuild
+        it exactly (never for a compiled one) returns its full form, which decodes too.
+        """
+        cached = getattr(self, "_packed", None)
+        if cached is not None:
+            return cached
+        head = {
+            "version": SPEC_VERSION,
+            "name": self.name,
+            "operators": list(self.operators),
+            "chunks": self.chunks,
+            "blueprint_hash": self.blueprint_hash,
+        }
+        packed = pack_spec_json(
+            head, {name: child.to_packed() for name, child in self.sub_flows.items()}
+        )
+        try:
+            exact = FlowSpec.from_json(packed) == self
+        except ValueError:
+            exact = False
+        result = packed if exact else self.to_json()
+        object.__setattr__(self, "_packed", result)
+        return result
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FlowSpec:
-        """Rebuild a spec from :meth:`to_json` output, checking its hash."""
+        """Rebuild a spec from :meth:`to_json` or :meth:`to_packed` output, checking its hash."""
         if not isinstance(data, dict) or data.get("version") != SPEC_VERSION:
             raise ValueError(
                 f"Not a triggerflow_temporal FlowSpec (version {SPEC_VERSION}): {str(data)[:200]}"
             )
+        packed = data if is_packed(data) else None
+        if packed is not None:
+            data = unpack_spec_json(packed)
         sub_flows = {name: cls.from_json(child) for name, child in data["sub_flows"].items()}
         operators = tuple(data["operators"])
         expected = cls.hash_of(operators, data["chunks"], sub_flows)
@@ -80,13 +114,16 @@ class FlowSpec:
                 f"FlowSpec '{data.get('name')}' hash mismatch: recorded "
                 f"{data.get('blueprint_hash')}, computed {expected}."
             )
-        return cls(
+        spec = cls(
             name=data["name"],
             operators=operators,
             chunks=data["chunks"],
             sub_flows=sub_flows,
             blueprint_hash=expected,
         )
+        if packed is not None:
+            object.__setattr__(spec, "_packed", packed)
+        return spec
 
     @property
     def short_hash(self) -> str:

@@ -82,6 +82,40 @@ def search_attribute_updates(
     return updates
 
 
+# (status, pending interrupt types, (assignees, candidate groups) or None): what a workflow
+# last upserted, or None when it does not know.
+VisibleValues = tuple[str, tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]] | None]
+
+
+def initial_visible_values(*, access: bool) -> VisibleValues:
+    """What :func:`initial_search_attributes` makes visible (unset lists read as empty)."""
+    return ("created", (), ((), ()) if access else None)
+
+
+def changed_search_attribute_updates(
+    previous: VisibleValues | None, current: VisibleValues
+) -> list[SearchAttributeUpdate[Any]]:
+    """The upserts that move the visible values from ``previous`` to ``current``.
+
+    Only the attributes whose value changed (all of them when ``previous`` is None);
+    empty when nothing a visibility query can see changed (runtime version 4).
+    """
+    status, types, access = current
+    old_status, old_types, old_access = previous if previous is not None else (None, None, None)
+    updates: list[SearchAttributeUpdate[Any]] = []
+    if status != old_status:
+        updates.append(STATUS.value_set(status))
+    if types != old_types:
+        updates.append(PENDING_TYPES.value_set(list(types)))
+    if access is not None:
+        old_assignees, old_groups = old_access if old_access is not None else (None, None)
+        if access[0] != old_assignees:
+            updates.append(ASSIGNEES.value_set(list(access[0])))
+        if access[1] != old_groups:
+            updates.append(CANDIDATE_GROUPS.value_set(list(access[1])))
+    return updates
+
+
 _SUPPORT_CACHE: dict[tuple[int, str, tuple[str, ...]], bool] = {}
 
 

@@ -43,6 +43,9 @@ class ExecutionOptions:
     # (gateway.md "Notifications"). Set by clients from this field's introduction on, so
     # histories recorded before it replay without the notification plan and children.
     notifications: bool = False
+    # The starting client traces (OpenTelemetry): from runtime version 4 chunk inputs carry
+    # the blueprint hash only then, for the activity spans' triggerflow.blueprint_hash.
+    traced: bool = False
 
 
 def option_problems(auto_close_timeout: Any, concurrency: Any) -> list[str]:
@@ -70,7 +73,8 @@ def option_problems(auto_close_timeout: Any, concurrency: Any) -> list[str]:
 DEFAULT_TASK_QUEUE = "triggerflow"
 
 # 2: bounded fan-out (default in-flight cap, for_each items carried over continue-as-new,
-# the start update settling across runs).
+# the start update settling across runs). 3: the durable-queue scheduler. 4: sub-flow
+# pauses projected to the parent (and the changes of issue 18 gated on it).
 RUNTIME_VERSION = 4
 
 # Key of an update result whose chain handed for_each items to the next run: the client
