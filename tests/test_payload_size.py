@@ -598,3 +598,25 @@ async def test_search_attributes_are_upserted_only_when_a_visible_value_changes(
             visible[name] = value
     assert set(upserts[-1]) == {"TriggerFlowStatus"}  # nothing pending any more
     assert upserts[0]["TriggerFlowPendingInterruptTypes"] == ["approval"]
+
+
+# ------------------------------------------------------------------ worker check
+async def test_a_slow_call_of_a_flow_answered_recently_is_not_looked_at():
+    from triggerflow_temporal.client import worker_check
+
+    class NoDescribe:
+        def get_workflow_handle(self, *_: Any) -> Any:
+            raise AssertionError("described although calls of this flow were answered")
+
+    client: Any = NoDescribe()
+    key = (id(client), "payload-watch", "queue")
+    answered = asyncio.get_running_loop().create_future()
+    answered.set_result(None)
+    worker_check._note_answered(key, answered)
+    call = asyncio.get_running_loop().create_future()
+    watcher = asyncio.ensure_future(worker_check._watch(call, client, "wid", key))
+    await asyncio.sleep(0.05)
+    call.set_result("answer")
+    assert await watcher is None
+    # Another queue (or flow) was not answered: that call is looked at.
+    assert not worker_check._answered_recently((id(client), "payload-watch", "elsewhere"))

@@ -16,7 +16,7 @@ from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ApplicationError
 
 from ..spec.flow_spec import FlowSpec
-from ..spec.wire import ContinueRequest, ExecutionOptions, FlowRuntime, Semaphore
+from ..spec.wire import ContinueRequest, ExecutionOptions, FlowRuntime, Semaphore, WorkflowInput
 from .event_recorder import EventRecorder
 from .interventions import InterventionLedger
 from .legacy_engine import Engine
@@ -160,6 +160,9 @@ class WorkflowBase:
         raise NotImplementedError
 
     def _spec_input(self, spec: FlowSpec | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _wire_input(self, value: WorkflowInput) -> WorkflowInput | dict[str, Any]:
         raise NotImplementedError
 
     def _update_details(self) -> None:
