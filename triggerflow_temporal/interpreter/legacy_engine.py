@@ -60,7 +60,8 @@ class Engine(SignalNet):
         run_sub_flow: Callable[[dict[str, Any], dict[str, Any]], Awaitable[Any]],
         condition: ConditionLookup,
         on_activity: Callable[[], None],
-        before_operator: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+        # (what it returns is the scheduler's: an intervention policy's choice, never here)
+        before_operator: Callable[[dict[str, Any], dict[str, Any]], object] | None = None,
         fanout_limit: Callable[[], int | None] | None = None,
         hold_fanout: Callable[[], bool] | None = None,
     ) -> None:

@@ -7,7 +7,7 @@ run under tests without Temporal's workflow class.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 
@@ -51,8 +51,14 @@ class SchedulerHost(Protocol):
         """A chunk failed (``chunk.failed``)."""
         ...
 
-    def before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
-        """Interventions inserted before an operator runs."""
+    def before_operator(
+        self, op: dict[str, Any], signal: dict[str, Any]
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Interventions inserted before an operator runs.
+
+        Or, when the execution's intervention policy must choose first, what to await
+        before ``op`` runs (nothing else runs meanwhile).
+        """
         ...
 
     def on_activity(self) -> None:

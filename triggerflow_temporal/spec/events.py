@@ -40,6 +40,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "triggerflow.intervention_inserted",
         "triggerflow.intervention_consumed",
         "triggerflow.intervention_expired",
+        "triggerflow.intervention_rejected",  # an intervention_policy failed (WARNING)
         "triggerflow.sub_flow_started",
         "triggerflow.sub_flow_completed",
         "triggerflow.sub_flow_failed",
