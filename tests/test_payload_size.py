@@ -620,3 +620,26 @@ async def test_a_slow_call_of_a_flow_answered_recently_is_not_looked_at():
     assert await watcher is None
     # Another queue (or flow) was not answered: that call is looked at.
     assert not worker_check._answered_recently((id(client), "payload-watch", "elsewhere"))
+
+
+async def test_a_burst_of_slow_calls_of_one_flow_shares_its_looks(monkeypatch):
+    from triggerflow_temporal.client import worker_check
+
+    looks: list[str] = []
+    release = asyncio.Event()
+
+    async def verdict(client: Any, workflow_id: str) -> Any:
+        looks.append(workflow_id)
+        await release.wait()
+        return worker_check._Verdict("ok", "queue", "payload-burst", last_poll_age=1.0)
+
+    monkeypatch.setattr(worker_check, "_verdict", verdict)
+    client: Any = object()
+    key = (id(client), "payload-burst", "queue")
+    burst = [asyncio.ensure_future(worker_check._look(client, f"wid-{i}", key)) for i in range(20)]
+    await asyncio.sleep(0.01)
+    release.set()
+    verdicts = await asyncio.gather(*burst)
+    assert len(looks) == 1 and all(v.kind == "ok" for v in verdicts)
+    # A worker polls the queue: the calls of this flow are spared their looks for a while.
+    assert worker_check._answered_recently(key)

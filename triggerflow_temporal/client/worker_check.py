@@ -279,6 +279,50 @@ def _note_answered(key: tuple[int, str, str] | None, task: asyncio.Future[Any]) 
         _ANSWERED[key] = time.monotonic()
 
 
+# (client, flow name, task queue) -> the look in progress for one of its calls.
+_LOOKS: dict[tuple[int, str, str], asyncio.Future[_Verdict]] = {}
+
+
+async def _look(client: Client, workflow_id: str, key: tuple[int, str, str] | None) -> _Verdict:
+    """:func:`_verdict` of the execution, sharing what a burst of calls finds out.
+
+    Calls of one flow, client and task queue wait on a look another of them has in
+    progress; a look that saw a worker polling the queue (for a workflow task that waited)
+    counts as an answer for all of them (:data:`ANSWERED_FRESH`). A burst of slow calls (a
+    busy server) then costs a few describes, not a few per call.
+    """
+    if key is None:
+        return await _verdict(client, workflow_id)
+    shared = _LOOKS.get(key)
+    if shared is not None and not shared.done():
+        try:
+            verdict = await asyncio.shield(shared)
+        except Exception:
+            verdict = None
+        if verdict is not None and _healthy(verdict):
+            return verdict
+    own = asyncio.ensure_future(_verdict(client, workflow_id))
+    own.add_done_callback(_retrieve)
+    _LOOKS[key] = own
+    try:
+        verdict = await asyncio.shield(own)
+    finally:
+        if _LOOKS.get(key) is own and own.done():
+            del _LOOKS[key]
+    if _healthy(verdict):
+        _ANSWERED[key] = time.monotonic()
+    return verdict
+
+
+def _healthy(verdict: _Verdict) -> bool:
+    """A worker was seen polling the queue for a workflow task that waited."""
+    return (
+        verdict.kind == "ok"
+        and verdict.last_poll_age is not None
+        and verdict.last_poll_age <= POLLER_FRESH_SECONDS
+    )
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # looked at, so asyncio does not log it
@@ -302,7 +346,7 @@ async def _watch(
             suspect_since = None
             await asyncio.wait({task}, timeout=interval)
             continue
-        look = asyncio.ensure_future(_verdict(client, workflow_id))
+        look = asyncio.ensure_future(_look(client, workflow_id, key))
         look.add_done_callback(_retrieve)
         await asyncio.wait({task, look}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
