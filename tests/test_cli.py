@@ -41,9 +41,11 @@ from triggerflow_temporal.cli.config import (
     ENV_WORKSPACE,
     ENV_WORKSPACE_TOKEN,
     CLIError,
+    load_event_handler,
     load_flow,
     worker_settings,
 )
+from triggerflow_temporal.cli.main import build_parser
 from triggerflow_temporal.examples.approval import refund_flow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -618,3 +620,49 @@ def test_a_file_in_the_working_directory_does_not_shadow_an_installed_module(tmp
     assert sys.path[-1] == str(tmp_path)  # the flows of a checkout still resolve
     module = importlib.import_module("colorsys")
     assert not module.__file__.startswith(str(tmp_path))
+
+
+# ------------------------------------------------------- execution.on() handlers
+def test_worker_event_handlers_are_loaded_by_import_path():
+    args = build_parser().parse_args(
+        [
+            "worker",
+            "--event-handler",
+            "tests.conformance.test_dynamic_bindings:db_on_ping",
+            "--event-handler",
+            "tests.conformance.test_dynamic_bindings:db_on_ping_again",
+        ]
+    )
+    handlers = [load_event_handler(path) for path in args.event_handler]
+    assert [h.__name__ for h in handlers] == ["db_on_ping", "db_on_ping_again"]
+    with pytest.raises(CLIError, match="package.module:name"):
+        load_event_handler("no_colon")
+    with pytest.raises(CLIError, match="has no attribute"):
+        load_event_handler("tests.conformance.test_dynamic_bindings:nope")
+    with pytest.raises(CLIError, match="not a function"):
+        load_event_handler("tests.conformance.test_dynamic_bindings:NATIVE")
+
+
+async def test_run_worker_serves_event_handlers(temporal_env):
+    from tests.conformance import test_dynamic_bindings as bindings
+
+    queue = f"cli-on-{uuid.uuid4().hex[:8]}"
+    settings = worker_settings(
+        {}, flows=["a:b"], address=address_of(temporal_env), task_queue=queue
+    )
+    stop = asyncio.Event()
+    handler = load_event_handler("tests.conformance.test_dynamic_bindings:db_on_ping")
+    task = asyncio.ensure_future(
+        run_worker([bindings.flow], stop=stop, settings=settings, event_handlers=[handler])
+    )
+    try:
+        execution = bindings.flow.create_execution(
+            client=temporal_env.client, task_queue=queue, auto_close=False
+        )
+        execution.on("ping", handler, binding_id="cli")
+        await execution.async_start(1)
+        assert await execution.async_emit("ping", 4) == ["handled:4"]
+        await execution.async_close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

@@ -176,3 +176,15 @@ async def test_the_command_worker_keeps_eager_dispatch(monkeypatch):
     assert _RecordingWorker.seen["client"] is lazy
     assert _RecordingWorker.seen["task_queue"] == settings.task_queue
     _keeps_eager_dispatch(_RecordingWorker.seen)
+
+
+async def test_flow_async_start_is_started_eagerly_by_the_local_worker(runtime):
+    # Eager workflow start: the worker on the starting client gets the first workflow task
+    # with the start reply; the server records that it accepted the eager request.
+    async with runtime([flow]) as client:
+        execution = flow.create_execution(client=client, hidden=True, auto_close_timeout=0)
+        assert await execution.async_start(3) is not None
+        history = await client.get_workflow_handle(execution.id).fetch_history()
+        assert history.events[
+            0
+        ].workflow_execution_started_event_attributes.eager_execution_accepted

@@ -52,7 +52,11 @@ async def main(names: list[str]) -> None:
         ]
         flows = catalogue.served_flows(found)
         plugin = TriggerFlowPlugin(
-            flows, catalogue.RESOURCES, workspace=str(Path(tmp) / "workspace.db")
+            flows,
+            catalogue.RESOURCES,
+            workspace=str(Path(tmp) / "workspace.db"),
+            event_handlers=catalogue.EVENT_HANDLERS,
+            intervention_policies=catalogue.INTERVENTION_POLICIES,
         )
         catalogue.CURRENT_HISTORIES_DIR.mkdir(exist_ok=True)
         async with start_local_runtime(flows, plugin=plugin) as client:

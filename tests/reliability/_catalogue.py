@@ -47,8 +47,10 @@ from tests import (
     test_time_skipping,
     test_tracing,
 )
+from tests import test_embedded_defaults as embedded_defaults
 from tests import test_messages as messages
 from tests import test_notify_flows as notify
+from tests import test_sub_flow_pause_runs as sub_flow_pause_runs
 from tests.conformance import _replay as conformance
 from tests.conformance import (
     test_10_pause_resume_next,
@@ -59,9 +61,12 @@ from tests.conformance import (
     test_23_runtime_stream,
 )
 from tests.conformance import test_contracts as contracts
+from tests.conformance import test_dynamic_bindings as dynamic_bindings
+from tests.conformance import test_intervention_policy as intervention_policy
 from tests.conformance import test_sealing as sealing
 from tests.conformance import test_snapshot_tree as snapshot_tree
 from tests.conformance import test_sub_flow_mappings as sub_flow_mappings
+from tests.conformance import test_sub_flow_pause as sub_flow_pause
 from tests.gateway import flows as gateway
 from tests.security import test_resources_hostile as security_resources
 from tests.security import test_snapshot_hostile as security_snapshot
@@ -778,6 +783,37 @@ def _sealing_flows() -> list[Entry]:
     ]
 
 
+# Intervention policies the recording worker serves (record_flows.py); a replay needs none:
+# the policy's answers are local-activity markers in the history.
+INTERVENTION_POLICIES = intervention_policy.POLICIES
+
+
+def _intervention_policy_flows() -> list[Entry]:
+    """intervention_policy (issue 16): a worker-registered policy chooses (local activity)."""
+    ip = intervention_policy
+    scenario: list[Step] = [
+        ("start", "x"),
+        ("intervene", {"p": 1}, {}),
+        ("intervene", {"p": 2}, {"target": "ip_c"}),
+        ("intervene", {"p": 3}, {"target": "nowhere"}),
+        ("continue", "gate", "go"),
+    ]
+    auto = {"intervention_mode": "auto"}
+    return [
+        Entry("ip-policy", ip.flow, scenario, {**auto, "intervention_policy": ip.pick_last}),
+        Entry(
+            "ip-policy-raises", ip.flow, scenario, {**auto, "intervention_policy": ip.pick_raises}
+        ),
+        Entry("ip-planned", ip.planned, scenario, {"intervention_policy": ip.pick_last}),
+        Entry(
+            "ip-ticker",
+            ip.ticker,
+            [("start", None), ("emit", "tick", 0), ("intervene", "one", {}), ("emit", "tick", 1)],
+            {**auto, "intervention_policy": ip.pick_last},
+        ),
+    ]
+
+
 def _payload_flows() -> list[Entry]:
     """Compact payloads (issue 18): data answers, a resume, a chain, continue-as-new."""
     p = test_payload_size
@@ -809,6 +845,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_run_long_flows(),
         *_notify_flows(),
         *_sealing_flows(),
+        *_intervention_policy_flows(),
         *_payload_flows(),
         *_agently_parity_flows(),
     ]
@@ -966,6 +1003,51 @@ def _agently_parity_flows() -> list[Entry]:
             "ct-typed-bad-result",
             contracts.flow,
             [("start_fails", {"id": 9, "note": "bad-result"})],
+        ),
+        *_sub_flow_pause_flows(),
+        Entry("db-bindings", dynamic_bindings.flow, [], custom=_dynamic_bindings),
+        # issue 18: the embedded stack's defaults (tests/test_embedded_defaults.py).
+        Entry("embedded_defaults", embedded_defaults.flow, [("start", 1)]),
+    ]
+
+
+# execution.on() handlers the recording worker serves (record_flows.py).
+EVENT_HANDLERS = dynamic_bindings.HANDLERS
+
+
+async def _dynamic_bindings(entry: Entry, client: Client, workflow_id: str) -> None:
+    # As test_dynamic_bindings: one binding before the start, one added live, one removed.
+    execution = entry.flow.create_execution(
+        client=client, execution_id=workflow_id, auto_close=False
+    )
+    execution.on("ping", dynamic_bindings.db_on_ping, binding_id="first")
+    await execution.async_start(1)
+    await execution.async_emit("ping", 2)
+    await execution.async_on("ping", dynamic_bindings.db_on_ping_again, binding_id="second")
+    await execution.async_emit("ping", 3)
+    await execution.async_off("first")
+    await execution.async_emit("ping", 4)
+    await execution.async_close()
+    await _finish(client, workflow_id)
+
+
+def _sub_flow_pause_flows() -> list[Entry]:
+    """Pauses inside sub-flows: projected, continued through the parent, cancelled."""
+    sp = sub_flow_pause
+    runs = sub_flow_pause_runs
+    lasting = {"auto_close": False}
+    return [
+        Entry("sp-child", sp.sp_child, [("start", 3), ("continue", None, "ok")], lasting),
+        Entry("sp-middle", sp.sp_middle, [("start", 4), ("continue", None, "ok")], lasting),
+        Entry("sp-parent", sp.sp_parent, [("start", 5), ("continue", None, "yes")], lasting),
+        Entry("sp-deep", sp.sp_deep, [("start", 2), ("continue", None, "deep")], lasting),
+        Entry("sr-child", runs.sr_child, [("start", None), ("continue", None, "ok")], lasting),
+        Entry("sr-parent", runs.sr_parent, [("start", None), ("continue", None, "yes")], lasting),
+        Entry(
+            "sp-parent-cancel",
+            sp.sp_parent,
+            [("start", 1), ("close", {"pending_interrupts": "cancel"})],
+            lasting,
         ),
     ]
 

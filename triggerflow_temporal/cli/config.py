@@ -10,7 +10,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -243,13 +243,13 @@ def short_error(error: BaseException) -> str:
 
 
 # ----------------------------------------------------------------------------- flows
-def load_flow(path: str) -> TriggerFlow:
-    """Import ``"package.module:attribute"`` and return the TriggerFlow it names."""
+def _import_attribute(path: str, what: str, example: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the object it names."""
     module_name, sep, attribute = path.partition(":")
     if not sep or not module_name or not attribute:
         raise CLIError(
-            f"Cannot load flow {path!r}: use the form 'package.module:flow_variable', e.g. "
-            "'myapp.flows:refund_flow'."
+            f"Cannot load {what} {path!r}: use the form 'package.module:name', e.g. "
+            f"{example!r}."
         )
     if os.getcwd() not in sys.path:
         # Last, not first: a file in the working directory must not shadow an installed
@@ -259,15 +259,29 @@ def load_flow(path: str) -> TriggerFlow:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise CLIError(
-            f"Cannot import module {module_name!r} for flow {path!r}: {error}"
+            f"Cannot import module {module_name!r} for {what} {path!r}: {error}"
         ) from error
-    flow: Any = module
+    found: Any = module
     for part in attribute.split("."):
-        if not hasattr(flow, part):
+        if not hasattr(found, part):
             raise CLIError(
-                f"Module {module_name!r} has no attribute {attribute!r} (flow {path!r})."
+                f"Module {module_name!r} has no attribute {attribute!r} ({what} {path!r})."
             )
-        flow = getattr(flow, part)
+        found = getattr(found, part)
+    return found
+
+
+def load_event_handler(path: str) -> Callable[..., Any]:
+    """Import an ``execution.on()`` handler named ``"package.module:function"``."""
+    handler = _import_attribute(path, "event handler", "myapp.handlers:on_ping")
+    if not callable(handler):
+        raise CLIError(f"{path!r} is a {type(handler).__name__}, not a function.")
+    return handler
+
+
+def load_flow(path: str) -> TriggerFlow:
+    """Import ``"package.module:attribute"`` and return the TriggerFlow it names."""
+    flow = _import_attribute(path, "flow", "myapp.flows:refund_flow")
     if isinstance(flow, TriggerFlow):
         return flow
     if is_agently_flow(flow):

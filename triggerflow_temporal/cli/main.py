@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file with `notifications` and `links`, YAML or JSON (the gateway's file; "
         "env TRIGGERFLOW_GATEWAY_CONFIG)",
     )
+    worker.add_argument(
+        "--event-handler",
+        action="append",
+        default=None,
+        metavar="PKG.MODULE:FUNCTION",
+        help="an execution.on() handler to serve (repeatable)",
+    )
 
     start = sub.add_parser("start", help="start an execution")
     start.add_argument("flow", help="flow name (examples, $TRIGGERFLOW_FLOWS) or pkg.module:flow")

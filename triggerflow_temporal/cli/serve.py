@@ -25,6 +25,7 @@ from .config import (
     WorkerSettings,
     connect_with,
     flow_paths,
+    load_event_handler,
     load_flow,
     out,
     short_error,
@@ -206,6 +207,7 @@ async def run_worker(
     settings: WorkerSettings | None = None,
     notifiers: Sequence[NotificationChannel] = (),
     approval_links: ApprovalLinks | None = None,
+    event_handlers: Sequence[Callable[..., Any]] = (),
 ) -> None:
     """Connect and serve ``flows`` until ``stop`` is set, SIGINT or SIGTERM.
 
@@ -220,6 +222,7 @@ async def run_worker(
             arguments above are then ignored.
         notifiers: Notification channels (``TriggerFlowPlugin(notifiers=...)``).
         approval_links: Approval links minted into notifications.
+        event_handlers: ``execution.on()`` handlers (``TriggerFlowPlugin(event_handlers=...)``).
 
     Raises:
         CLIError: The server cannot be reached, or the worker cannot run.
@@ -240,6 +243,7 @@ async def run_worker(
         task_queue=settings.task_queue,
         notifiers=notifiers,
         approval_links=approval_links,
+        event_handlers=event_handlers,
     )
     options = settings.connect
     client = await connect_with(options, plugins=[plugin])
@@ -284,11 +288,13 @@ async def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # Before connecting: a wrong channel or secret stops the worker with the key to fix.
     notify = worker_notifications(args.config, env)
     flows = [load_flow(path) for path in settings.flows]
+    handlers = [load_event_handler(path) for path in args.event_handler or []]
     await run_worker(
         flows,
         settings=settings,
         notifiers=notify.channels,
         approval_links=notify.approval_links,
+        event_handlers=handlers,
     )
     return 0
 

@@ -27,6 +27,7 @@ from .._errors import ExecutionStateError, NoWorkerError
 from ..spec import wire
 from ..spec.spec_codec import compact_dataclass
 from ..spec.state import get_path
+from .binding_methods import BindingMethods
 from .calls import ExecutionCalls
 from .checks import check_json, check_resume_value
 from .errors import rebuild_error
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 _UNSET: Any = object()
 
 
-class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
+class TriggerFlowExecution(BindingMethods, InterventionMethods, RuntimeStreamMethods):
     """A handle on one execution (a Temporal workflow; execution id = workflow id).
 
     Created by ``flow.create_execution(...)`` or ``flow.get_execution(...)``; usable from
@@ -65,6 +66,7 @@ class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
         tenant: str | None = None,
         hidden: bool = False,
         started_by: str | dict[str, Any] | None = None,
+        intervention_policy: Any = None,
         **unsupported: Any,
     ) -> None:
         if unsupported:
@@ -89,10 +91,12 @@ class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
             tenant=tenant,
             hidden=hidden,
             started_by=started_by,
+            intervention_policy=intervention_policy,
         )
         self._started = False
         self._attached = False
         self._workflow_created = False
+        self._pending_bindings: dict[str, dict[str, Any]] = {}  # on() before the start
 
     @classmethod
     def attach(
@@ -166,6 +170,9 @@ class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
                         spec.name,
                         compact_dataclass(workflow_input),  # defaults left out (spec_codec)
                         result_type=dict,
+                        # A worker on this client gets the first task with the start reply
+                        # (no dispatch round trip); the server ignores it otherwise.
+                        request_eager_start=True,
                         **kwargs,
                     ),
                     "start",
@@ -201,9 +208,12 @@ class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
         """Create the workflow and run its ``start`` update (update-with-start)."""
         operation = await self._setup.with_start(self._id, workflow_input)
         try:
+            start: dict[str, Any] = {"value": value}
+            if self._pending_bindings:
+                start["bindings"] = list(self._pending_bindings.values())
             started = await calls.start_update(
                 wire.UPDATE_START,
-                {"value": value},
+                start,
                 operation,
                 action="start",
                 rpc_timeout=rpc_timeout,
@@ -466,6 +476,7 @@ class TriggerFlowExecution(InterventionMethods, RuntimeStreamMethods):
             runtime_resources=runtime_resources,
             validate_resources=validate_resources,
             allow_blueprint_change=allow_blueprint_change,
+            bindings=self._pending_bindings,
         )
         self._started = True
         return self

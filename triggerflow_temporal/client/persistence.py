@@ -155,11 +155,38 @@ async def save_execution(client: Client, execution_id: str) -> dict[str, Any]:
 
     Signed when a snapshot key is set (:func:`snapshot_key`).
     """
-    snapshot = await query(client, execution_id, QUERY_SNAPSHOT)
+    snapshot = await _snapshot_with_children(client, execution_id, depth=0)
     snapshot["snapshot_id"] = uuid.uuid4().hex
     snapshot["created_at"] = time.time()
     key = snapshot_key(client)
     return sign_snapshot(snapshot, key) if key else snapshot
+
+
+# Sub-flows nested deeper than this are not saved with their parent (a cycle guard).
+MAX_SUB_FLOW_DEPTH = 16
+
+
+async def _snapshot_with_children(
+    client: Client, execution_id: str, *, depth: int
+) -> dict[str, Any]:
+    """The execution's snapshot with each paused sub-flow's own snapshot in its frame.
+
+    A frame's ``child_saved_state`` is what a loaded parent starts the child again from
+    (natively the frame carries it too); the workflow cannot query its child, so the
+    client adds it here.
+    """
+    snapshot = await query(client, execution_id, QUERY_SNAPSHOT)
+    frames = snapshot.get("sub_flow_frames") or {}
+    if frames and depth >= MAX_SUB_FLOW_DEPTH:
+        raise RuntimeError(
+            f"Execution {execution_id!r} has sub-flows nested deeper than {MAX_SUB_FLOW_DEPTH}; "
+            "it cannot be saved."
+        )
+    for frame in frames.values():
+        frame["child_saved_state"] = await _snapshot_with_children(
+            client, frame["child_execution_id"], depth=depth + 1
+        )
+    return snapshot
 
 
 def saved_options(parsed: dict[str, Any]) -> ExecutionOptions:
@@ -237,7 +264,12 @@ def _check_graph(saved: dict[str, Any], spec: FlowSpec) -> None:
     """Every operator the snapshot refers to must exist in the graph it is loaded into."""
     missing: list[str] = []
     ops = {op["id"] for op in spec.operators}
+    for frame_id, frame in (saved.get("sub_flow_frames") or {}).items():
+        if frame.get("parent_operator_id") not in ops:
+            missing.append(f"sub-flow frame {frame_id!r} -> {frame.get('parent_operator_id')}")
     for record in saved["interrupts"].values():
+        if record.get("sub_flow_frame_id"):
+            continue  # a child's interrupt: the child's own snapshot is checked on its load
         if record.get("status") == "waiting" and record.get("source_operator_id") not in ops:
             missing.append(f"interrupt {record['id']!r} -> {record.get('source_operator_id')}")
     for item in saved["durable_system_state"]["temporal"].get("pending") or []:

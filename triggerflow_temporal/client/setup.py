@@ -20,6 +20,7 @@ from .._errors import ExecutionStateError
 from ..definition.builder import FlowBuilder
 from ..interpreter.access import actor_problem, normalize_actor
 from ..interpreter.interventions import check_mode
+from ..plugin.intervention_policies import execution_policy
 from ..plugin.plugin import TriggerFlowPlugin
 from ..spec.spec_codec import compact_dataclass
 from ..spec.wire import DEFAULT_TASK_QUEUE, ExecutionOptions, WorkflowInput, option_problems
@@ -77,16 +78,21 @@ class ExecutionSetup:
         tenant: str | None,
         hidden: bool,
         started_by: str | dict[str, Any] | None = None,
+        intervention_policy: Any = None,
     ) -> ExecutionSetup:
         """The setup of ``create_execution(...)``'s arguments, checked as Agently does.
 
         The arguments are ``create_execution``'s, but ``intervention_mode`` is ``...``
-        when it was not given (None is a mode: interventions off).
+        when it was not given (None is a mode: interventions off). ``intervention_policy``
+        (a function registered on the worker, or its ``module.qualname``) is recorded by
+        name.
 
         Raises:
             ValueError: An invalid ``auto_close_timeout`` or ``concurrency``; runtime
-                resources over the payload limit.
-            TypeError: Runtime resources that are not JSON-ready data.
+                resources over the payload limit; an ``intervention_policy`` a worker
+                cannot look up by name (a lambda, a nested or ``__main__`` function).
+            TypeError: Runtime resources that are not JSON-ready data; an
+                ``intervention_policy`` that is neither a function, a name nor None.
         """
         problems = option_problems(auto_close_timeout, concurrency)
         actor = actor_problem(started_by)
@@ -107,6 +113,7 @@ class ExecutionSetup:
             runtime_resources=resources,
             tenant=tenant,
             started_by=normalize_actor(started_by),
+            intervention_policy=execution_policy(intervention_policy),
         )
         return cls(
             flow,

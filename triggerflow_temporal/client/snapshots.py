@@ -14,6 +14,7 @@ from typing import Any
 from .._errors import SnapshotError
 from ..interpreter.snapshot import parse_snapshot
 from ..spec.wire import ExecutionOptions
+from .binding_methods import loaded_bindings
 from .checks import check_json
 from .persistence import (
     execution_history,
@@ -79,6 +80,8 @@ def _load_options(
     )
     if setup.intervention_mode is not ...:
         options.intervention_mode = setup.intervention_mode
+    # As natively the policy is the loading handle's (a snapshot keeps only its name).
+    options.intervention_policy = setup.options.intervention_policy
     return options
 
 
@@ -93,6 +96,7 @@ async def load_snapshot(
     runtime_resources: dict[str, Any] | None,
     validate_resources: bool,
     allow_blueprint_change: bool,
+    bindings: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """``execution.async_load(...)``: start a workflow seeded from ``saved``; its id.
 
@@ -106,6 +110,7 @@ async def load_snapshot(
         runtime_resources: Execution resources to re-inject.
         validate_resources: Raise ``RuntimeError`` if a required resource is missing.
         allow_blueprint_change: Load a snapshot saved under another blueprint.
+        bindings: The handle's ``execution.on()`` bindings registered before the load.
     """
     client = setup.resolve_client()
     if from_step is not None:
@@ -123,6 +128,16 @@ async def load_snapshot(
     parsed = parse_snapshot(saved, key=snapshot_key(client))
     if runtime_resources is not None:
         check_json("runtime_resources", runtime_resources)
+    try:
+        restored, missing_handlers = loaded_bindings(parsed, bindings or {})
+    except ValueError as error:
+        raise SnapshotError(str(error)) from None
+    if validate_resources and missing_handlers:
+        raise RuntimeError(
+            f"Can not load TriggerFlow execution {parsed['execution_id']}; missing resources: "
+            f"{missing_handlers}."
+        )
+    parsed.setdefault("signal_net", {})["bindings"] = restored
     if validate_resources:
         missing = missing_resources(setup, parsed, runtime_resources)
         if missing:

@@ -286,29 +286,16 @@ class InterruptsMixin(EventsMixin):
         if not self._check_continue(request, by_timer=by_timer):
             return copy.deepcopy(self._interrupts[request.interrupt_id])
         record = self._interrupts[request.interrupt_id]
-        if request.resume_request_id is not None:
-            record.setdefault("resume_requests", {})[request.resume_request_id] = {
-                "request_id": request.resume_request_id,
-                "status": "accepted",
-                "value": copy.deepcopy(request.value),
-                "actor": request.actor,
-                "accepted_at": workflow.now().timestamp(),
-            }
-            record["resume_request_id"] = request.resume_request_id
+        if record.get("sub_flow_frame_id"):
+            # A child's interrupt projected here: the child resumes it (subflow_frames.py).
+            return await self._continue_projected(request, record, awaited=awaited)
         timer = self._timers.pop(request.interrupt_id, None)
         if timer is not None and not timer.done() and not by_timer:
             timer.cancel()
         self._deadlines.pop(request.interrupt_id, None)
         origin = record["source_signal"]
         resume_to = record["resume_to"]
-        record["status"] = "resumed"
-        record["resumed_at"] = workflow.now().timestamp()
-        record["resume_value"] = request.value
-        record["response"] = request.value
-        if request.actor is not None or request.resume_request_id is not None:
-            principal = normalize_actor(request.actor)
-            record["resumed_by"] = principal["subject"] if principal else None
-        record["resumed_by_principal"] = resumed_by_principal(request.actor, record["resumed_at"])
+        self._mark_resumed(record, request)
         resume_context = {
             "interrupt_id": record["id"],
             "value": request.value,
@@ -357,6 +344,26 @@ class InterruptsMixin(EventsMixin):
         if isinstance(outcome, Held):
             return outcome  # the resumed chain goes on in the next run
         return copy.deepcopy(self._interrupts[request.interrupt_id])
+
+    def _mark_resumed(self, record: dict[str, Any], request: ContinueRequest) -> None:
+        """Write ``request``'s resume into ``record`` (status, value, who, its ledger entry)."""
+        if request.resume_request_id is not None:
+            record.setdefault("resume_requests", {})[request.resume_request_id] = {
+                "request_id": request.resume_request_id,
+                "status": "accepted",
+                "value": copy.deepcopy(request.value),
+                "actor": request.actor,
+                "accepted_at": workflow.now().timestamp(),
+            }
+            record["resume_request_id"] = request.resume_request_id
+        record["status"] = "resumed"
+        record["resumed_at"] = workflow.now().timestamp()
+        record["resume_value"] = request.value
+        record["response"] = request.value
+        if request.actor is not None or request.resume_request_id is not None:
+            principal = normalize_actor(request.actor)
+            record["resumed_by"] = principal["subject"] if principal else None
+        record["resumed_by_principal"] = resumed_by_principal(request.actor, record["resumed_at"])
 
     def _reject_signal_request(self, request: ContinueRequest, error: ApplicationError) -> None:
         """Keep a rejected ``continue_with`` signal (a signal has no caller to tell)."""

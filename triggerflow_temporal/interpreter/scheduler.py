@@ -33,7 +33,7 @@ import asyncio
 import contextvars
 import copy
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
@@ -48,7 +48,7 @@ from .signal_net import (
     ConditionLookup,
     failure_details,
 )
-from .subflow import SubFlowPathError
+from .subflow import FrameDetached, SubFlowPathError
 
 
 def origin_chunk(op: dict[str, Any], run: str | None) -> dict[str, Any]:
@@ -92,6 +92,8 @@ class Scheduler(FanoutMixin):
         self._tasks: dict[str, tuple[asyncio.Task[None], str]] = {}
         self._fill: list[str] = []
         self._error: BaseException | None = None
+        # Not durable: the task of an intervention policy choosing (nothing else runs).
+        self._choosing = ""
         # Not durable: the context each root was submitted from (its caller's trace span),
         # so that the chunks of a root run in it as they did when a caller awaited them.
         self._contexts: dict[str, contextvars.Context] = {}
@@ -165,10 +167,13 @@ class Scheduler(FanoutMixin):
     def _runnable(self) -> bool:
         if self._error is not None:
             return True
-        return bool(self.queue or self._fill) and not self.host.hold()
+        return bool(self.queue or self._fill) and not self._held()
+
+    def _held(self) -> bool:
+        return self.host.hold() or self._choosing in self._tasks
 
     def _drain(self) -> None:
-        while not self.host.hold():
+        while not self._held():
             if self._fill:
                 instances, self._fill = self._fill, []
                 for instance in dict.fromkeys(instances):
@@ -330,7 +335,10 @@ class Scheduler(FanoutMixin):
             raise RuntimeError(f"operator {item['op']!r} is not in flow '{self.spec.name}'")
         signal = item["s"]
         kind = op["kind"]
-        self.host.before_operator(op, signal)
+        choose = None if item.get("iv") else self.host.before_operator(op, signal)
+        if choose is not None:  # the intervention policy chooses first (a local activity)
+            self._choosing = self._start_task(item, self._chosen(item, choose))
+            return False
         if kind == "chunk":
             self._start_task(item, self._chunk_task(item, op, self.next_id("run-")))
             return False
@@ -369,7 +377,11 @@ class Scheduler(FanoutMixin):
         return True
 
     # -------------------------------------------------------------- tasks
-    def _start_task(self, item: dict[str, Any], coro: Awaitable[None]) -> None:
+    async def _chosen(self, item: dict[str, Any], choose: Callable[[], Awaitable[None]]) -> None:
+        await choose()
+        self.queue.appendleft({**item, "iv": 1})  # counted already: the slot passes on
+
+    def _start_task(self, item: dict[str, Any], coro: Awaitable[None]) -> str:
         key = self.next_id("t-")
         root = self.groups[item["g"]]["root"]
         context = self._contexts.get(root)
@@ -378,6 +390,7 @@ class Scheduler(FanoutMixin):
         else:
             task = context.run(asyncio.ensure_future, self._tracked(key, coro))
         self._tasks[key] = (task, root)
+        return key
 
     async def _tracked(self, key: str, coro: Awaitable[None]) -> None:
         try:
@@ -444,6 +457,12 @@ class Scheduler(FanoutMixin):
             self._queue_failure(item, details)
             return
         self.host.on_activity()
+        if isinstance(result, FrameDetached):
+            # The child paused (its interrupts are projected here); its continuation is
+            # dispatched as a new root when it ends, as natively the pause signal ends it.
+            self._set_result(item, None)
+            self._settle_one(item["g"])
+            return
         self._set_result(item, result)
         event = op["emit_signals"][0]["trigger_event"]
         self._push_back(

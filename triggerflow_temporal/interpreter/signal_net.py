@@ -99,6 +99,9 @@ class SignalNet:
         self.last_signal: dict[str, Any] | None = None
         self.skip_exceptions = False
         self.errors: list[dict[str, Any]] = []
+        # Execution-only handlers (``execution.on``), Agently's ``signal_net.bindings``
+        # records in order; the active ones listen through a chunk operator of their own.
+        self.bindings: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ ids
     def next_id(self, prefix: str) -> str:
@@ -365,7 +368,7 @@ class SignalNet:
 
     def export_net(self) -> dict[str, Any]:
         """The net's durable state (for continue-as-new and snapshots)."""
-        return {
+        net = {
             "state": copy.deepcopy(self.state),
             "state_version": self.state_version,
             "joins": copy.deepcopy(self.joins),
@@ -373,6 +376,59 @@ class SignalNet:
             "last_signal": copy.deepcopy(self.last_signal),
             "errors": copy.deepcopy(self.errors),
         }
+        if self.bindings:  # only then: carries of executions without bindings are as before
+            net["bindings"] = copy.deepcopy(self.bindings)
+        return net
+
+    # ------------------------------------------------------------- bindings
+    def set_bindings(self, records: list[dict[str, Any]]) -> None:
+        """Replace the execution-only handlers (a restore, a load)."""
+        for record in list(self.bindings):
+            self.remove_binding(record["binding_id"])
+        for record in records:
+            self.add_binding(record)
+
+    def add_binding(self, record: dict[str, Any]) -> None:
+        """``execution.on``: one more handler of ``record['trigger_event']`` (same id: replaced).
+
+        A ``missing_handler`` record is kept (and saved) but does not listen.
+        """
+        self.remove_binding(record["binding_id"])
+        record = copy.deepcopy(record)
+        self.bindings.append(record)
+        if record.get("status") != "active":
+            return
+        op = binding_operator(record)
+        self.ops[op["id"]] = op
+        key = (record["trigger_type"], record["trigger_event"])
+        self.listeners.setdefault(key, []).append(op)
+
+    def remove_binding(
+        self,
+        binding_id: str,
+        *,
+        trigger_type: str | None = None,
+        trigger_event: str | None = None,
+    ) -> bool:
+        """``execution.off``: whether a binding matched (and was removed)."""
+        for record in self.bindings:
+            if record["binding_id"] != binding_id:
+                continue
+            if trigger_type is not None and record["trigger_type"] != trigger_type:
+                return False
+            if trigger_event is not None and record["trigger_event"] != trigger_event:
+                return False
+            self.bindings.remove(record)
+            op_id = binding_operator_id(binding_id)
+            self.ops.pop(op_id, None)
+            key = (record["trigger_type"], record["trigger_event"])
+            bucket = [op for op in self.listeners.get(key, []) if op["id"] != op_id]
+            if bucket:
+                self.listeners[key] = bucket
+            else:
+                self.listeners.pop(key, None)
+            return True
+        return False
 
     def restore_net(self, data: dict[str, Any]) -> None:
         """Inverse of :meth:`export_net`."""
@@ -383,6 +439,52 @@ class SignalNet:
         self.seq = int(data.get("seq") or 0)
         self.last_signal = copy.deepcopy(data.get("last_signal"))
         self.errors = copy.deepcopy(data.get("errors") or [])
+        if data.get("bindings") or self.bindings:
+            self.set_bindings(data.get("bindings") or [])
+
+
+# Prefix of the chunk name a binding's handler runs under: the plugin registers the
+# activity ``"<flow>.on:<module>.<qualname>"`` for each of its ``event_handlers``.
+BINDING_CHUNK_PREFIX = "on:"
+
+
+def binding_operator_id(binding_id: str) -> str:
+    """The id of the chunk operator a binding listens through."""
+    return f"binding-{binding_id}"
+
+
+def binding_operator(record: dict[str, Any]) -> dict[str, Any]:
+    """The chunk operator an active binding listens through (not part of the graph)."""
+    ref = record["handler_ref"]
+    op_id = binding_operator_id(record["binding_id"])
+    event = f"Binding[{record['binding_id']}]"
+    return {
+        "id": op_id,
+        "kind": "chunk",
+        "name": f"{BINDING_CHUNK_PREFIX}{ref['module']}.{ref['qualname']}",
+        "listen_signals": [
+            {
+                "id": f"{record['trigger_type']}:{record['trigger_event']}",
+                "trigger_type": record["trigger_type"],
+                "trigger_event": record["trigger_event"],
+            }
+        ],
+        "emit_signals": [
+            {
+                "id": f"event:{event}",
+                "trigger_type": "event",
+                "trigger_event": event,
+                "role": "continuation",
+            }
+        ],
+        "options": {},
+        "handler_ref": {"kind": "registered", "name": record["binding_id"]},
+        "condition_ref": None,
+        "group_id": None,
+        "group_kind": None,
+        "parent_group_id": None,
+        "parent_group_kind": None,
+    }
 
 
 class _NotYet:

@@ -85,6 +85,8 @@ def build_snapshot(
     last_activity_at: float,
     closed_at: float | None,
     now: float,
+    sub_flow_frames: dict[str, Any] | None = None,
+    bindings: list[dict[str, Any]] | None = None,
     sealed_at: float | None = None,
 ) -> dict[str, Any]:
     """Assemble a JSON-ready schema v2 snapshot.
@@ -123,11 +125,11 @@ def build_snapshot(
         "flow_data": copy.deepcopy(flow_data),
         "interrupts": saved_interrupts,
         "intervention": copy.deepcopy(intervention),
-        "sub_flow_frames": {},
+        "sub_flow_frames": copy.deepcopy(sub_flow_frames or {}),
         "last_signal": copy.deepcopy(last_signal) or {},
         "signal_net": {
             "version": 1,
-            "bindings": [],
+            "bindings": copy.deepcopy(bindings or []),
             "accepted_signal_ids": [],
             "signal_attempts": copy.deepcopy(signal_attempts),
         },
@@ -288,11 +290,7 @@ def parse_snapshot(saved: Any, *, key: bytes | None = None) -> dict[str, Any]:
             "Snapshot flow_definition_fingerprint must start with 'sha256:', got "
             f"{saved['flow_definition_fingerprint']!r}."
         )
-    if saved.get("sub_flow_frames"):
-        raise SnapshotError(
-            "The snapshot has sub-flow frames; on Temporal sub-flows are child workflows and "
-            "are not carried in snapshots. Save the parent while no sub-flow is running."
-        )
+    _check_frames(saved.get("sub_flow_frames"))
     temporal = saved.get("temporal")
     system = saved["durable_system_state"].get("temporal")
     if not isinstance(temporal, dict) or not isinstance(system, dict):
@@ -338,6 +336,32 @@ _TEMPORAL_FIELDS: dict[str, tuple[type, ...]] = {
     "options": (dict,),
     "spec": (dict,),
 }
+
+
+def _check_frames(frames: Any) -> None:
+    """Waiting sub-flow frames load (their children start again); running ones do not."""
+    if not frames:
+        return
+    if not isinstance(frames, dict):
+        raise SnapshotError(
+            f"Snapshot sub_flow_frames must be a dict, got {type(frames).__name__}."
+        )
+    for frame_id, frame in frames.items():
+        status = frame.get("status") if isinstance(frame, dict) else None
+        if status != "waiting":
+            # Natively too: "Snapshots with running frames cannot be loaded".
+            raise SnapshotError(
+                f"Snapshot sub-flow frame {frame_id!r} is {status!r}: only frames of a paused "
+                "sub-flow ('waiting') can be loaded. Save the parent while its sub-flows are "
+                "paused or finished."
+            )
+        if not isinstance(frame.get("child_saved_state"), dict) or not frame.get(
+            "parent_operator_id"
+        ):
+            raise SnapshotError(
+                f"Snapshot sub-flow frame {frame_id!r} has no child_saved_state: save it with "
+                "execution.async_save(), which adds the paused child's own snapshot."
+            )
 
 
 def _check_fields(where: str, section: dict[str, Any], fields: dict[str, tuple[type, ...]]) -> None:

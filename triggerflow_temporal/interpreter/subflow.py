@@ -238,3 +238,14 @@ def _read_result(result: Any, path: tuple[str, ...]) -> Any:
         except SubFlowPathError:
             pass
     return read_path(result, path, scope="result")
+
+
+class FrameDetached:
+    """``run_sub_flow``'s answer when the child paused: the frame waits for its resume.
+
+    The operator's item settles without a continuation; the continuation is dispatched as
+    a new root when the child reports its end (interpreter/subflow_frames.py).
+    """
+
+    def __init__(self, frame_id: str) -> None:
+        self.frame_id = frame_id

@@ -53,6 +53,7 @@ from .notifying import NotifyMixin
 from .scheduler import Scheduler
 from .scheduler_host import SchedulerHostMixin
 from .signal_net import SignalNet
+from .subflow_frames import SubFlowFramesMixin
 from .workflow_base import (
     COMPACT_PAYLOAD_VERSION,
     SCHEDULER_VERSION,
@@ -74,7 +75,13 @@ __all__ = [
 
 
 class TriggerFlowWorkflow(
-    HandlersMixin, CarryMixin, ChunkRunMixin, InterruptsMixin, NotifyMixin, SchedulerHostMixin
+    HandlersMixin,
+    CarryMixin,
+    ChunkRunMixin,
+    SubFlowFramesMixin,
+    InterruptsMixin,
+    NotifyMixin,
+    SchedulerHostMixin,
 ):
     """Generic interpreter; the plugin derives one ``@workflow.defn`` class per flow name."""
 
@@ -138,7 +145,9 @@ class TriggerFlowWorkflow(
         self._detached: list[asyncio.Future[None]] = []
         self._deadlines: dict[str, dict[str, Any]] = {}
         self._timers: dict[str, asyncio.Future[None]] = {}
-        self._interventions = InterventionLedger(input.options.intervention_mode)
+        self._interventions = InterventionLedger(
+            input.options.intervention_mode, input.options.intervention_policy
+        )
         self._signal_log: list[dict[str, Any]] = []
         self._rejected: list[dict[str, Any]] = []
         # Chunk runs in flight by run id: what a snapshot taken now must re-run on load.
@@ -147,6 +156,9 @@ class TriggerFlowWorkflow(
         self._steps = 0
         self._inline_runs = 0
         self._search_attributes_sent = None
+        self._frames = {}
+        self._report_chain = None
+        self._frame_signals = []
         self._init_notify((input.carry or {}).get("notify"))
         if input.carry is not None:
             self._restore_runtime(input.carry)
@@ -157,6 +169,14 @@ class TriggerFlowWorkflow(
     # =============================================================== run loop
     async def run_flow(self, input: WorkflowInput) -> dict[str, Any]:
         """The run of the execution (the generated ``@workflow.run`` method calls it)."""
+        try:
+            return await self._run(input)
+        except ApplicationError:
+            if self._options.sub_flow_parent:
+                await self._report_end()  # a paused sub-flow's failure reaches its parent
+            raise
+
+    async def _run(self, input: WorkflowInput) -> dict[str, Any]:
         if self._v3:
             self._drive = asyncio.ensure_future(self._sched.drive())
         for interrupt_id in list(self._deadlines):
@@ -169,6 +189,7 @@ class TriggerFlowWorkflow(
                 self._submit_pending_work()
             if input.start is not None and not self._started:
                 self._submit_start(input.start.get("value"))
+            await self._restart_loaded_frames()
         else:
             self._resume_held_fanouts()  # for_each items carried over continue-as-new
             if self._pending_work:
@@ -183,6 +204,7 @@ class TriggerFlowWorkflow(
             self._raise_if_broken()
             if self._continue_as_new_due():
                 await self._release_stream_pollers()
+                await self._flush_frame_signals()
                 if self._should_continue_as_new():
                     carry = self._export_runtime()
                     self._check_carry(carry)
@@ -233,6 +255,7 @@ class TriggerFlowWorkflow(
         # The last notifications (completed, failed, cancelled) are handed to their children.
         await workflow.wait_condition(lambda: not self._notifications_pending())
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._report_end()
         if self._status == "failed" and self._error is not None:
             raise chunk_failed_error(self._error)
         return copy.deepcopy(self._close_snapshot or {})
@@ -253,6 +276,8 @@ class TriggerFlowWorkflow(
             self._quiescent()
             and not self._closing
             and not any(i["status"] == "waiting" for i in self._interrupts.values())
+            # A paused sub-flow (waiting, or resumed and not yet ended) is not idle either.
+            and not self._frames
             # Natively the auto-close monitor skips a sealed execution.
             and not self._user_sealed()
         )
@@ -504,6 +529,7 @@ class TriggerFlowWorkflow(
         self._closing = True
         for record in waiting:
             record["status"] = "cancelled"
+        self._cancel_frames()
         for timer in self._timers.values():
             if not timer.done():
                 timer.cancel()

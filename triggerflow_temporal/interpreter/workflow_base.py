@@ -40,6 +40,10 @@ CHAIN_MAY_HOLD: contextvars.ContextVar[bool] = contextvars.ContextVar(
 # per step, continue-as-new in the middle of a chain). Before it: the nested-await Engine.
 SCHEDULER_VERSION = 3
 
+# Runtime version from which a sub-flow's child may pause: its interrupts are projected to
+# the parent (interpreter/subflow_frames.py). Before it a child ran to its end in one await.
+SUB_FLOW_PAUSE_VERSION = 4
+
 # Runtime version from which payloads are compact (issue 18, finding F6 of
 # bench/RESULTS.md): the start input and continue-as-new carry the packed FlowSpec
 # (spec/spec_codec.py), chunk activities are sent the compact ChunkInput
@@ -156,13 +160,13 @@ class WorkflowBase:
     def _continue_as_new_due(self) -> bool:
         raise NotImplementedError
 
-    def _run_events(self) -> int:
-        raise NotImplementedError
-
     def _spec_input(self, spec: FlowSpec | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
     def _wire_input(self, value: WorkflowInput) -> WorkflowInput | dict[str, Any]:
+        raise NotImplementedError
+
+    def _run_events(self) -> int:
         raise NotImplementedError
 
     def _update_details(self) -> None:
@@ -301,6 +305,35 @@ class WorkflowBase:
         raise NotImplementedError
 
     def _snapshot(self, pending: list[dict[str, Any]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # Sub-flow frames (subflow_frames.py).
+    _frames: dict[str, dict[str, Any]]
+
+    async def _run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    async def _continue_projected(
+        self, request: ContinueRequest, record: dict[str, Any], *, awaited: bool
+    ) -> Any:
+        raise NotImplementedError
+
+    def _export_frames(self) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _saved_frames(self) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _restore_frames(self, saved: dict[str, Any], *, carried: bool) -> None:
+        raise NotImplementedError
+
+    def _mark_resumed(self, record: dict[str, Any], request: ContinueRequest) -> None:
+        raise NotImplementedError
+
+    def _answer(self, outcome: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def on_failure(self, details: dict[str, Any]) -> None:  # noqa: D102 (scheduler host)
         raise NotImplementedError
 
     async def _start(self, value: Any) -> Any:

@@ -140,6 +140,7 @@ class CarryMixin(WorkflowBase):
             "steps": self._steps,
             "observe": self._export_stream(),
             "notify": self._export_notify(),
+            **({"frames": self._export_frames()} if self._frames else {}),
         }
 
     def _trim_for_carry(self) -> None:
@@ -184,6 +185,7 @@ class CarryMixin(WorkflowBase):
         self._signal_log = copy.deepcopy(carry.get("signal_log") or [])
         self._rejected = copy.deepcopy(carry.get("rejected") or [])
         self._steps = int(carry.get("steps") or 0)
+        self._restore_frames(carry.get("frames") or {}, carried=True)
 
     # ============================================================ snapshots
     def _snapshot(self, pending: list[dict[str, Any]]) -> dict[str, Any]:
@@ -232,6 +234,8 @@ class CarryMixin(WorkflowBase):
             closed_at=self._closed_at,
             sealed_at=self._sealed_at,
             now=self._now(),
+            sub_flow_frames=self._saved_frames(),
+            bindings=self._engine.bindings,
         )
 
     def _restore_snapshot(self, saved: dict[str, Any]) -> None:
@@ -247,6 +251,7 @@ class CarryMixin(WorkflowBase):
                 "seq": engine.get("seq") or 0,
                 "last_signal": saved.get("last_signal") or None,
                 "errors": engine.get("errors") or [],
+                "bindings": (saved.get("signal_net") or {}).get("bindings") or [],
             }
         )
         self._status = saved["status"]
@@ -270,6 +275,7 @@ class CarryMixin(WorkflowBase):
             (saved.get("signal_net") or {}).get("signal_attempts") or []
         )
         self._pending_work = copy.deepcopy(extra.get("pending") or [])
+        self._restore_frames(saved.get("sub_flow_frames") or {}, carried=False)
         self._started_at = saved.get("started_at")
         if self._lifecycle == "closed":
             self._close_snapshot = copy.deepcopy(self._engine.state)

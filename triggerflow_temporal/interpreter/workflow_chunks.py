@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from .._errors import ChunkOutputError, chunk_failure_details
 from ..chunk.data import ChunkData
@@ -31,18 +33,17 @@ from ..spec.limits import MAX_PAYLOAD_BYTES
 from ..spec.spec_codec import compact_dataclass
 from ..spec.state import apply_state_op, describe_size, json_size
 from ..spec.wire import (
-    ExecutionOptions,
     WorkflowInput,
     failure_from_activity,
 )
 from .events import error_info
+from .interventions import POLICY_ACTIVITY, POLICY_NOT_REGISTERED, policy_context, policy_label
 from .interventions import STATE_KEY as INTERVENTIONS_KEY
 from .legacy_engine import (
     ChunkFailure,
     PausedBranch,
 )
 from .signal_net import failure_details
-from .subflow import capture_input, write_back_value
 from .workflow_base import (
     COMPACT_PAYLOAD_VERSION,
     FAST_YIELD_VERSION,
@@ -51,6 +52,9 @@ from .workflow_base import (
     YIELD_ACTIVITY,
     WorkflowBase,
 )
+
+# How long an intervention_policy may take (a local activity; natively it has no limit).
+POLICY_TIMEOUT = timedelta(seconds=60)
 
 
 class ChunkRunMixin(WorkflowBase):
@@ -223,9 +227,11 @@ class ChunkRunMixin(WorkflowBase):
         """Scheduler host: run a sub-flow as a child workflow."""
         return self._run_sub_flow(op, signal)
 
-    def before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
-        """Scheduler host: interventions before an operator."""
-        self._before_operator(op, signal)
+    def before_operator(
+        self, op: dict[str, Any], signal: dict[str, Any]
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Scheduler host: interventions before an operator (a policy's choice to await)."""
+        return self._before_operator(op, signal)
 
     # ========================================================= payload size
     # The activity checks what a chunk returns and writes (_plugin.check_output); what the
@@ -482,20 +488,85 @@ class ChunkRunMixin(WorkflowBase):
             self._touch()
 
     # ========================================================= interventions
-    def _before_operator(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
-        """Insert interventions: at an ``intervention_point`` (planned) or any operator (auto)."""
-        mode = self._interventions.mode
-        if mode == "planned" and op["kind"] == "intervention_point":
+    def _before_operator(
+        self, op: dict[str, Any], signal: dict[str, Any]
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Insert interventions: at an ``intervention_point`` (planned) or any operator (auto).
+
+        With an ``intervention_policy`` (auto mode; the scheduler of runtime version 3+)
+        and records pending, what the scheduler awaits before ``op`` runs: the policy.
+        """
+        ledger = self._interventions
+        if ledger.mode == "planned" and op["kind"] == "intervention_point":
             target = (op.get("options") or {}).get("target")
-            inserted = self._interventions.insert_planned(target, op, signal, self._now())
-        elif mode == "auto":
-            inserted = self._interventions.insert_auto(op, signal, self._now())
-        else:
-            return
+            self._record_inserted(ledger.insert_planned(target, op, signal, self._now()))
+        elif ledger.mode == "auto" and ledger.policy is not None and self._v3:
+            if ledger.needs_policy():
+                return functools.partial(self._choose_interventions, op, signal)
+        elif ledger.mode == "auto":
+            self._record_inserted(ledger.insert_auto(op, signal, self._now()))
+        return None
+
+    def _record_inserted(self, inserted: list[dict[str, Any]]) -> None:
         if inserted:
             self._write_ledger()
             for record in inserted:
                 self._on_intervention("insert", record)
+
+    async def _choose_interventions(self, op: dict[str, Any], signal: dict[str, Any]) -> None:
+        """Run the execution's intervention policy as a local activity; insert its choice.
+
+        The answer is a marker in history (a replay reads it, never runs the policy). A
+        policy that fails is a WARNING ``triggerflow.intervention_rejected`` and nothing is
+        inserted, as natively; one this worker does not have fails the workflow task, so
+        the execution waits (retried) until a worker that has it runs it.
+        """
+        ledger = self._interventions
+        if ledger.policy is None or not ledger.needs_policy():
+            return
+        # A snapshot taken meanwhile re-runs the operator (and so the policy) on load.
+        key = f"policy:{signal['id']}:{op['id']}"
+        self._inflight[key] = {"kind": "operator", "op": op["id"], "signal": signal}
+        context = policy_context(
+            ledger,
+            execution_id=self._execution_id,
+            flow_name=self._spec.name,
+            op=op,
+            signal=signal,
+            state=self._engine.state,
+        )
+        if self._fast_yield():
+            self._note_marker()
+        answer: dict[str, Any]
+        try:
+            answer = await workflow.execute_local_activity(
+                POLICY_ACTIVITY,
+                {"policy": ledger.policy, "context": context},
+                result_type=dict,
+                start_to_close_timeout=POLICY_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=1),  # natively called once
+                summary=f"intervention policy {policy_label(ledger.policy)}",
+            )
+        except FailureError as error:
+            cause = error.cause if isinstance(error, ActivityError) else error
+            if isinstance(cause, ApplicationError) and cause.type == POLICY_NOT_REGISTERED:
+                raise RuntimeError(cause.message) from None
+            failed = cause if isinstance(cause, FailureError) else error
+            answer = {"error": {"type": type(failed).__name__, "message": failed.message}}
+        finally:
+            self._inflight.pop(key, None)
+        if answer.get("error"):
+            self._emit(
+                "triggerflow.intervention_rejected",
+                f"TriggerFlow execution '{self._execution_id}' intervention policy failed.",
+                {"operator_id": op.get("id")},
+                level="WARNING",
+                error=answer["error"],
+            )
+            return
+        self._record_inserted(
+            ledger.insert_chosen(list(answer.get("ids") or []), op, signal, self._now())
+        )
 
     def _on_intervention_consumed(self, intervention_id: str, info: dict[str, Any]) -> None:
         try:
@@ -510,57 +581,3 @@ class ChunkRunMixin(WorkflowBase):
         self._engine.state[INTERVENTIONS_KEY] = copy.deepcopy(self._interventions.records)
         self._engine.state_version += 1
         self._touch()
-
-    # ============================================================= sub-flows
-    async def _run_sub_flow(self, op: dict[str, Any], signal: dict[str, Any]) -> Any:
-        options = op["options"]
-        child = self._spec.sub_flows.get(options["sub_flow_name"])
-        if child is None:
-            raise RuntimeError(f"sub-flow {options['sub_flow_name']!r} missing from the spec")
-        child_input = capture_input(options.get("capture") or {}, signal, self._engine.state)
-        child_id = f"{self._execution_id}:{op['id']}:{self._engine.next_id('child-')}"
-        frame = {
-            "child_execution_id": child_id,
-            "operator_id": op["id"],
-            "sub_flow_name": child.name,
-        }
-        self._emit(
-            "triggerflow.sub_flow_started",
-            f"TriggerFlow execution '{self._execution_id}' started sub-flow '{child.name}'.",
-            lambda: {**frame, "input": child_input},
-        )
-        try:
-            result = await workflow.execute_child_workflow(
-                child.name,
-                WorkflowInput(
-                    spec=child.to_json(),
-                    options=ExecutionOptions(
-                        auto_close=True,
-                        auto_close_timeout=0.0,
-                        hidden=True,
-                        runtime_resources=self._options.runtime_resources,
-                        tenant=self._options.tenant,
-                        runtime_version=self._options.runtime_version,
-                    ),
-                    start={"value": child_input},
-                ),
-                id=child_id,
-                result_type=dict,
-                static_summary=f"{child.name} (sub-flow of {self._spec.name})",
-            )
-        except ChildWorkflowError as error:
-            details = failure_from_activity(error, child.name, op["name"])
-            self._emit(
-                "triggerflow.sub_flow_failed",
-                f"TriggerFlow execution '{self._execution_id}' sub-flow '{child.name}' failed.",
-                frame,
-                level="ERROR",
-                error=error_info(details),
-            )
-            raise ChunkFailure(details) from None
-        self._emit(
-            "triggerflow.sub_flow_completed",
-            f"TriggerFlow execution '{self._execution_id}' sub-flow '{child.name}' completed.",
-            lambda: {**frame, "result": result},
-        )
-        return write_back_value(options.get("write_back") or {}, result, signal, self._engine.state)

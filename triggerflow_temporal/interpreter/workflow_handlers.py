@@ -44,6 +44,8 @@ class HandlersMixin(WorkflowBase):
         """
         if not self._options.auto_close:
             self._hold_only_if_bounded()
+        for record in start.get("bindings") or []:  # execution.on() before the start
+            self._engine.add_binding(record)
         outcome = await self._start(start.get("value"))
         if self._options.auto_close:
             return None
@@ -257,6 +259,33 @@ class HandlersMixin(WorkflowBase):
             await self._continue(request, awaited=False)
         except ApplicationError:
             pass  # the resumed chain failed: recorded as the execution's failure
+
+    @workflow.update(name=wire.UPDATE_BIND)
+    def bind_update(self, request: dict[str, Any]) -> Any:
+        """``execution.async_on`` (the binding id) / ``async_off`` (whether one matched)."""
+        self._touch()
+        if request.get("action") == "on":
+            self._engine.add_binding(request["record"])
+            return request["record"]["binding_id"]
+        return self._engine.remove_binding(
+            request["binding_id"],
+            trigger_type=request.get("trigger_type"),
+            trigger_event=request.get("trigger_event"),
+        )
+
+    @bind_update.validator
+    def _validate_bind(self, request: dict[str, Any]) -> None:
+        if self._lifecycle == "closed":
+            raise ApplicationError(
+                f"TriggerFlow execution {self._execution_id} is closed: its event handlers "
+                "can no longer change.",
+                type="RuntimeError",
+                non_retryable=True,
+            )
+        if request.get("action") not in ("on", "off"):
+            raise ApplicationError(
+                f"bind update: unknown action {request.get('action')!r}", type="ValueError"
+            )
 
     @workflow.update(name=wire.UPDATE_INTERVENE)
     async def intervene_update(self, request: InterveneRequest) -> dict[str, Any]:

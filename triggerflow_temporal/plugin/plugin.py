@@ -25,10 +25,12 @@ from ..definition.builder import FlowBuilder
 from ..interpreter.audit_log import AuditLogWorkflow
 from ..interpreter.mailbox import MailboxWorkflow
 from ..interpreter.notify_workflow import NotifyWorkflow
+from ..interpreter.signal_net import BINDING_CHUNK_PREFIX
 from ..spec.flow_spec import FlowSpec
 from ..spec.wire import DEFAULT_TASK_QUEUE
 from .converter import TriggerFlowPayloadConverter, triggerflow_data_converter
 from .events import EventHub, RuntimeEvent
+from .intervention_policies import make_policy_activity, register_policies
 from .links import ApprovalLinks
 from .mailbox_activities import MAILBOX_ACTIVITIES
 from .notifications import NotificationChannel
@@ -123,6 +125,14 @@ class TriggerFlowPlugin(SimplePlugin):
             worker of a task queue the same channels.
         approval_links: Mints the approval link of each assignee into notifications
             (the gateway's ``links`` config: same ``base_url`` and secret).
+        event_handlers: Functions executions bind with ``execution.on(event, handler)``,
+            each registered under its ``module.qualname`` and run as the activity
+            ``"<flow>.on:<module>.<qualname>"`` (docs/triggerflow-on-temporal.md
+            "Execution-only handlers"). Give every worker of a task queue the same ones.
+        intervention_policies: Functions executions may name as their
+            ``create_execution(intervention_policy=...)``, each registered under its
+            ``module.qualname`` and run as a local activity (docs/triggerflow-on-temporal.md
+            "Interventions"). Give every worker of a task queue the same policies.
 
     Raises:
         FlowDefinitionError: A flow cannot be compiled (lambda or ``__main__`` handler,
@@ -146,6 +156,8 @@ class TriggerFlowPlugin(SimplePlugin):
         snapshot_key: str | bytes | None = None,
         notifiers: Sequence[NotificationChannel] = (),
         approval_links: ApprovalLinks | None = None,
+        event_handlers: Sequence[Callable[..., Any]] = (),
+        intervention_policies: Sequence[Callable[..., Any]] = (),
     ) -> None:
         if snapshot_key is not None and (
             not isinstance(snapshot_key, (str, bytes)) or len(snapshot_key) < 32
@@ -169,6 +181,7 @@ class TriggerFlowPlugin(SimplePlugin):
                 f"got {type(approval_links).__name__}."
             )
         self.approval_links = approval_links
+        self.intervention_policies = register_policies(intervention_policies)
         if isinstance(flows, (FlowBuilder, str)) or not isinstance(flows, Sequence):
             raise FlowDefinitionError(
                 "TriggerFlowPlugin(flows=...) takes a list of flows, e.g. flows=[refund_flow]."
@@ -219,6 +232,8 @@ class TriggerFlowPlugin(SimplePlugin):
             config,
             _workspace_factory(workspace),
         )
+        # execution.on() handlers: looked up by module.qualname (definition/bindings.py).
+        self.registry.add_event_handlers(event_handlers)
         # RuntimeEvent hooks (on_event); the workflow reads the hub from the registry.
         self.events = EventHub()
         self.registry.events = self.events
@@ -232,11 +247,14 @@ class TriggerFlowPlugin(SimplePlugin):
         activities: list[Callable[..., Any]] = list(MAILBOX_ACTIVITIES)
         activities.append(yield_activation)  # inline chunks' yield (runtime version 4)
         activities.extend(make_notify_activities(self.notifiers, self.approval_links))
+        activities.append(make_policy_activity(self.intervention_policies))
         for name, bucket in versions.items():
             chunk_names: dict[str, None] = {}
             for flow in bucket:
                 for chunk in flow.chunks.values():
                     chunk_names.setdefault(chunk.name, None)
+            for key in self.registry.event_handlers:
+                chunk_names.setdefault(f"{BINDING_CHUNK_PREFIX}{key}", None)
             activities.extend(make_chunk_activity(self.registry, name, c) for c in chunk_names)
         self.workflow_classes = workflows
         interceptors: list[Any] = [_ClientCapture(self)]

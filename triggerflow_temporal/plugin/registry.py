@@ -6,7 +6,7 @@ What the workflow reads through ``spec.wire.FlowRuntime`` and the chunk activity
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -18,8 +18,10 @@ from .._errors import (
     ResourceConflictError,
     chunk_failure_details,
 )
+from ..definition.bindings import check_event_handler, handler_key
 from ..definition.builder import FlowBuilder
 from ..definition.contract import TriggerFlowContract
+from ..interpreter.signal_net import BINDING_CHUNK_PREFIX
 from ..spec.chunk_io import ChunkOutput
 from ..spec.limits import MAX_PAYLOAD_BYTES
 from ..spec.state import describe_size, json_size
@@ -64,6 +66,7 @@ class FlowRegistry:
         self._resource_factories = dict(resource_factories)
         self.default_activity_config = default_activity_config
         self.workspace_factory = workspace_factory
+        self.event_handlers: dict[str, Callable[..., Any]] = {}
         # The worker's RuntimeEvent hub (set by the plugin); workflows hand events to it.
         self.events: EventHub | None = None
         # Called by the workflow after each chunk with (workflow id, step): set only for
@@ -78,8 +81,32 @@ class FlowRegistry:
             )
         return versions
 
+    def add_event_handlers(self, handlers: Sequence[Callable[..., Any]]) -> None:
+        """Register ``execution.on()`` handlers by ``module.qualname``.
+
+        Raises:
+            ValueError: A handler a worker cannot look up by name (a lambda, ...).
+        """
+        if isinstance(handlers, (str, bytes)) or not isinstance(handlers, Sequence):
+            raise TypeError(
+                "TriggerFlowPlugin(event_handlers=...) takes a list of functions, e.g. "
+                "event_handlers=[on_ping]."
+            )
+        for handler in handlers:
+            check_event_handler(handler)
+            self.event_handlers[handler_key(handler)] = handler
+
     def handler(self, flow: str, chunk: str) -> Callable[..., Any]:
         """The chunk's handler, from the newest build of ``flow`` that has it."""
+        if chunk.startswith(BINDING_CHUNK_PREFIX):
+            key = chunk[len(BINDING_CHUNK_PREFIX) :]
+            found = self.event_handlers.get(key)
+            if found is None:
+                raise RuntimeError(
+                    f"Event handler '{key}' (an execution.on() binding) is not registered on "
+                    "this worker: pass it to TriggerFlowPlugin(event_handlers=[...])."
+                )
+            return found
         for version in reversed(self._versions(flow)):
             found = version.graph.chunks.get(chunk)
             if found is not None:

@@ -46,6 +46,17 @@ class ExecutionOptions:
     # The starting client traces (OpenTelemetry): from runtime version 4 chunk inputs carry
     # the blueprint hash only then, for the activity spans' triggerflow.blueprint_hash.
     traced: bool = False
+    # Set on a sub-flow's child workflow from runtime version 4: ``{"workflow_id": the
+    # parent's execution id, "frame_id": the frame's id}``. The child reports its
+    # interrupts and its end to that parent (interpreter/subflow_frames.py), which
+    # projects them as its own interrupts.
+    sub_flow_parent: dict[str, Any] | None = None
+    # The registered name (module.qualname) of the execution's intervention_policy: in
+    # auto mode the worker's function of that name (TriggerFlowPlugin(
+    # intervention_policies=[...])) chooses, as a local activity, which pending
+    # interventions an operator gets. Inputs recorded before the field decode None (auto
+    # mode selects by target) and replay unchanged.
+    intervention_policy: str | None = None
 
 
 def option_problems(auto_close_timeout: Any, concurrency: Any) -> list[str]:
@@ -257,8 +268,12 @@ UPDATE_LOADED = "loaded"
 UPDATE_STOP_STREAM = "stop_stream"
 UPDATE_CLOSE = "close"
 UPDATE_SEAL = "seal"
+UPDATE_BIND = "bind"  # execution.async_on / async_off
 SIGNAL_EMIT_NOWAIT = "emit_nowait"
 SIGNAL_CONTINUE_WITH_NOWAIT = "continue_with_nowait"
+# Between a sub-flow's child workflow and its parent (runtime version 4).
+SIGNAL_SUB_FLOW_REPORT = "sub_flow_report"
+SIGNAL_SUB_FLOW_CANCEL = "sub_flow_cancel"
 QUERY_STATE = "state"
 QUERY_STATUS = "status"
 QUERY_INFO = "info"
