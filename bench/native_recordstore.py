@@ -56,7 +56,9 @@ async def main() -> None:
                 meta=rec["meta"],
             )
 
+        cpu_before = time.process_time()  # this process, every thread (SQLite runs here)
         ingest_s = await ingest_all(recs, ingest, concurrency=args.concurrency, label="native")
+        ingest_cpu = time.process_time() - cpu_before
 
         search_lat: list[float] = []
         hits: list[int] = []
@@ -87,6 +89,7 @@ async def main() -> None:
                     "backend": "agently RecordStore (native)",
                     "records": args.records,
                     "ingest_rps": args.records / ingest_s,
+                    "ingest_cpu_ms": ingest_cpu * 1000 / args.records,
                     "search_p50": pct(search_lat, 0.5),
                     "search_p95": pct(search_lat, 0.95),
                     "context_p50": pct(context_lat, 0.5),

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from workspace.context import BUILTIN_PROFILES, check_profile
+from workspace.errors import InvalidBatchItemError, InvalidInputError
 from workspace.forwarding import forward
 from workspace.paging import decode_offset, links_fingerprint, offset_cursor, read_all
 from workspace.types import (
@@ -30,6 +31,9 @@ from workspace.types import (
 )
 from workspace.validation import (
     DEFAULT_PAGE_SIZE,
+    batch_item_error,
+    check_batch,
+    check_batch_record,
     check_limit,
     check_mapping,
     check_name,
@@ -122,6 +126,31 @@ class BaseWorkspace(ABC):
         Raises:
             UnknownCollectionError: If ``collection`` is not allowed.
             InvalidInputError: For any other invalid argument.
+        """
+
+    @abstractmethod
+    async def ingest_many(self, records: Sequence[Mapping[str, Any]]) -> list[RecordRef]:
+        """Store several records at once, all or nothing, in one transaction (one HTTP request).
+
+        Every record is validated exactly as :meth:`ingest` validates its arguments before
+        anything is written; one invalid record refuses the whole batch and nothing is stored.
+        Not idempotent, like ``ingest``: calling it again stores the records again.
+
+        Args:
+            records: At most 1000 (``validation.MAX_INGEST_BATCH``) dicts of ``ingest``'s
+                keyword arguments: ``content``, ``collection`` and ``kind`` are required,
+                ``summary``, ``scope``, ``source`` and ``meta`` optional. An empty list stores
+                nothing.
+
+        Returns:
+            The refs of the new records, in the order given.
+
+        Raises:
+            InvalidBatchItemError: If records are invalid (``index`` and ``field`` name the
+                first, ``errors`` lists the invalid records found: every one on the library
+                backends; over HTTP the request model's checks come before the storage
+                checks, so only the first stage's failures); nothing was stored.
+            InvalidInputError: If ``records`` is not a list or holds more than 1000 records.
         """
 
     @abstractmethod
@@ -499,8 +528,9 @@ class BaseWorkspace(ABC):
     def bound(self, **scope: Any) -> BoundWorkspace:
         """Return a view that merges ``scope`` into every scoped call.
 
-        ``ingest``, ``search``, ``build_context``, ``checkpoint*`` and ``prune`` of the view
-        add these keys to their scope; a call that contradicts them raises InvalidInputError.
+        ``ingest``, ``ingest_many`` (each record), ``search``, ``build_context``,
+        ``checkpoint*`` and ``prune`` of the view add these keys to their scope; a call that
+        contradicts them raises InvalidInputError.
         Other calls pass through unchanged (an id is its own capability).
 
         Args:
@@ -515,8 +545,9 @@ class BaseWorkspace(ABC):
 class BoundWorkspace(BaseWorkspace):
     """A view of ``inner`` that merges a fixed ``scope`` into every scoped call.
 
-    ``ingest``, ``search``, ``prune``, ``checkpoint*`` and ``build_context`` add the fixed keys;
-    other calls, and profiles, are the wrapped workspace's. Closing the view closes nothing.
+    ``ingest``, ``ingest_many`` (each record), ``search``, ``prune``, ``checkpoint*`` and
+    ``build_context`` add the fixed keys; other calls, and profiles, are the wrapped
+    workspace's. Closing the view closes nothing.
     """
 
     def __init__(self, inner: BaseWorkspace, scope: Mapping[str, Any]) -> None:
@@ -562,6 +593,29 @@ class BoundWorkspace(BaseWorkspace):
     def profiles(self) -> dict[str, Profile]:
         """A copy of the wrapped workspace's profiles by name."""
         return self._inner.profiles
+
+    async def ingest_many(self, records: Sequence[Mapping[str, Any]]) -> list[RecordRef]:
+        """See :meth:`BaseWorkspace.ingest_many`; the bound scope is merged into each record's.
+
+        A record whose scope contradicts the bound one refuses the batch
+        (``InvalidBatchItemError`` naming its index and ``scope``).
+        """
+        items: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        for index, record in enumerate(check_batch(records)):
+            try:
+                item = check_batch_record(record)
+                try:
+                    item["scope"] = self.merge_scope(item.get("scope"))
+                except InvalidInputError as exc:
+                    exc.field = "scope"
+                    raise
+                items.append(item)
+            except InvalidInputError as exc:
+                failures.append(batch_item_error(index, exc))
+        if failures:
+            raise InvalidBatchItemError(failures)
+        return await self._inner.ingest_many(items)
 
     setup = forward(BaseWorkspace.setup)
     ingest = forward(BaseWorkspace.ingest)

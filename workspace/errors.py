@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "AuthenticationError",
+    "InvalidBatchItemError",
     "InvalidCursorError",
     "InvalidInputError",
     "PayloadTooLargeError",
@@ -47,9 +48,15 @@ class WorkspaceError(Exception):
 
 
 class InvalidInputError(WorkspaceError, ValueError):
-    """An argument has the wrong type, shape or value."""
+    """An argument has the wrong type, shape or value.
+
+    Attributes:
+        field: The argument at fault when the check knows it (``kind``, ``scope``...), else None.
+            ``ingest`` validation sets it, so a batch error can name the field of each record.
+    """
 
     status_code = 400
+    field: str | None = None
 
 
 class UnknownCollectionError(InvalidInputError):
@@ -84,6 +91,53 @@ class PayloadTooLargeError(InvalidInputError):
     """A request body exceeds the service's size limit."""
 
     status_code = 413
+
+
+class InvalidBatchItemError(InvalidInputError):
+    """Records of an ``ingest_many`` batch are invalid; nothing of the batch was stored (HTTP 422).
+
+    Attributes:
+        index: Position in the batch of the first invalid record (0-based).
+        field: Its field at fault (``content``, ``collection``, ``kind``...), or None when the
+            record itself is not an object.
+        errors: The invalid records found, in order, as ``{"index", "field", "error",
+            "message"}`` dicts (``error`` is the class name of the single-record error, e.g.
+            ``UnknownCollectionError``).
+    """
+
+    status_code = 422
+
+    def __init__(self, errors: list[dict[str, Any]], message: str | None = None) -> None:
+        if not errors:
+            raise ValueError("InvalidBatchItemError needs at least one error")
+        self.errors = [dict(err) for err in errors]
+        first = self.errors[0]
+        self.index = int(first.get("index", 0))
+        raw_field = first.get("field")
+        self.field = None if raw_field is None else str(raw_field)
+        if message is None:
+            where = f"record {self.index}" + (f", field {self.field!r}" if self.field else "")
+            message = f"invalid batch: {where}: {first.get('message', '')}"
+            if len(self.errors) > 1:
+                others = ", ".join(str(err.get("index")) for err in self.errors[1:6])
+                more = ", ..." if len(self.errors) > 6 else ""
+                noun = "record" if len(self.errors) == 2 else "records"
+                message += f" (also invalid: {noun} {others}{more})"
+            message += "; nothing was stored"
+        super().__init__(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialize the error, including the culprit's index and field and every item error.
+
+        Returns:
+            A JSON-able dict.
+        """
+        return {
+            **super().to_dict(),
+            "index": self.index,
+            "field": self.field,
+            "errors": self.errors,
+        }
 
 
 class RecordNotFoundError(WorkspaceError, KeyError):
@@ -179,6 +233,22 @@ def error_from_payload(status_code: int, payload: Any) -> WorkspaceError:
         err.message = message
         err.args = (message,)
         return err
+    if name == "InvalidBatchItemError":
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
+            return InvalidBatchItemError(errors, message)
+        index = payload.get("index")
+        return InvalidBatchItemError(
+            [
+                {
+                    "index": index if isinstance(index, int) else 0,
+                    "field": payload.get("field"),
+                    "error": "InvalidInputError",
+                    "message": message,
+                }
+            ],
+            message,
+        )
     if name == "StorageBusyError":
         retry_after = payload.get("retry_after")
         if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)):

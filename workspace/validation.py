@@ -13,7 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from workspace.errors import InvalidInputError, RecordNotFoundError, UnknownCollectionError
+from workspace.errors import (
+    InvalidInputError,
+    RecordNotFoundError,
+    UnknownCollectionError,
+)
 from workspace.types import RecordRef
 
 COLLECTIONS: tuple[str, ...] = ("observations", "artifacts", "decisions", "checkpoints")
@@ -32,6 +36,11 @@ MAX_REQUIRED = 1000
 # Longest slice read_bounded returns.
 MAX_READ = 16 * 1024 * 1024
 MAX_JSON_NESTING = 64
+# Records per ingest_many call (one transaction; HTTP: one POST /v1/records:batch request).
+MAX_INGEST_BATCH = 1000
+# The keyword arguments of ingest, as the keys of an ingest_many record.
+INGEST_REQUIRED = ("content", "collection", "kind")
+INGEST_FIELDS = (*INGEST_REQUIRED, "summary", "scope", "source", "meta")
 
 _ID_RE = re.compile(r"^(rec|lnk)_[0-9a-f]{14}[0-9a-f]{10}$")
 
@@ -424,3 +433,94 @@ def checkpoint_scope(
     if step_id is not None:
         base["step_id"] = check_name(step_id, "step_id")
     return merge_scope(base, scope)
+
+
+def batch_item_error(index: int, exc: InvalidInputError) -> dict[str, Any]:
+    """Describe why record ``index`` of an ``ingest_many`` batch was refused.
+
+    Args:
+        index: Its position in the batch.
+        exc: The error its single ``ingest`` would raise (``exc.field`` names the field).
+
+    Returns:
+        ``{"index", "field", "error", "message"}``, an entry of ``InvalidBatchItemError.errors``.
+    """
+    return {
+        "index": index,
+        "field": exc.field,
+        "error": type(exc).__name__,
+        "message": exc.message,
+    }
+
+
+def check_batch_size(count: int) -> None:
+    """Refuse a batch of more than :data:`MAX_INGEST_BATCH` records.
+
+    Args:
+        count: Records in the batch.
+
+    Raises:
+        InvalidInputError: Naming the limit.
+    """
+    if count > MAX_INGEST_BATCH:
+        raise InvalidInputError(
+            f"a batch holds at most {MAX_INGEST_BATCH} records, got {count}; "
+            "split it into several calls"
+        )
+
+
+def check_batch_record(record: object) -> dict[str, Any]:
+    """Validate the keys of one ``ingest_many`` record (``ingest`` checks the values).
+
+    Args:
+        record: A dict of ``ingest``'s keyword arguments.
+
+    Returns:
+        A shallow copy.
+
+    Raises:
+        InvalidInputError: If it is not a dict, has an unknown key or misses a required one
+            (``field`` names the key).
+    """
+    if not isinstance(record, Mapping):
+        raise InvalidInputError(
+            f"a record must be a dict of ingest arguments, got {type(record).__name__}"
+        )
+    for key in record:
+        if key not in INGEST_FIELDS:
+            exc = InvalidInputError(
+                f"unknown field {brief(key)}; a record takes {', '.join(INGEST_FIELDS)}"
+            )
+            exc.field = key if isinstance(key, str) else brief(key)
+            raise exc
+    for key in INGEST_REQUIRED:
+        if key not in record:
+            exc = InvalidInputError(f"{key} is required")
+            exc.field = key
+            raise exc
+    return dict(record)
+
+
+def check_batch(records: object) -> list[object]:
+    """Validate an ``ingest_many`` batch as a whole: a list of at most 1000 records.
+
+    Each record is checked by :func:`check_batch_record` and then as ``ingest`` arguments, by
+    the caller, so that one error can name every invalid record.
+
+    Args:
+        records: A list of dicts, each with ``ingest``'s keyword arguments (``content``,
+            ``collection`` and ``kind`` required; ``summary``, ``scope``, ``source``, ``meta``).
+
+    Returns:
+        The records, in order.
+
+    Raises:
+        InvalidInputError: If ``records`` is not a list, or holds more than
+            :data:`MAX_INGEST_BATCH` records.
+    """
+    if isinstance(records, (str, bytes, bytearray, Mapping)) or not isinstance(records, Sequence):
+        raise InvalidInputError(
+            f"records must be a list of dicts of ingest arguments, got {type(records).__name__}"
+        )
+    check_batch_size(len(records))
+    return list(records)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from ws_helpers import (
     HttpServer,
@@ -54,6 +55,16 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
     yield HttpServer(url=f"http://127.0.0.1:{port}", tokens=tokens)
     server.should_exit = True
     thread.join(timeout=30)
+
+
+@pytest.fixture
+async def http(http_server: HttpServer) -> AsyncIterator[httpx.AsyncClient]:
+    """A raw httpx client on the shared service, authenticated as a fresh tenant."""
+    token = http_server.token_for(new_tenant())
+    async with httpx.AsyncClient(
+        base_url=http_server.url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        yield client
 
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "http"]

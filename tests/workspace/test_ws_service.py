@@ -154,15 +154,6 @@ def test_bad_token_spec_fails_fast() -> None:
 # -- wire format and bad input against the shared server --------------------------------------
 
 
-@pytest.fixture
-async def http(http_server: HttpServer) -> AsyncIterator[httpx.AsyncClient]:
-    token = http_server.token_for(new_tenant())
-    async with httpx.AsyncClient(
-        base_url=http_server.url, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 async def test_bytes_travel_as_base64_with_explicit_content_type(
     http: httpx.AsyncClient,
 ) -> None:

@@ -15,16 +15,24 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from workspace.context import BUILTIN_PROFILES
 from workspace.contract import BaseWorkspace, RefOrId
-from workspace.errors import InvalidCursorError, InvalidInputError, ServiceError, error_from_payload
+from workspace.errors import (
+    InvalidBatchItemError,
+    InvalidCursorError,
+    InvalidInputError,
+    ServiceError,
+    error_from_payload,
+)
 from workspace.http import wire
 from workspace.http.wire import (
     CheckpointBody,
     ContextBody,
     HistoryBody,
+    IngestBatchBody,
+    IngestBatchResult,
     IngestBody,
     LatestBody,
     LatestCheckpoint,
@@ -35,8 +43,10 @@ from workspace.http.wire import (
     ReadQuery,
     RecordData,
     SearchBody,
+    batch_validation_error,
     checked_request,
     decode_wire_content,
+    describe_errors,
     encode_wire_content,
 )
 from workspace.paging import read_all
@@ -52,6 +62,9 @@ from workspace.types import (
 )
 from workspace.validation import (
     DEFAULT_PAGE_SIZE,
+    batch_item_error,
+    check_batch,
+    check_batch_record,
     check_limit,
     check_older_than,
     check_required,
@@ -62,12 +75,41 @@ from workspace.validation import (
 __all__ = ["WorkspaceClient"]
 
 
-def _mapping(value: Mapping[str, Any] | None, what: str = "scope/meta") -> dict[str, Any] | None:
+def _mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise InvalidInputError(f"{what} must be a dict, got {type(value).__name__}")
+        exc = InvalidInputError(f"{what} must be a dict, got {type(value).__name__}")
+        exc.field = what
+        raise exc
     return dict(value)
+
+
+def _ingest_body(
+    content: Any,
+    collection: Any,
+    kind: Any,
+    summary: Any,
+    scope: Any,
+    source: Any,
+    meta: Any,
+) -> IngestBody:
+    """The body of one record; raises InvalidInputError (``field`` set) or ValidationError."""
+    try:
+        content_type, value = encode_wire_content(content)
+    except InvalidInputError as exc:
+        exc.field = "content"
+        raise
+    return IngestBody(
+        content=value,
+        content_type=content_type,
+        collection=collection,
+        kind=kind,
+        summary=summary,
+        scope=_mapping(scope, "scope"),
+        source=source,
+        meta=_mapping(meta, "meta"),
+    )
 
 
 class WorkspaceClient(BaseWorkspace):
@@ -193,19 +235,49 @@ class WorkspaceClient(BaseWorkspace):
         meta: Mapping[str, Any] | None = None,
     ) -> RecordRef:
         """See :meth:`BaseWorkspace.ingest`."""
-        content_type, value = encode_wire_content(content)
         with checked_request():
-            body = IngestBody(
-                content=value,
-                content_type=content_type,
-                collection=collection,
-                kind=kind,
-                summary=summary,
-                scope=_mapping(scope),
-                source=source,
-                meta=_mapping(meta),
-            )
+            body = _ingest_body(content, collection, kind, summary, scope, source, meta)
         return RecordRef.from_dict(await self._call("POST", wire.RECORDS, body))
+
+    async def ingest_many(self, records: Sequence[Mapping[str, Any]]) -> list[RecordRef]:
+        """See :meth:`BaseWorkspace.ingest_many`: one ``POST /v1/records/batch`` request.
+
+        Records the wire models refuse are reported before anything is sent, with the same
+        ``InvalidBatchItemError`` (index and field) the service would answer.
+        """
+        items = check_batch(records)
+        if not items:
+            return []
+        bodies: list[IngestBody] = []
+        failures: list[dict[str, Any]] = []
+        for index, record in enumerate(items):
+            try:
+                item = check_batch_record(record)
+                bodies.append(
+                    _ingest_body(
+                        item["content"],
+                        item["collection"],
+                        item["kind"],
+                        item.get("summary"),
+                        item.get("scope"),
+                        item.get("source"),
+                        item.get("meta"),
+                    )
+                )
+            except InvalidInputError as exc:
+                failures.append(batch_item_error(index, exc))
+            except ValidationError as exc:
+                found = batch_validation_error(
+                    [{**err, "loc": (index, *err["loc"])} for err in exc.errors()]
+                )
+                if found is None:  # pragma: no cover - pydantic always locates its errors
+                    raise InvalidInputError(describe_errors(exc.errors())[0]) from None
+                failures.extend(found.errors)
+        if failures:
+            raise InvalidBatchItemError(failures)
+        reply = await self._call("POST", wire.RECORDS_BATCH, IngestBatchBody(records=bodies))
+        result = IngestBatchResult.model_validate(reply)
+        return [RecordRef.from_dict(ref) for ref in result.records]
 
     async def get(self, ref: RefOrId) -> RecordRef:
         """See :meth:`BaseWorkspace.get`."""
@@ -238,7 +310,7 @@ class WorkspaceClient(BaseWorkspace):
             body = SearchBody(
                 query=query,
                 filters=_mapping(filters, "filters"),
-                scope=_mapping(scope),
+                scope=_mapping(scope, "scope"),
                 limit=limit,
                 cursor=cursor,
             )
@@ -259,7 +331,7 @@ class WorkspaceClient(BaseWorkspace):
         delta = check_older_than(older_than)
         with checked_request():
             body = PruneBody(
-                scope=_mapping(scope),
+                scope=_mapping(scope, "scope"),
                 older_than_seconds=None if delta is None else delta.total_seconds(),
                 keep_last=keep_last,
                 collection=collection,
@@ -280,7 +352,7 @@ class WorkspaceClient(BaseWorkspace):
         source_id, target_id = ref_id(source), ref_id(target)
         with checked_request():
             body = LinkBody(
-                source=source_id, target=target_id, relation=relation, meta=_mapping(meta)
+                source=source_id, target=target_id, relation=relation, meta=_mapping(meta, "meta")
             )
         return Link.from_dict(await self._call("POST", wire.LINKS, body))
 
@@ -344,7 +416,7 @@ class WorkspaceClient(BaseWorkspace):
                 state=value,
                 content_type=content_type,
                 step_id=step_id,
-                scope=_mapping(scope),
+                scope=_mapping(scope, "scope"),
             )
         return RecordRef.from_dict(await self._call("POST", wire.CHECKPOINTS, body))
 
@@ -360,7 +432,11 @@ class WorkspaceClient(BaseWorkspace):
         """See :meth:`BaseWorkspace.checkpoint_history_page`."""
         with checked_request():
             body = HistoryBody(
-                run_id=run_id, step_id=step_id, limit=limit, cursor=cursor, scope=_mapping(scope)
+                run_id=run_id,
+                step_id=step_id,
+                limit=limit,
+                cursor=cursor,
+                scope=_mapping(scope, "scope"),
             )
         return SearchPage.from_dict(await self._call("POST", wire.CHECKPOINT_HISTORY, body))
 
@@ -369,7 +445,7 @@ class WorkspaceClient(BaseWorkspace):
     ) -> Checkpoint | None:
         """See :meth:`BaseWorkspace.latest_checkpoint` (one request)."""
         with checked_request():
-            body = LatestBody(run_id=run_id, scope=_mapping(scope))
+            body = LatestBody(run_id=run_id, scope=_mapping(scope, "scope"))
         reply = await self._call("POST", wire.CHECKPOINT_LATEST, body)
         found = LatestCheckpoint.model_validate(reply).checkpoint
         if found is None:
@@ -400,7 +476,7 @@ class WorkspaceClient(BaseWorkspace):
         with checked_request():
             body = ContextBody(
                 goal=goal,
-                scope=_mapping(scope),
+                scope=_mapping(scope, "scope"),
                 budget=dict(budget) if isinstance(budget, Mapping) else budget,
                 profile=wire_profile,
                 required=required_ids,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -28,7 +28,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from workspace.errors import StorageBusyError, WorkspaceError
+from workspace.errors import (
+    InvalidBatchItemError,
+    InvalidInputError,
+    StorageBusyError,
+    WorkspaceError,
+)
 from workspace.http import wire
 from workspace.http.guard import (
     DEFAULT_MAX_JSON_ELEMENTS,
@@ -43,6 +48,8 @@ from workspace.http.wire import (
     CheckpointState,
     ContextBody,
     HistoryBody,
+    IngestBatchBody,
+    IngestBatchResult,
     IngestBody,
     LatestBody,
     LatestCheckpoint,
@@ -54,6 +61,7 @@ from workspace.http.wire import (
     ReadQuery,
     RecordData,
     SearchBody,
+    batch_validation_error,
     decode_wire_content,
     describe_errors,
     encode_wire_content,
@@ -62,7 +70,7 @@ from workspace.storage.base import StorageWorkspace
 from workspace.storage.sql.engine import DEFAULT_BUSY_TIMEOUT
 from workspace.storage.sql.store import SQLWorkspace
 from workspace.types import Profile
-from workspace.validation import DEFAULT_PAGE_SIZE
+from workspace.validation import DEFAULT_PAGE_SIZE, batch_item_error, check_batch_size
 
 __all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -131,6 +139,18 @@ def _instrument_app(app: FastAPI, tracer_provider: Any) -> None:
     )
 
 
+def _batch_item_errors(errors: Sequence[Mapping[str, Any]]) -> InvalidBatchItemError | None:
+    # Errors inside records[i] of a batch body name the record; any other (no "records" list,
+    # an unknown top-level key, malformed JSON) is about the body and stays a ValidationError.
+    relative: list[dict[str, Any]] = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if loc[:2] != ("body", "records") or len(loc) < 3:
+            return None
+        relative.append({**err, "loc": loc[2:]})
+    return batch_validation_error(relative)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WorkspaceError)
     async def _workspace_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -142,8 +162,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        if request.url.path == wire.RECORDS_BATCH:
+            batch = _batch_item_errors(exc.errors())
+            if batch is not None:
+                return JSONResponse(batch.to_dict(), status_code=batch.status_code)
         message, details = describe_errors(exc.errors())
         return _error(422, "ValidationError", message, details=details)
 
@@ -274,6 +298,40 @@ def create_app(
             meta=body.meta,
         )
         return ref.to_dict()
+
+    @app.post(wire.RECORDS_BATCH, status_code=201, tags=["records"])
+    async def ingest_batch(body: IngestBatchBody, ws: Ws) -> IngestBatchResult:
+        """Store up to 1000 records in one transaction, all or nothing; their refs, in order.
+
+        One invalid record refuses the whole batch with 422 ``InvalidBatchItemError`` naming
+        its ``index`` and ``field`` (``errors`` lists every invalid record); nothing is stored.
+        More than 1000 records: 400.
+        """
+        check_batch_size(len(body.records))
+        items: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        for index, item in enumerate(body.records):
+            try:
+                content = decode_wire_content(item.content, item.content_type)
+            except InvalidInputError as exc:
+                exc.field = "content"
+                failures.append(batch_item_error(index, exc))
+                continue
+            items.append(
+                {
+                    "content": content,
+                    "collection": item.collection,
+                    "kind": item.kind,
+                    "summary": item.summary,
+                    "scope": item.scope,
+                    "source": item.source,
+                    "meta": item.meta,
+                }
+            )
+        if failures:
+            raise InvalidBatchItemError(failures)
+        refs = await ws.ingest_many(items)
+        return IngestBatchResult(records=[ref.to_dict() for ref in refs])
 
     @app.get(wire.RECORD, tags=["records"])
     async def get_record(record_id: str, ws: Ws) -> dict[str, Any]:

@@ -17,14 +17,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from workspace.errors import InvalidInputError
+from workspace.errors import InvalidBatchItemError, InvalidInputError
 from workspace.types import Profile
-from workspace.validation import DEFAULT_PAGE_SIZE
+from workspace.validation import DEFAULT_PAGE_SIZE, MAX_INGEST_BATCH
 
 # -- routes -------------------------------------------------------------------------------------
 
 HEALTH = "/healthz"
 RECORDS = "/v1/records"
+RECORDS_BATCH = "/v1/records/batch"
 RECORD = "/v1/records/{record_id}"
 RECORD_DATA = "/v1/records/{record_id}/data"
 RECORD_READ = "/v1/records/{record_id}/read"
@@ -115,6 +116,40 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict
     return f"invalid request: {summary}", details
 
 
+def batch_validation_error(
+    errors: Sequence[Mapping[str, Any]],
+) -> InvalidBatchItemError | None:
+    """Describe validation errors of batch records as the batch error, on both sides.
+
+    Args:
+        errors: Pydantic errors whose ``loc`` starts with the record's index in the batch
+            (``(3, "kind")``: record 3, field ``kind``).
+
+    Returns:
+        The error naming each invalid record (its first problem), or None when an error is not
+        about one record (the batch itself is malformed).
+    """
+    by_index: dict[int, dict[str, Any]] = {}
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if not loc or isinstance(loc[0], bool) or not isinstance(loc[0], int):
+            return None
+        index = loc[0]
+        if index in by_index:
+            continue
+        path = [str(p) for p in loc[1:]]
+        by_index[index] = {
+            "index": index,
+            "field": path[0] if path else None,
+            "error": "ValidationError",
+            # The field is named apart; a deeper path (scope.x) is kept in the message.
+            "message": (f"{'.'.join(path)}: " if len(path) > 1 else "") + str(err.get("msg", "")),
+        }
+    if not by_index:
+        return None
+    return InvalidBatchItemError([by_index[index] for index in sorted(by_index)])
+
+
 @contextmanager
 def checked_request() -> Iterator[None]:
     """Turn a request body the models refuse into InvalidInputError (client side).
@@ -154,6 +189,18 @@ class IngestBody(_Body):
     scope: dict[str, Any] | None = None
     source: StrictStr | None = None
     meta: dict[str, Any] | None = None
+
+
+class IngestBatchBody(_Body):
+    """Body of ``POST /v1/records/batch``: records stored all or nothing, in one transaction."""
+
+    records: list[IngestBody] = Field(
+        description=(
+            f"At most {MAX_INGEST_BATCH} records, each the body of POST /v1/records. One "
+            "invalid record refuses the batch with 422 InvalidBatchItemError (index, field); "
+            "nothing is stored."
+        )
+    )
 
 
 class ReadQuery(BaseModel):
@@ -275,6 +322,12 @@ class RecordData(BaseModel):
     id: str
     content_type: ContentTypeName
     content: Any
+
+
+class IngestBatchResult(BaseModel):
+    """Response of ``POST /v1/records/batch``: the refs (``to_dict()``), in the order sent."""
+
+    records: list[dict[str, Any]]
 
 
 class PruneResult(BaseModel):

@@ -27,7 +27,7 @@ from workspace.context import (
     weighted_collections,
 )
 from workspace.contract import BaseWorkspace, RefOrId
-from workspace.errors import InvalidInputError, RecordNotFoundError
+from workspace.errors import InvalidBatchItemError, InvalidInputError, RecordNotFoundError
 from workspace.paging import (
     Key,
     decode_keyset,
@@ -51,6 +51,9 @@ from workspace.types import (
 )
 from workspace.validation import (
     DEFAULT_PAGE_SIZE,
+    batch_item_error,
+    check_batch,
+    check_batch_record,
     check_collection,
     check_keep_last,
     check_limit,
@@ -145,6 +148,10 @@ class StorageWorkspace(BaseWorkspace):
         """Store a validated record."""
 
     @abstractmethod
+    async def _insert_many(self, news: Sequence[NewRecord]) -> None:
+        """Store validated records atomically: all of them, or none when it raises."""
+
+    @abstractmethod
     async def _load_ref(self, rid: str) -> RecordRef:
         """The ref of a record; RecordNotFoundError when it does not exist."""
 
@@ -226,6 +233,22 @@ class StorageWorkspace(BaseWorkspace):
         new = new_record(self._tenant, content, collection, kind, summary, scope, source, meta)
         await self._insert(new)
         return new.ref
+
+    async def ingest_many(self, records: Sequence[Mapping[str, Any]]) -> list[RecordRef]:
+        """See :meth:`BaseWorkspace.ingest_many`: every record is validated, then one write."""
+        news: list[NewRecord] = []
+        failures: list[dict[str, Any]] = []
+        for index, record in enumerate(check_batch(records)):
+            try:
+                item = check_batch_record(record)
+                news.append(new_record(self._tenant, **_record_args(item)))
+            except InvalidInputError as exc:
+                failures.append(batch_item_error(index, exc))
+        if failures:
+            raise InvalidBatchItemError(failures)
+        if news:
+            await self._insert_many(news)
+        return [new.ref for new in news]
 
     async def get(self, ref: RefOrId) -> RecordRef:
         """See :meth:`BaseWorkspace.get`."""
@@ -396,6 +419,19 @@ class StorageWorkspace(BaseWorkspace):
             required=required_ids,
             has_terms=bool(terms),
         )
+
+
+def _record_args(item: Mapping[str, Any]) -> dict[str, Any]:
+    # check_batch_record made sure of the keys; the optional ones default to None.
+    return {
+        "content": item["content"],
+        "collection": item["collection"],
+        "kind": item["kind"],
+        "summary": item.get("summary"),
+        "scope": item.get("scope"),
+        "source": item.get("source"),
+        "meta": item.get("meta"),
+    }
 
 
 def _link_selector(ref: object, source: object, target: object, relation: object) -> LinkSelector:

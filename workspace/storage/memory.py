@@ -46,6 +46,21 @@ class _Store:
     links: dict[str, tuple[str, Stamped[Link]]] = field(default_factory=dict)  # id: tenant, link
 
 
+def _stored(new: NewRecord) -> _Rec:
+    enc = new.encoded
+    return _Rec(
+        ref=new.ref,
+        tenant=new.tenant,
+        created_us=new.created_us,
+        text=enc.text,
+        blob=enc.blob,
+        tags=frozenset(new.tags),
+        kind_tokens=stems(new.ref.kind),
+        summary_tokens=stems(new.ref.summary or ""),
+        text_tokens=stems(enc.text or ""),
+    )
+
+
 def _newest_first(recs: Iterable[_Rec]) -> list[_Rec]:
     return sorted(recs, key=lambda r: r.key, reverse=True)
 
@@ -107,18 +122,12 @@ class MemoryWorkspace(StorageWorkspace):
     # -- storage primitives --------------------------------------------------------------------
 
     async def _insert(self, new: NewRecord) -> None:
-        enc = new.encoded
-        self._store.records[new.ref.id] = _Rec(
-            ref=new.ref,
-            tenant=new.tenant,
-            created_us=new.created_us,
-            text=enc.text,
-            blob=enc.blob,
-            tags=frozenset(new.tags),
-            kind_tokens=stems(new.ref.kind),
-            summary_tokens=stems(new.ref.summary or ""),
-            text_tokens=stems(enc.text or ""),
-        )
+        self._store.records[new.ref.id] = _stored(new)
+
+    async def _insert_many(self, news: Sequence[NewRecord]) -> None:
+        # Every row is built before the first one is stored: all or nothing.
+        rows = {new.ref.id: _stored(new) for new in news}
+        self._store.records.update(rows)
 
     async def _load_ref(self, rid: str) -> RecordRef:
         return self._find(rid).ref

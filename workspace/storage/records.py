@@ -201,15 +201,27 @@ def new_record(
 
     Raises:
         UnknownCollectionError: If ``collection`` is not allowed.
-        InvalidInputError: For any other invalid argument.
+        InvalidInputError: For any other invalid argument (``field`` names it).
     """
-    col = check_collection(collection)
-    kind_s = str(check_name(kind, "kind"))
-    summary_s = check_text(summary, "summary")
-    source_s = check_text(source, "source")
-    scope_d = check_mapping(scope, "scope")
-    meta_d = check_mapping(meta, "meta")
-    encoded = encode_content(content)
+    field = "collection"
+    try:
+        col = check_collection(collection)
+        field = "kind"
+        kind_s = str(check_name(kind, "kind"))
+        field = "summary"
+        summary_s = check_text(summary, "summary")
+        field = "source"
+        source_s = check_text(source, "source")
+        field = "scope"
+        scope_d = check_mapping(scope, "scope")
+        field = "meta"
+        meta_d = check_mapping(meta, "meta")
+        field = "content"
+        encoded = encode_content(content)
+    except InvalidInputError as exc:
+        if exc.field is None:
+            exc.field = field
+        raise
     created = now_us()
     ref = RecordRef(
         id=new_id("rec", created),

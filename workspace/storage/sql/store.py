@@ -192,6 +192,11 @@ class SQLWorkspace(StorageWorkspace):
     async def _insert(self, new: NewRecord) -> None:
         await self._batcher.submit(new)
 
+    async def _insert_many(self, news: Sequence[NewRecord]) -> None:
+        # One transaction of its own, not the group commit: that retries a failed batch record
+        # by record, and an ingest_many batch must be stored whole or not at all.
+        await self._insert_batch(news)
+
     async def _insert_batch(self, batch: Sequence[NewRecord]) -> None:
         async with self._db.writing() as session:
             result = await session.execute(
