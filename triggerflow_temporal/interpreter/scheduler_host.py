@@ -136,10 +136,11 @@ class SchedulerHostMixin(WorkflowBase):
         # existed "sealed" only meant closing, so older histories keep their commands).
         if self._lifecycle == "closed" or self._closing:
             return False
-        # _run_events: the history length, plus (version 4) the local-activity markers of
-        # the workflow task in progress.
-        return workflow.info().is_continue_as_new_suggested() or self._run_events() >= (
-            MAX_RUN_EVENTS
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= MAX_RUN_EVENTS
+            or self._markers_at_bound()  # version 4: MAX_RUN_MARKERS local activities
         )
 
     def _hand_over_due(self) -> bool:

@@ -61,8 +61,8 @@ INLINE_YIELD_EVERY = 200
 #   chunks, which fires after ~1 s on a server (the timer queue's granularity): inline loops
 #   ran at ~200 steps/s. 50 chunks keep one activation well under Temporal's 2 s deadlock
 #   detector on a starved CPU (200 did not, in the soak).
-# - a run's length counts the local-activity markers scheduled since its workflow task
-#   started (_run_events): a chain of local activities keeps one task open until the SDK's
+# - a run holds for continue-as-new once it has scheduled MAX_RUN_MARKERS local activities
+#   (_markers_at_bound): a chain of local activities keeps one task open until the SDK's
 #   heartbeat (~8 s), and the history length Temporal reports only changes when a task
 #   starts, so runs went up to a heartbeat's worth of markers past MAX_RUN_EVENTS.
 FAST_YIELD_VERSION = 4
@@ -108,10 +108,8 @@ class WorkflowBase:
     _pending_work: list[dict[str, Any]]
     _steps: int
     _inline_runs: int
-    # History length when the current workflow task started (as last seen) and the
-    # local activities scheduled since (version 4: _note_marker, _run_events).
-    _task_length: int = -1
-    _task_markers: int = 0
+    # Local activities this run scheduled (version 4: _note_marker, _markers_at_bound).
+    _run_markers: int = 0
     _search_attributes_sent: (
         tuple[str, tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] | None
     )
@@ -166,7 +164,7 @@ class WorkflowBase:
     def _wire_input(self, value: WorkflowInput) -> WorkflowInput | dict[str, Any]:
         raise NotImplementedError
 
-    def _run_events(self) -> int:
+    def _markers_at_bound(self) -> bool:
         raise NotImplementedError
 
     def _update_details(self) -> None:

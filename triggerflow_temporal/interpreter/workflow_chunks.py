@@ -29,7 +29,7 @@ from ..spec.chunk_io import (
     pack_resume,
 )
 from ..spec.flow_spec import FlowSpec, deserialize_activity_config
-from ..spec.limits import MAX_PAYLOAD_BYTES
+from ..spec.limits import MAX_PAYLOAD_BYTES, MAX_RUN_MARKERS
 from ..spec.spec_codec import compact_dataclass
 from ..spec.state import apply_state_op, describe_size, json_size
 from ..spec.wire import (
@@ -371,24 +371,18 @@ class ChunkRunMixin(WorkflowBase):
         return self._options.runtime_version >= FAST_YIELD_VERSION
 
     def _note_marker(self) -> None:
-        """Count a local activity scheduled in the current workflow task (one marker)."""
-        length = workflow.info().get_current_history_length()
-        if length != self._task_length:  # a new workflow task started since the last one
-            self._task_length = length
-            self._task_markers = 0
-        self._task_markers += 1
+        """Count a local activity scheduled in this run (one marker event)."""
+        self._run_markers += 1
 
-    def _run_events(self) -> int:
-        """This run's events as far as the workflow can tell (MAX_RUN_EVENTS is held by it).
+    def _markers_at_bound(self) -> bool:
+        """Version 4: this run scheduled MAX_RUN_MARKERS local activities (it holds).
 
-        Temporal reports the history length when a workflow task starts; a chain of local
-        activities keeps one task open until the SDK's heartbeat, adding a marker each.
-        From version 4 the markers scheduled since the task started are added.
+        Counted by the workflow, not read from the history length: Temporal reports that
+        when a workflow task starts, and a chain of local activities keeps one task open
+        until the SDK's heartbeat; which local activity first sees a new task's length also
+        differs between the live run and a replay, so no decision may hang on it.
         """
-        length = workflow.info().get_current_history_length()
-        if length == self._task_length and self._fast_yield():
-            return length + self._task_markers
-        return length
+        return self._fast_yield() and self._run_markers >= MAX_RUN_MARKERS
 
     async def _yield_activation(self) -> None:
         """End the workflow activation with a no-op local activity (one marker event)."""

@@ -38,6 +38,14 @@ MAX_REJECTED_REQUESTS = 100
 # Continue as new at this many events even if the server never suggests it (a server
 # configured with a high suggestion threshold must not let one run reach its hard limit).
 MAX_RUN_EVENTS = 9_000
+# Local activities (local-activity chunks, inline yields) one run schedules, from runtime
+# version 4. A chain of local activities keeps one workflow task open until the SDK's
+# heartbeat (~8 s), and the history length the workflow sees only changes when a task
+# starts: MAX_RUN_EVENTS alone let such a run go a heartbeat of markers past it (runs of
+# ~10,000 events). Nor can it be estimated from that length: which local activity first
+# sees a new task's length differs between the live run and a replay. The workflow's own
+# count is the same in both; 8,000 markers leave 1,000 events to the rest of the run.
+MAX_RUN_MARKERS = 8_000
 # Suspended frames (chunks waiting for a chain they emitted) an execution may hold.
 MAX_FRAMES = 5_000
 # Finished roots whose outcome a caller may still ask for (``settle`` after a run change).
