@@ -291,7 +291,12 @@ def _compact_interrupt(record: Mapping[str, Any], chunk_input: ChunkInput) -> di
         template = (
             _interrupt_template(key, record, chunk_input) if key in _INTERRUPT_KEYS else _MISSING
         )
-        if template is _MISSING or not _same(value, template):
+        if template is _MISSING:
+            compact[key] = value
+        elif isinstance(template, dict):
+            if not _same(value, template):
+                compact[key] = value
+        elif type(value) is not type(template) or value != template:
             compact[key] = value
     return compact
 
