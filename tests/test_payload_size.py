@@ -643,3 +643,25 @@ async def test_a_burst_of_slow_calls_of_one_flow_shares_its_looks(monkeypatch):
     assert len(looks) == 1 and all(v.kind == "ok" for v in verdicts)
     # A worker polls the queue: the calls of this flow are spared their looks for a while.
     assert worker_check._answered_recently(key)
+
+
+async def test_a_burst_shares_a_look_that_found_nothing_waiting_without_marking_it(monkeypatch):
+    from triggerflow_temporal.client import worker_check
+
+    looks: list[str] = []
+    release = asyncio.Event()
+
+    async def verdict(client: Any, workflow_id: str) -> Any:
+        looks.append(workflow_id)
+        await release.wait()
+        return worker_check._Verdict("ok", "queue", "payload-idle")  # no workflow task waited
+
+    monkeypatch.setattr(worker_check, "_verdict", verdict)
+    client: Any = object()
+    key = (id(client), "payload-idle", "queue")
+    burst = [asyncio.ensure_future(worker_check._look(client, f"wid-{i}", key)) for i in range(9)]
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(*burst)
+    assert len(looks) == 1
+    assert not worker_check._answered_recently(key)  # no worker was seen polling

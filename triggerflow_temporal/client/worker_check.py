@@ -287,9 +287,11 @@ async def _look(client: Client, workflow_id: str, key: tuple[int, str, str] | No
     """:func:`_verdict` of the execution, sharing what a burst of calls finds out.
 
     Calls of one flow, client and task queue wait on a look another of them has in
-    progress; a look that saw a worker polling the queue (for a workflow task that waited)
-    counts as an answer for all of them (:data:`ANSWERED_FRESH`). A burst of slow calls (a
-    busy server) then costs a few describes, not a few per call.
+    progress and take its verdict when it found nothing wrong (a verdict that did is
+    confirmed by the call's own look); a look that saw a worker polling the queue (for a
+    workflow task that waited) counts as an answer for all of them
+    (:data:`ANSWERED_FRESH`). A burst of slow calls (a busy server) then costs one describe
+    at a time, not a few per call.
     """
     if key is None:
         return await _verdict(client, workflow_id)
@@ -299,7 +301,9 @@ async def _look(client: Client, workflow_id: str, key: tuple[int, str, str] | No
             verdict = await asyncio.shield(shared)
         except Exception:
             verdict = None
-        if verdict is not None and _healthy(verdict):
+        if verdict is not None and verdict.kind == "ok":
+            # What it found holds for this call too: a missing worker or an unserved flow
+            # is a matter of the flow and its queue, not of one execution.
             return verdict
     own = asyncio.ensure_future(_verdict(client, workflow_id))
     own.add_done_callback(_retrieve)
