@@ -10,9 +10,20 @@ events, history bytes, the size of the run's input (its ``WorkflowExecutionStart
 payload, i.e. the FlowSpec plus the carry) and how many steps it held. The state is
 checked (``n == ticks == target``: nothing lost, nothing applied twice).
 
-Per-step timing: ticks run as activities stamp the wall clock every ``N/100`` iterations
-in the worker (this process); inline ticks run in the workflow sandbox, so the bench
-samples the ``state`` query instead (every ``--poll`` seconds) and interpolates.
+Per-step timing: every tick stamps the wall clock every ``N/100`` iterations in the worker
+(this process; an inline tick the first time it runs). The cost per step of the first
+tenth of the loop and of the last one, and their ratio, show whether a step costs more as
+the loop goes on (state, carry or history growing with it: a quadratic term). The
+``state`` query is sampled as well (every ``--poll`` seconds), the fallback when a loop
+stamped too few ticks.
+
+``--versions 3,4`` runs the loops as executions of each runtime version (set the way a
+client of that version would: ``client.persistence.RUNTIME_VERSION``): version 3 yields
+an inline loop with a 1 ms timer every 200 chunks, version 4 with a no-op local activity
+every 50 (finding L4); version 3's inline loop runs ``--v3-inline-iterations`` at most.
+``--no-suggestion`` starts the server with the continue-as-new suggestion out of reach, so
+only the interpreter's ``MAX_RUN_EVENTS`` ends a run (finding L5: how far past it a run of
+local activities goes).
 
 One dev server (``start_dev_server()``: the fast dynamic config, and Temporal's default
 continue-as-new suggestion thresholds, printed below), one in-process worker with the CLI
@@ -20,6 +31,9 @@ worker's defaults.
 
     python bench/long_loop.py                                  # 20,000 iterations, ~5 min
     python bench/long_loop.py --iterations 100000 --only local_activity,workflow
+    python bench/long_loop.py --iterations 100000 --only workflow --versions 3,4
+    python bench/long_loop.py --no-suggestion --iterations 30000 --only local_activity \
+        --versions 3,4
     python bench/long_loop.py --only approvals --cycles 10000   # 10,000 resumes x 100 KB
     python bench/long_loop.py --small                           # ~1 min
 """
@@ -46,7 +60,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from bench import soak_flows
 from bench._common import (
@@ -61,6 +75,9 @@ from bench._common import (
     print_table,
     rss_mb,
 )
+from triggerflow_temporal.client import persistence as _persistence
+from triggerflow_temporal.interpreter.workflow_base import FAST_YIELD_VERSION
+from triggerflow_temporal.spec.wire import RUNTIME_VERSION
 from triggerflow_temporal.testing import start_dev_server
 
 # Temporal server defaults (go.temporal.io/server common/dynamicconfig/constants.go); the
@@ -72,6 +89,11 @@ SERVER_DEFAULTS = {
     "limit.historySize.warn": 10 * 1024 * 1024,
     "limit.historyCount.error": 50 * 1024,
     "limit.historySize.error": 50 * 1024 * 1024,
+}
+# --no-suggestion: thresholds no run of these loops reaches.
+NO_SUGGESTION = {
+    "limit.historyCount.suggestContinueAsNew": 1_000_000,
+    "limit.historySize.suggestContinueAsNew": 1024 * 1024 * 1024,
 }
 # What the issue asks of every run.
 RUN_EVENT_BOUND = 10_000
@@ -202,11 +224,26 @@ def time_at(samples: list[tuple[float, int]], target: int) -> float:
 
 
 def deciles(samples: list[tuple[float, int]], total: int) -> list[float]:
-    """Milliseconds per step in each tenth of the loop."""
+    """Milliseconds per step in each tenth of the loop.
+
+    The first tenth starts at the first sample (the first stamped tick when the loop was
+    timed by stamps: the start of the execution is not a step).
+    """
     samples = sorted(samples)
-    cuts = [time_at(samples, total * d // 10) if d else samples[0][0] for d in range(11)]
-    tenth = total / 10
-    return [1000.0 * (cuts[d + 1] - cuts[d]) / tenth for d in range(10)]
+    points = [samples[0][1], *(total * d // 10 for d in range(1, 11))]
+    cuts = [time_at(samples, n) for n in points]
+    return [1000.0 * (cuts[d + 1] - cuts[d]) / max(1, points[d + 1] - points[d]) for d in range(10)]
+
+
+@contextlib.contextmanager
+def runtime_version(version: int) -> Any:
+    """Start executions as a client of runtime ``version`` would."""
+    saved = _persistence.RUNTIME_VERSION
+    _persistence.RUNTIME_VERSION = version
+    try:
+        yield
+    finally:
+        _persistence.RUNTIME_VERSION = saved
 
 
 class StateSampler:
@@ -234,19 +271,44 @@ class StateSampler:
 
 
 # --------------------------------------------------------------------------- loop
-async def run_loop(client: Client, execute_in: str, iterations: int, poll: float) -> dict[str, Any]:
+async def replay_runs(
+    client: Client, workflow_id: str, runs: list[dict[str, Any]], plugin: Any
+) -> int:
+    """Replay every run of ``workflow_id`` with the interpreter; how many failed."""
+    replayer = Replayer(workflows=[], plugins=[plugin])
+    failures = 0
+    for run in runs:
+        history = await client.get_workflow_handle(
+            workflow_id, run_id=run["run_id"]
+        ).fetch_history()
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        if result.replay_failure is not None:
+            failures += 1
+            log(f"  run {run['run_id']} does not replay: {result.replay_failure}")
+    return failures
+
+
+async def run_loop(
+    client: Client,
+    execute_in: str,
+    iterations: int,
+    poll: float,
+    version: int,
+    replay_plugin: Any = None,
+) -> dict[str, Any]:
     flow = soak_flows.LOOPS[execute_in]
     execution = flow.create_execution(
-        execution_id=f"loop-{execute_in}-{uuid.uuid4().hex[:6]}", auto_close=False
+        execution_id=f"loop-{execute_in}-v{version}-{uuid.uuid4().hex[:6]}", auto_close=False
     )
     mark = max(1, iterations // 100)
     sampler = StateSampler(execution, poll)
     sampling = asyncio.ensure_future(sampler.run())
-    log(f"loop ({execute_in}): {iterations} iterations, {execution.id} ...")
+    log(f"loop ({execute_in}, runtime version {version}): {iterations} iterations, {execution.id}")
     began_cpu = cpu_seconds(os.getpid())
     began = time.perf_counter()
     try:
-        await execution.async_start({"n": 1, "target": iterations, "mark": mark})
+        with runtime_version(version):
+            await execution.async_start({"n": 1, "target": iterations, "mark": mark})
     finally:
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -257,10 +319,19 @@ async def run_loop(client: Client, execute_in: str, iterations: int, poll: float
     runs = run_rows(await run_chain(client, execution.id), iterations)
     points = await suggestion_points(client, execution.id, runs)
     await execution.async_close()
+    replay_failures = None
+    if replay_plugin is not None:
+        runs_now = await run_chain(client, execution.id)  # the last run closed since
+        replay_failures = await replay_runs(client, execution.id, runs_now, replay_plugin)
+        log(f"  replayed {len(runs_now)} run(s): {replay_failures} failure(s)")
     stamps = soak_flows.PROGRESS.pop(execution.id, {})
-    if execute_in != "workflow" and len(stamps) >= 10:
-        samples = [(began, 0), *((t, n) for n, t in stamps.items())]
-        source = f"chunk stamps every {mark}"
+    cpu_deciles: list[float] | None = None
+    if len(stamps) >= 10:
+        samples = [(t, n) for n, (t, _) in stamps.items()]
+        # This process's CPU time per step: the worker, its chunks and the client, not the
+        # server; steadier than the wall clock on a shared machine.
+        cpu_deciles = deciles([(c, n) for n, (_, c) in stamps.items()], iterations)
+        source = f"tick stamps every {mark}"
     else:
         samples = [(began, 0), *sampler.samples, (began + elapsed, iterations)]
         source = f"state query every {poll:g} s ({len(sampler.samples)} samples)"
@@ -271,8 +342,9 @@ async def run_loop(client: Client, execute_in: str, iterations: int, poll: float
         f"ticks={state.get('ticks')} ({'ok' if ok else 'WRONG'}); {load_line()}"
     )
     return {
-        "label": f"loop, {execute_in}",
+        "label": f"loop, {execute_in}, v{version}",
         "execute_in": execute_in,
+        "version": version,
         "iterations": iterations,
         "elapsed": elapsed,
         "cpu": cpu,
@@ -281,6 +353,8 @@ async def run_loop(client: Client, execute_in: str, iterations: int, poll: float
         "runs": runs,
         "summary": run_summary(runs),
         "deciles": per_decile,
+        "cpu_deciles": cpu_deciles,
+        "replay_failures": replay_failures,
         "source": source,
         "points": points,
         "id": execution.id,
@@ -372,9 +446,11 @@ async def run_approvals(client: Client, cycles: int, value_kb: int) -> dict[str,
 
 
 # -------------------------------------------------------------------------- report
-def print_thresholds() -> None:
-    print("\nContinue-as-new and history limits of the dev server (Temporal defaults, not set):\n")
-    for key, value in SERVER_DEFAULTS.items():
+def print_thresholds(no_suggestion: bool) -> None:
+    values = {**SERVER_DEFAULTS, **(NO_SUGGESTION if no_suggestion else {})}
+    how = "set by --no-suggestion" if no_suggestion else "Temporal defaults, not set"
+    print(f"\nContinue-as-new and history limits of the dev server ({how}):\n")
+    for key, value in values.items():
         shown = f"{value / 1024 / 1024:.0f} MiB" if "Size" in key else f"{value} events"
         print(f"- `{key}` = {shown}")
     from triggerflow_temporal.spec.limits import MAX_RUN_EVENTS
@@ -394,6 +470,15 @@ def print_points(label: str, points: list[dict[str, Any]]) -> None:
         for p in points
     )
     print(f"- {label}: first suggestion {text}")
+
+
+def start_and_end(per_decile: list[float] | None, *, all_tenths: bool = False) -> list[str]:
+    """First tenth, last tenth (or every tenth) and the ratio of the two, formatted."""
+    if not per_decile:
+        return ["n/a"] * (11 if all_tenths else 3)
+    first, last = per_decile[0], per_decile[-1]
+    shown = per_decile if all_tenths else [first, last]
+    return [*(f"{x:.3f}" for x in shown), f"{last / first:.2f}x" if first else "n/a"]
 
 
 def report(results: list[dict[str, Any]]) -> None:
@@ -449,6 +534,66 @@ def report(results: list[dict[str, Any]]) -> None:
             ],
             title="Milliseconds per step in each tenth of the loop (flat = no quadratic term)",
         )
+        print_table(
+            [
+                "variant",
+                "iterations",
+                "steps/s",
+                "wall ms/step, first tenth",
+                "last tenth",
+                "last / first",
+                "CPU ms/step, first tenth",
+                "last tenth",
+                "last / first",
+                "runs",
+                "events/run max",
+            ],
+            [
+                [
+                    r["label"],
+                    r["iterations"],
+                    r["iterations"] / r["elapsed"],
+                    *start_and_end(r["deciles"]),
+                    *start_and_end(r["cpu_deciles"]),
+                    r["summary"]["runs"],
+                    r["summary"]["events_max"],
+                ]
+                for r in loops
+            ],
+            title="Cost per step at the start and at the end of the loop (ratio 1 = constant)",
+        )
+        timed = [r for r in loops if r["cpu_deciles"]]
+        if timed:
+            print_table(
+                ["variant", *(f"{d * 10}-{d * 10 + 10}%" for d in range(10)), "last/first"],
+                [[r["label"], *start_and_end(r["cpu_deciles"], all_tenths=True)] for r in timed],
+                title="CPU milliseconds of this process (worker, chunks, client) per step, "
+                "in each tenth of the loop",
+            )
+        by_version: dict[str, dict[int, dict[str, Any]]] = {}
+        for r in loops:
+            by_version.setdefault(r["execute_in"], {})[r["version"]] = r
+        compared = {k: v for k, v in by_version.items() if len(v) > 1}
+        if compared:
+            rows = []
+            for execute_in, runs in compared.items():
+                old, new = runs[min(runs)], runs[max(runs)]
+                old_rate = old["iterations"] / old["elapsed"]
+                new_rate = new["iterations"] / new["elapsed"]
+                rows.append(
+                    [
+                        execute_in,
+                        f"v{old['version']}: {old_rate:.0f} ({old['iterations']} steps)",
+                        f"v{new['version']}: {new_rate:.0f} ({new['iterations']} steps)",
+                        f"{new_rate / old_rate:.1f}x",
+                        f"{old['summary']['events_max']} / {new['summary']['events_max']}",
+                    ]
+                )
+            print_table(
+                ["loop", "steps/s before", "steps/s after", "after / before", "events/run max"],
+                rows,
+                title="Runtime versions compared",
+            )
         for r in loops:
             print_table(
                 ["run", "events", "history KB", "input KB (spec + carry)", "carry KB", "steps"],
@@ -468,6 +613,11 @@ def report(results: list[dict[str, Any]]) -> None:
         print()
         for r in loops:
             print_points(r["label"], r["points"])
+            if r["replay_failures"] is not None:
+                print(
+                    f"- {r['label']}: {len(r['runs'])} run(s) replayed, "
+                    f"{r['replay_failures']} failure(s)"
+                )
     for r in results:
         if r["label"].startswith("chain"):
             s = r["summary"]
@@ -558,11 +708,12 @@ async def run_main(args: argparse.Namespace) -> int:
         if only is None or v in only
     ]
     iterations = 2000 if args.small else args.iterations
+    versions = [int(v) for v in args.versions.split(",")]
     activity_iterations = 500 if args.small else args.activity_iterations
     cycles = 50 if args.small else args.cycles
     print(f"# bench/long_loop.py {' '.join(sys.argv[1:])}\n\n{machine_line()} · {load_line()}")
     print(f"\nWorker settings: {WORKER_SETTINGS}, in process.")
-    print_thresholds()
+    print_thresholds(args.no_suggestion)
     # A long approvals run writes GBs of history (each resume's value is in it twice): keep
     # the dev server's database on disk instead of in memory.
     history_mb = cycles * args.value_kb * 2.5 / 1024 if "approvals" in wanted else 0
@@ -573,7 +724,12 @@ async def run_main(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     failed = False
     try:
-        async with start_dev_server(database_file=database) as env:
+        extra = [
+            arg
+            for key, value in (NO_SUGGESTION.items() if args.no_suggestion else ())
+            for arg in ("--dynamic-config-value", f"{key}={value}")
+        ]
+        async with start_dev_server(database_file=database, extra_args=extra) as env:
             server = dev_server_pid()
             task_queue = f"long-{uuid.uuid4().hex[:8]}"
             plugin = make_plugin(soak_flows.LONG_FLOWS)
@@ -586,7 +742,17 @@ async def run_main(args: argparse.Namespace) -> int:
                     try:
                         if variant in soak_flows.LOOPS:
                             n = activity_iterations if variant == "activity" else iterations
-                            results.append(await run_loop(client, variant, n, args.poll))
+                            for version in versions:
+                                if variant == "workflow" and version < FAST_YIELD_VERSION:
+                                    m = min(n, args.v3_inline_iterations)
+                                else:
+                                    m = n
+                                replaying = plugin if args.replay else None
+                                results.append(
+                                    await run_loop(
+                                        client, variant, m, args.poll, version, replaying
+                                    )
+                                )
                         elif variant == "chain":
                             results.append(await run_chain_flow(client))
                         else:
@@ -604,6 +770,7 @@ async def run_main(args: argparse.Namespace) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     report(results)
     bad = [r["label"] for r in results if not (r.get("state_ok") or r.get("ok"))]
+    bad += [r["label"] for r in results if r.get("replay_failures")]
     bad += [r["label"] for r in results if not r["summary"]["within_bounds"]]
     if bad or failed:
         print(f"\n**Not as expected**: {', '.join(bad) or 'see the failures above'}")
@@ -628,6 +795,25 @@ def main() -> None:
         "--only", help="comma list of: local_activity, workflow, activity, chain, approvals"
     )
     parser.add_argument("--poll", type=float, default=0.5, help="state sampling period (s)")
+    parser.add_argument(
+        "--versions",
+        default=str(RUNTIME_VERSION),
+        help="runtime versions the loops run at, e.g. 3,4 (default: this client's)",
+    )
+    parser.add_argument(
+        "--v3-inline-iterations",
+        type=int,
+        default=20_000,
+        help="cap of the inline loop at runtime version 3 (~200 steps/s: its yield timer)",
+    )
+    parser.add_argument(
+        "--replay", action="store_true", help="replay every run of each loop execution"
+    )
+    parser.add_argument(
+        "--no-suggestion",
+        action="store_true",
+        help="server thresholds out of reach: only MAX_RUN_EVENTS ends a run",
+    )
     parser.add_argument(
         "--db-file", action="store_true", help="dev server database on disk (auto if large)"
     )

@@ -16,8 +16,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from temporalio import activity
-
 from triggerflow_temporal import TriggerFlow
 
 # Activity chunks of the soak get a short start-to-close timeout: a SIGKILLed worker's
@@ -26,22 +24,25 @@ SOAK_ACTIVITY_TIMEOUT = timedelta(seconds=10)
 
 
 # ----------------------------------------------------------------------- emit loop
-# Wall-clock stamps of loop ticks run as (local) activities, by execution id: {n: seconds}.
-# Activities run in the worker process (the bench's own), so long_loop.py reads them here;
-# inline chunks run in the workflow sandbox and stamp nothing (the bench samples state).
-PROGRESS: dict[str, dict[int, float]] = {}
+# Wall-clock stamps of loop ticks, by execution id: {n: seconds}. Chunks run in the worker
+# process (the bench's own), so long_loop.py reads them here. An inline tick runs in the
+# workflow: its stamp is taken the first time it runs (a replay re-runs it later: the
+# stamp kept is the first). It changes no command, so replay is unaffected.
+# Each stamp: (wall clock, this process's CPU time), both in seconds.
+PROGRESS: dict[str, dict[int, tuple[float, float]]] = {}
 
 
 async def tick(data: Any) -> int:
     """One turn of the loop (tests/test_run_long.py's shape) plus a tick counter in state.
 
-    Input ``{"n", "target"}`` and optionally ``"mark"``: every ``mark``-th tick run as an
-    activity records when it ran (first run only) in :data:`PROGRESS`.
+    Input ``{"n", "target"}`` and optionally ``"mark"``: every ``mark``-th tick records when
+    it ran (first run only) in :data:`PROGRESS`.
     """
     n = data.input["n"]
     mark = data.input.get("mark")
-    if mark and n % mark == 0 and activity.in_activity():
-        PROGRESS.setdefault(data.execution_id, {}).setdefault(n, time.perf_counter())
+    if mark and n % mark == 0:
+        stamp = (time.perf_counter(), time.process_time())
+        PROGRESS.setdefault(data.execution_id, {}).setdefault(n, stamp)
     await data.async_set_state("n", n)
     await data.async_set_state("ticks", (data.get_state("ticks") or 0) + 1)
     if n < data.input["target"]:
