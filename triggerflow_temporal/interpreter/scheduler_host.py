@@ -144,7 +144,7 @@ class SchedulerHostMixin(WorkflowBase):
         )
 
     def _hand_over_due(self) -> bool:
-        return self._hold() and self._sched.in_flight() == 0
+        return self._hold() and self._sched.in_flight() == 0 and self._handover_ready()
 
     def _broken(self) -> bool:
         """The run must stop: the drive loop died, or a hidden execution failed."""

@@ -203,6 +203,8 @@ class TriggerFlowWorkflow(
         while self._lifecycle != "closed":
             self._raise_if_broken()
             if self._continue_as_new_due():
+                if not await self._task_ended_for_handover():
+                    continue  # version 4, held by MAX_RUN_MARKERS: the task ended first
                 await self._release_stream_pollers()
                 await self._flush_frame_signals()
                 if self._should_continue_as_new():

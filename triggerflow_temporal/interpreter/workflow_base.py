@@ -108,8 +108,10 @@ class WorkflowBase:
     _pending_work: list[dict[str, Any]]
     _steps: int
     _inline_runs: int
-    # Local activities this run scheduled (version 4: _note_marker, _markers_at_bound).
+    # Local activities this run scheduled (version 4: _note_marker, _markers_at_bound),
+    # and whether the task was ended before continue-as-new (_task_ended_for_handover).
     _run_markers: int = 0
+    _handover_task_ended: bool = False
     _search_attributes_sent: (
         tuple[str, tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] | None
     )
@@ -165,6 +167,12 @@ class WorkflowBase:
         raise NotImplementedError
 
     def _markers_at_bound(self) -> bool:
+        raise NotImplementedError
+
+    async def _task_ended_for_handover(self) -> bool:
+        raise NotImplementedError
+
+    def _handover_ready(self) -> bool:
         raise NotImplementedError
 
     def _update_details(self) -> None:

@@ -384,6 +384,27 @@ class ChunkRunMixin(WorkflowBase):
         """
         return self._fast_yield() and self._run_markers >= MAX_RUN_MARKERS
 
+    def _handover_ready(self) -> bool:
+        """Callers may be handed over to the next run (not while the task is being ended)."""
+        return self._handover_task_ended or not self._markers_at_bound()
+
+    async def _task_ended_for_handover(self) -> bool:
+        """Whether continue-as-new may happen now; ends the task first after MAX_RUN_MARKERS.
+
+        That hold comes in the middle of a workflow task of local activities. A query that
+        came in meanwhile waits for the task to end, and would find the run closed: a
+        worker replays the whole run to answer it (~20 s of CPU for 8,000 markers here)
+        and the caller times out. A 1 ms timer ends the task first (once per run, ~1 s on
+        a server), so the open run answers it; the run loop then checks again. Callers
+        waiting in updates are handed over after it (_handover_ready), not during it
+        (their clients would ask this run to settle again and again).
+        """
+        if self._handover_ready():
+            return True
+        self._handover_task_ended = True
+        await workflow.sleep(0.001, summary="end the task before continue-as-new")
+        return False
+
     async def _yield_activation(self) -> None:
         """End the workflow activation with a no-op local activity (one marker event)."""
         self._note_marker()
