@@ -151,7 +151,7 @@ async def low_suggestion_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 async def poll_state(execution: Any) -> None:
-    """Query the state while the loop runs (as a UI would): queries end workflow tasks."""
+    """Query the state while the loop runs, as a UI would (queries come in mid-task)."""
     while True:
         await asyncio.sleep(0.1)
         try:
@@ -186,8 +186,9 @@ async def test_a_local_activity_loop_spans_runs_each_within_the_bound(low_sugges
     assert all(n <= MAX_RUN_EVENTS for n in events), events
     ticks = [marker_types(h).count(f"{local_loop.name}.local_tick") for h in histories]
     assert sum(ticks) == LOOP["target"] and all(ticks), ticks  # the chain went on in every run
-    # Each run took no new work once a workflow task told it of the suggestion: only the
-    # tick in flight then finished (one marker), and the run continued as new.
+    # Each run took no new work once a workflow task told it of the suggestion: the tick
+    # in flight then finished, and the run continued as new. (Which local activity first
+    # sees a new task's values can be one later than the task's event: two markers.)
     late = [markers_after_suggestion(h) for h in histories[:-1]]
-    assert all(n <= 1 for n in late), late
+    assert all(n <= 2 for n in late), late
     await assert_replays(histories)
