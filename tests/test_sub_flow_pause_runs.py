@@ -75,3 +75,32 @@ async def test_a_child_failing_after_its_resume_fails_the_parent(runtime):
         with pytest.raises(Exception, match="the child refused the answer"):
             await execution.async_continue_with(pid, "boom")
         assert await execution.async_get_status() == "failed"
+
+
+async def sr_first(data):
+    return await data.async_pause_for(type="approval", interrupt_id="first")
+
+
+async def sr_second(data):
+    return await data.async_pause_for(type="approval", interrupt_id="second")
+
+
+sr_twice_child = TriggerFlow(name="sr-twice-child")
+sr_twice_child.to(sr_first).to(sr_second).to(sr_done).end()
+sr_twice = TriggerFlow(name="sr-twice")
+sr_twice.to_sub_flow(sr_twice_child).to(sr_after)
+
+
+async def test_a_child_pausing_again_keeps_only_its_open_pause_in_the_frame(runtime):
+    async with runtime([sr_twice]):
+        execution = sr_twice.create_execution(auto_close=False)
+        await execution.async_start(None)
+        (first,) = await execution.async_get_pending_interrupts()
+        await execution.async_continue_with(first, "one")
+        (second,) = await execution.async_get_pending_interrupts()
+        assert second.endswith(":second") and second != first
+        (frame,) = (await execution.async_save())["sub_flow_frames"].values()
+        assert frame["projected_interrupts"] == {second: "second"}
+        assert frame["projected_root_interrupt_ids"] == [second]
+        await execution.async_continue_with(second, "two")
+        assert (await execution.async_get_state())["after"] == {"approved": "two"}

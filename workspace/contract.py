@@ -15,13 +15,13 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
+from workspace.checkpoints import CHECKPOINT_COLLECTION, CHECKPOINT_KIND, CheckpointsMixin
 from workspace.context import BUILTIN_PROFILES, check_profile
-from workspace.errors import InvalidBatchItemError, InvalidInputError
+from workspace.errors import InvalidInputError
 from workspace.forwarding import forward
-from workspace.paging import decode_offset, links_fingerprint, offset_cursor, read_all
+from workspace.paging import decode_offset, links_fingerprint, offset_cursor
 from workspace.types import (
     BoundedRead,
-    Checkpoint,
     ContextPack,
     Link,
     LinkPage,
@@ -31,15 +31,12 @@ from workspace.types import (
 )
 from workspace.validation import (
     DEFAULT_PAGE_SIZE,
-    batch_item_error,
-    check_batch,
-    check_batch_record,
     check_limit,
     check_mapping,
     check_name,
-    checkpoint_scope,
     merge_scope,
     opt_ref_id,
+    prepare_batch,
 )
 
 __all__ = [
@@ -53,13 +50,8 @@ __all__ = [
 RefOrId = RecordRef | str
 """A record handle: the ref returned by ``ingest`` or just its id."""
 
-CHECKPOINT_COLLECTION = "checkpoints"
-CHECKPOINT_KIND = "snapshot"
-# Most checkpoints checkpoint_history(limit=...) reads in one call (in pages of 1000).
-MAX_HISTORY = 1_000_000
 
-
-class BaseWorkspace(ABC):
+class BaseWorkspace(CheckpointsMixin, ABC):
     """Abstract async Workspace: records, search, links, checkpoints and context packs.
 
     Use it as an async context manager (``setup()`` on enter, ``close()`` on exit) or call
@@ -354,123 +346,6 @@ class BaseWorkspace(ABC):
         next_cursor = offset_cursor(fp, offset + limit) if more else None
         return LinkPage(found[offset : offset + limit], next_cursor)
 
-    # -- checkpoints -------------------------------------------------------------------------
-
-    async def checkpoint(
-        self,
-        run_id: str,
-        state: Any,
-        step_id: str | None = None,
-        *,
-        scope: Mapping[str, Any] | None = None,
-    ) -> RecordRef:
-        """Store a snapshot of a run's state (collection ``checkpoints``, kind ``snapshot``).
-
-        Args:
-            run_id: The run.
-            state: The state: a JSON value (``dict``/``list``), text or bytes.
-            step_id: The step that produced it.
-            scope: Extra scope keys (``run_id`` and ``step_id`` are added).
-
-        Returns:
-            The checkpoint's ref.
-
-        Raises:
-            InvalidInputError: For an invalid run or step id or state.
-        """
-        return await self.ingest(
-            state,
-            collection=CHECKPOINT_COLLECTION,
-            kind=CHECKPOINT_KIND,
-            scope=checkpoint_scope(run_id, step_id, scope),
-        )
-
-    async def checkpoint_history(
-        self,
-        run_id: str,
-        step_id: str | None = None,
-        limit: int | None = None,
-        *,
-        scope: Mapping[str, Any] | None = None,
-    ) -> list[RecordRef]:
-        """List a run's checkpoints, newest first.
-
-        Args:
-            run_id: The run.
-            step_id: Only this step's checkpoints.
-            limit: At most this many (None: all; read in pages of 1000, see
-                :meth:`checkpoint_history_page` to page yourself).
-            scope: Extra scope keys to match.
-
-        Returns:
-            Checkpoint refs, newest first.
-
-        Raises:
-            InvalidInputError: For an invalid run id or limit.
-        """
-        if limit is not None:
-            check_limit(limit, maximum=MAX_HISTORY)
-
-        async def page(size: int, cursor: str | None) -> SearchPage:
-            return await self.checkpoint_history_page(
-                run_id, step_id, limit=size, cursor=cursor, scope=scope
-            )
-
-        return await read_all(page, limit)
-
-    async def checkpoint_history_page(
-        self,
-        run_id: str,
-        step_id: str | None = None,
-        *,
-        limit: int = DEFAULT_PAGE_SIZE,
-        cursor: str | None = None,
-        scope: Mapping[str, Any] | None = None,
-    ) -> SearchPage:
-        """One page of a run's checkpoints, newest first (a :meth:`search` underneath).
-
-        Args:
-            run_id: The run.
-            step_id: Only this step's checkpoints.
-            limit: Page size, 1-1000 (default 100).
-            cursor: ``next_cursor`` of the previous page.
-            scope: Extra scope keys to match.
-
-        Returns:
-            The page; ``next_cursor`` is None on the last one.
-
-        Raises:
-            InvalidInputError: For an invalid run id or limit.
-            InvalidCursorError: For a cursor of another query.
-        """
-        limit = check_limit(limit)
-        return await self.search(
-            filters={"collection": CHECKPOINT_COLLECTION, "kind": CHECKPOINT_KIND},
-            scope=checkpoint_scope(run_id, step_id, scope),
-            limit=limit,
-            cursor=cursor,
-        )
-
-    async def latest_checkpoint(
-        self, run_id: str, *, scope: Mapping[str, Any] | None = None
-    ) -> Checkpoint | None:
-        """Return the newest checkpoint of a run with its state.
-
-        Args:
-            run_id: The run.
-            scope: Extra scope keys to match.
-
-        Returns:
-            The checkpoint, or None if the run has none.
-
-        Raises:
-            InvalidInputError: For an invalid run id.
-        """
-        refs = await self.checkpoint_history(run_id, limit=1, scope=scope)
-        if not refs:
-            return None
-        return Checkpoint(ref=refs[0], state=await self.get_data(refs[0]))
-
     # -- context -----------------------------------------------------------------------------
 
     @abstractmethod
@@ -600,22 +475,16 @@ class BoundWorkspace(BaseWorkspace):
         A record whose scope contradicts the bound one refuses the batch
         (``InvalidBatchItemError`` naming its index and ``scope``).
         """
-        items: list[dict[str, Any]] = []
-        failures: list[dict[str, Any]] = []
-        for index, record in enumerate(check_batch(records)):
+
+        def scoped(item: dict[str, Any]) -> dict[str, Any]:
             try:
-                item = check_batch_record(record)
-                try:
-                    item["scope"] = self.merge_scope(item.get("scope"))
-                except InvalidInputError as exc:
-                    exc.field = "scope"
-                    raise
-                items.append(item)
+                item["scope"] = self.merge_scope(item.get("scope"))
             except InvalidInputError as exc:
-                failures.append(batch_item_error(index, exc))
-        if failures:
-            raise InvalidBatchItemError(failures)
-        return await self._inner.ingest_many(items)
+                exc.field = "scope"
+                raise
+            return item
+
+        return await self._inner.ingest_many(prepare_batch(records, scoped))
 
     setup = forward(BaseWorkspace.setup)
     ingest = forward(BaseWorkspace.ingest)

@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from workspace.errors import (
+    InvalidBatchItemError,
     InvalidInputError,
     RecordNotFoundError,
     UnknownCollectionError,
 )
 from workspace.types import RecordRef
+
+T = TypeVar("T")
 
 COLLECTIONS: tuple[str, ...] = ("observations", "artifacts", "decisions", "checkpoints")
 MAX_NAME_LEN = 128
@@ -524,3 +527,31 @@ def check_batch(records: object) -> list[object]:
         )
     check_batch_size(len(records))
     return list(records)
+
+
+def prepare_batch(records: object, prepare: Callable[[dict[str, Any]], T]) -> list[T]:
+    """Check an ``ingest_many`` batch and turn each record into what will be stored.
+
+    Args:
+        records: The batch (:func:`check_batch`).
+        prepare: Turns one record's checked keys (:func:`check_batch_record`) into the
+            backend's item; raises ``InvalidInputError`` (``field`` set) for a bad value.
+
+    Returns:
+        The prepared items, in order.
+
+    Raises:
+        InvalidBatchItemError: Naming every refused record (index and field); nothing is
+            returned, so nothing gets stored.
+        InvalidInputError: ``records`` is not a list or is over the batch size.
+    """
+    items: list[T] = []
+    failures: list[dict[str, Any]] = []
+    for index, record in enumerate(check_batch(records)):
+        try:
+            items.append(prepare(check_batch_record(record)))
+        except InvalidInputError as exc:
+            failures.append(batch_item_error(index, exc))
+    if failures:
+        raise InvalidBatchItemError(failures)
+    return items

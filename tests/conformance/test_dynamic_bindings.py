@@ -160,3 +160,16 @@ async def test_a_handler_the_worker_lacks_fails_its_chain_naming_the_fix(runtime
         with pytest.raises(Exception) as failure:
             await execution.async_emit("ping", 1)
         assert "db_not_served" in str(failure.value)
+
+
+def test_bindings_are_bounded_per_execution():
+    from triggerflow_temporal.spec.limits import MAX_BINDINGS
+
+    execution = flow.create_execution(auto_close=False)
+    for i in range(MAX_BINDINGS):
+        execution.on("ping", db_on_ping, binding_id=f"b{i}")
+    execution.on("ping", db_on_ping_again, binding_id="b0")  # the same id: replaced
+    with pytest.raises(ValueError, match=f"at most {MAX_BINDINGS}"):
+        execution.on("ping", db_on_ping, binding_id="one-more")
+    assert execution.off("b1") is True
+    assert execution.on("ping", db_on_ping, binding_id="one-more") == "one-more"

@@ -1044,6 +1044,18 @@ def _sub_flow_pause_flows() -> list[Entry]:
         Entry("sr-child", runs.sr_child, [("start", None), ("continue", None, "ok")], lasting),
         Entry("sr-parent", runs.sr_parent, [("start", None), ("continue", None, "yes")], lasting),
         Entry(
+            "sr-twice",
+            runs.sr_twice,
+            [("start", None), ("continue", None, "one"), ("continue", None, "two")],
+            lasting,
+        ),
+        Entry(
+            "sr-twice-child",
+            runs.sr_twice_child,
+            [("start", None), ("continue", None, "one"), ("continue", None, "two")],
+            lasting,
+        ),
+        Entry(
             "sp-parent-cancel",
             sp.sp_parent,
             [("start", 1), ("close", {"pending_interrupts": "cancel"})],

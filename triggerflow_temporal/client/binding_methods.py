@@ -18,6 +18,7 @@ from typing import Any
 
 from ..definition.bindings import binding_record
 from ..spec import wire
+from ..spec.limits import MAX_BINDINGS
 
 # Agently's resource key of a binding a load cannot restore.
 MISSING_HANDLER_PREFIX = "dynamic_event_handler:"
@@ -32,6 +33,12 @@ class BindingMethods:
 
     async def _update(self, name: str, arg: Any) -> Any:
         raise NotImplementedError
+
+    def _start_request(self, value: Any) -> dict[str, Any]:
+        """The ``start`` update's argument: the value, and the bindings made before it."""
+        if not self._pending_bindings:
+            return {"value": value}
+        return {"value": value, "bindings": list(self._pending_bindings.values())}
 
     def _not_started(self, call: str) -> None:
         if self._started:
@@ -59,6 +66,11 @@ class BindingMethods:
             RuntimeError: The execution has started (use :meth:`async_on`).
         """
         self._not_started("on")
+        if binding_id not in self._pending_bindings and len(self._pending_bindings) >= MAX_BINDINGS:
+            raise ValueError(
+                f"An execution holds at most {MAX_BINDINGS} execution.on() bindings; "
+                "remove one with execution.off(binding_id) first."
+            )
         record = _record(
             trigger_event, handler, trigger_type, binding_id, handler_ref, metadata, durable
         )

@@ -208,12 +208,9 @@ class TriggerFlowExecution(BindingMethods, InterventionMethods, RuntimeStreamMet
         """Create the workflow and run its ``start`` update (update-with-start)."""
         operation = await self._setup.with_start(self._id, workflow_input)
         try:
-            start: dict[str, Any] = {"value": value}
-            if self._pending_bindings:
-                start["bindings"] = list(self._pending_bindings.values())
             started = await calls.start_update(
                 wire.UPDATE_START,
-                start,
+                self._start_request(value),
                 operation,
                 action="start",
                 rpc_timeout=rpc_timeout,

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import copy
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,6 +42,7 @@ from ..spec.flow_spec import FlowSpec
 from ..spec.limits import MAX_DONE_ROOTS, MAX_FRAMES
 from .scheduler_fanout import FanoutMixin
 from .scheduler_protocol import SchedulerHost
+from .scheduler_state import SchedulerStateMixin
 from .signal_net import (
     ChunkFailure,
     ConditionLookup,
@@ -63,7 +63,7 @@ def origin_chunk(op: dict[str, Any], run: str | None) -> dict[str, Any]:
     return found
 
 
-class Scheduler(FanoutMixin):
+class Scheduler(SchedulerStateMixin, FanoutMixin):
     """Routes signals through a compiled :class:`FlowSpec` as durable, queued work."""
 
     def __init__(
@@ -567,46 +567,3 @@ class Scheduler(FanoutMixin):
         """An unexpected error raised by a task (re-raised by the workflow's run)."""
         error, self._error = self._error, None
         return error
-
-    def export(self) -> dict[str, Any]:
-        """The durable state (carried over continue-as-new; no task is in flight then)."""
-        return {
-            **self.export_net(),
-            "queue": copy.deepcopy(list(self.queue)),
-            "groups": copy.deepcopy(self.groups),
-            "roots": copy.deepcopy(self.roots),
-            "done_roots": copy.deepcopy(self.done_roots),
-            "fanouts": copy.deepcopy(self.fanouts),
-            "frames": self.frames,
-        }
-
-    def restore(self, data: dict[str, Any]) -> None:
-        """Inverse of :meth:`export`."""
-        self.restore_net(data)
-        self.queue = deque(copy.deepcopy(data.get("queue") or []))
-        self.groups = copy.deepcopy(data.get("groups") or {})
-        self.roots = copy.deepcopy(data.get("roots") or {})
-        self.done_roots = copy.deepcopy(data.get("done_roots") or {})
-        self.fanouts = copy.deepcopy(data.get("fanouts") or {})
-        self.frames = int(data.get("frames") or 0)
-        self._fill = [i for i, r in self.fanouts.items() if r["items"]]
-
-    def pending_work(self, inflight: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """What a snapshot taken now must run on load, in the snapshot's ``pending`` form.
-
-        ``inflight``: the chunk runs in flight (re-run on load, at least once).
-        """
-        # No copies here: build_snapshot copies what it keeps (once per step, not twice).
-        work = list(inflight)
-        frames = [
-            g["owner"]["item"]
-            for g in self.groups.values()
-            if (g["owner"] or {}).get("k") == "frame"
-        ]
-        for item in [*frames, *self.queue]:
-            entry = {key: value for key, value in item.items() if key not in ("g", "top", "slot")}
-            work.append({"kind": "work", "op": entry.get("op"), "item": entry})
-        for instance, record in self.fanouts.items():
-            if record["items"]:
-                work.append({"kind": "fanout", "instance": instance, **record})
-        return work

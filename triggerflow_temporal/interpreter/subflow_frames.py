@@ -221,9 +221,15 @@ class SubFlowFramesMixin(WorkflowBase):
                 child_interrupt=copy.deepcopy(child_record),
             )
             self._interrupts[projected_id] = record
+            # Only the child's pauses still open and this one: a child that pauses again
+            # and again (a review loop) must not grow its frame per cycle.
+            frame["projected_interrupts"] = {
+                pid: lid
+                for pid, lid in frame["projected_interrupts"].items()
+                if (self._interrupts.get(pid) or {}).get("status") == "waiting"
+            }
             frame["projected_interrupts"][projected_id] = local_id
-            if projected_id not in frame["projected_root_interrupt_ids"]:
-                frame["projected_root_interrupt_ids"].append(projected_id)
+            frame["projected_root_interrupt_ids"] = list(frame["projected_interrupts"])
             frame["status"] = "waiting"
             self._touch()
             self._put_stream_item(
@@ -369,10 +375,10 @@ class SubFlowFramesMixin(WorkflowBase):
             # Awaited before the run ends: a signal whose sender completed is not delivered.
             self._frame_signals.append(task)
 
-    def _saved_frames(self) -> dict[str, dict[str, Any]]:
-        """The snapshot's ``sub_flow_frames``: the waiting children, native keys only."""
+    def _saved_frames(self, *, drop: tuple[str, ...] = _PRIVATE) -> dict[str, dict[str, Any]]:
+        """The paused children's frames: for the snapshot (native keys only) or the carry."""
         return {
-            frame_id: {k: copy.deepcopy(v) for k, v in frame.items() if k not in _PRIVATE}
+            frame_id: {k: copy.deepcopy(v) for k, v in frame.items() if k not in drop}
             for frame_id, frame in self._frames.items()
             if frame["detached"]
         }
@@ -387,13 +393,8 @@ class SubFlowFramesMixin(WorkflowBase):
             self._frames[frame_id] = record
 
     def _export_frames(self) -> dict[str, dict[str, Any]]:
-        return {
-            frame_id: {
-                k: copy.deepcopy(v) for k, v in frame.items() if k not in ("outcome", "root")
-            }
-            for frame_id, frame in self._frames.items()
-            if frame["detached"]
-        }
+        """The carry's frames: as they are, but for this run's answer to its caller."""
+        return self._saved_frames(drop=("outcome", "root"))
 
     async def _restart_loaded_frames(self) -> None:
         """A loaded parent starts each waiting child again from its saved snapshot."""

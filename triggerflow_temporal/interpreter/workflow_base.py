@@ -327,7 +327,7 @@ class WorkflowBase:
     def _export_frames(self) -> dict[str, dict[str, Any]]:
         raise NotImplementedError
 
-    def _saved_frames(self) -> dict[str, dict[str, Any]]:
+    def _saved_frames(self, *, drop: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
         raise NotImplementedError
 
     def _restore_frames(self, saved: dict[str, Any], *, carried: bool) -> None:

@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from ..spec import wire
-from ..spec.limits import MAX_PENDING_INTERVENTIONS
+from ..spec.limits import MAX_BINDINGS, MAX_PENDING_INTERVENTIONS
 from ..spec.wire import (
     SETTLE_KEY,
     CloseRequest,
@@ -285,6 +285,21 @@ class HandlersMixin(WorkflowBase):
         if request.get("action") not in ("on", "off"):
             raise ApplicationError(
                 f"bind update: unknown action {request.get('action')!r}", type="ValueError"
+            )
+        if request["action"] == "on":
+            self._check_binding_room([request["record"]])
+
+    def _check_binding_room(self, records: list[dict[str, Any]]) -> None:
+        """Refuse bindings past MAX_BINDINGS (an execution's state stays bounded)."""
+        known = {record["binding_id"] for record in self._engine.bindings}
+        added = {record["binding_id"] for record in records} - known
+        if len(known) + len(added) > MAX_BINDINGS:
+            raise ApplicationError(
+                f"TriggerFlow execution {self._execution_id} holds at most {MAX_BINDINGS} "
+                "execution.on() bindings; remove one with execution.async_off(binding_id) "
+                "first.",
+                type="ValueError",
+                non_retryable=True,
             )
 
     @workflow.update(name=wire.UPDATE_INTERVENE)

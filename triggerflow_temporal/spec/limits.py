@@ -52,3 +52,7 @@ MAX_FRAMES = 5_000
 MAX_DONE_ROOTS = 200
 # Bounded logs kept in workflow memory (and carried over continue-as-new).
 MAX_SIGNAL_ATTEMPTS = 100
+
+# execution.on() bindings one execution holds at once (each a record in its state, carried
+# over continue-as-new and saved): off() one before binding more.
+MAX_BINDINGS = 256

@@ -27,7 +27,7 @@ from workspace.context import (
     weighted_collections,
 )
 from workspace.contract import BaseWorkspace, RefOrId
-from workspace.errors import InvalidBatchItemError, InvalidInputError, RecordNotFoundError
+from workspace.errors import InvalidInputError, RecordNotFoundError
 from workspace.paging import (
     Key,
     decode_keyset,
@@ -51,9 +51,6 @@ from workspace.types import (
 )
 from workspace.validation import (
     DEFAULT_PAGE_SIZE,
-    batch_item_error,
-    check_batch,
-    check_batch_record,
     check_collection,
     check_keep_last,
     check_limit,
@@ -63,6 +60,7 @@ from workspace.validation import (
     check_required,
     check_slice,
     opt_ref_id,
+    prepare_batch,
     ref_id,
 )
 
@@ -236,16 +234,7 @@ class StorageWorkspace(BaseWorkspace):
 
     async def ingest_many(self, records: Sequence[Mapping[str, Any]]) -> list[RecordRef]:
         """See :meth:`BaseWorkspace.ingest_many`: every record is validated, then one write."""
-        news: list[NewRecord] = []
-        failures: list[dict[str, Any]] = []
-        for index, record in enumerate(check_batch(records)):
-            try:
-                item = check_batch_record(record)
-                news.append(new_record(self._tenant, **_record_args(item)))
-            except InvalidInputError as exc:
-                failures.append(batch_item_error(index, exc))
-        if failures:
-            raise InvalidBatchItemError(failures)
+        news = prepare_batch(records, lambda item: new_record(self._tenant, **_record_args(item)))
         if news:
             await self._insert_many(news)
         return [new.ref for new in news]
