@@ -25,11 +25,14 @@ from temporalio.worker import Replayer
 from triggerflow_temporal import FlowSpec, TriggerFlow, TriggerFlowPlugin
 from triggerflow_temporal.chunk.activity import make_chunk_activity
 from triggerflow_temporal.spec.chunk_io import (
+    COMPACT_RESULT_KEY,
     ChunkInput,
     ChunkOutput,
     pack_chunk_input,
     pack_chunk_output,
+    pack_continue_result,
     unpack_chunk_input,
+    unpack_continue_result,
 )
 from triggerflow_temporal.spec.spec_codec import (
     PACKED_KEY,
@@ -598,6 +601,115 @@ async def test_search_attributes_are_upserted_only_when_a_visible_value_changes(
             visible[name] = value
     assert set(upserts[-1]) == {"TriggerFlowStatus"}  # nothing pending any more
     assert upserts[0]["TriggerFlowPendingInterruptTypes"] == ["approval"]
+
+
+# ----------------------------------------------------------- continue_with's result
+def _resumed_record(**changes: Any) -> dict[str, Any]:
+    """An interrupt record as the interpreter holds it once resumed (keys in its order)."""
+    record: dict[str, Any] = {
+        "id": "approve",
+        "type": "approval",
+        "exchange_kind": None,
+        "payload": {"p": 1},
+        "resume_event": None,
+        "resume_to": "next",
+        "status": "resumed",
+        "source_execution_id": "exec-1",
+        "source_flow_name": "payload-resume",
+        "source_operator_id": "chunk-1",
+        "source_signal": {"id": "sig-1", "trigger_event": "START", "value": "x", "meta": {}},
+        "continuation_event": "Chunk[ask]-chunk-1",
+        "resume_count": 0,
+        "max_resumes": None,
+        "created_at": 1.5,
+        "resumed_at": 2.5,
+        "resume_value": {"ok": True},
+        "external_wait_request": _inputs_for_round_trip()[5].resume["interrupt"][  # type: ignore[index]
+            "external_wait_request"
+        ],
+        "response": {"ok": True},
+        "resumed_by_principal": {
+            "subject": None,
+            "tenant": None,
+            "groups": [],
+            "method": "temporal_client",
+            "at": 2.5,
+        },
+    }
+    record["external_wait_request"] = {
+        **record["external_wait_request"],
+        "audit_metadata": {"type": "approval", "exchange_kind": None, "payload": {"p": 1}},
+    }
+    record.update(changes)
+    return json.loads(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        # Resumed by a named principal (the gateway), a request id ledger appended.
+        {
+            "resumed_by_principal": {"subject": "ann", "tenant": "t", "groups": ["ops"],
+                                     "method": "jwt", "at": 2.5},
+            "resume_requests": {"r1": {"request_id": "r1", "status": "accepted"}},
+        },
+        # A child's interrupt projected here (another source execution), resumed twice.
+        {"source_execution_id": "child-1", "resume_to": "self", "resume_count": 2},
+        # The answer is not the value sent (a resume_event's emit value), a custom wait.
+        {"resume_value": {"ok": False}, "response": None, "external_wait_request": {"x": 1}},
+    ],
+)  # fmt: skip
+def test_the_compact_continue_result_rebuilds_the_record_exactly(changes: dict[str, Any]):
+    record = _resumed_record(**changes)
+    value = {"ok": True}
+    wire = json.loads(json.dumps(pack_continue_result(record, execution_id="exec-1", value=value)))
+    assert list(wire) == [COMPACT_RESULT_KEY]
+    assert len(json.dumps(wire)) < len(json.dumps(record))
+    again = unpack_continue_result(wire, execution_id="exec-1", value=value)
+    assert _same_order(again, record)
+
+
+def test_a_result_that_is_not_a_resumed_record_passes_as_it_is():
+    marker = {"_triggerflow_settle": "root-1", "result": None}
+    for result in (None, marker, ["x"], {"id": "only"}):
+        assert pack_continue_result(result, execution_id="e", value=1) == result
+        assert unpack_continue_result(result, execution_id="e", value=1) == result
+    # A record the client could not rebuild in order (an unknown key where a left-out
+    # field belongs) is sent whole.
+    record = _resumed_record()
+    moved = {"id": record["id"], "late": 1, **{k: v for k, v in record.items() if k != "id"}}
+    shuffled = dict(reversed(list(moved.items())))
+    assert pack_continue_result(shuffled, execution_id="exec-1", value={"ok": True}) == shuffled
+
+
+async def test_continue_with_returns_the_whole_record_from_a_compact_update_result(runtime):
+    async with runtime([resume_flow]) as client:
+        execution = resume_flow.create_execution(auto_close=False)
+        await execution.async_start(TEN_BYTES)
+        record = await execution.async_continue_with("approve", {"ok": (1, 2)})
+        stored = await execution.async_get_interrupt("approve")
+        await execution.async_close()
+        history = await client.get_workflow_handle(execution.id).fetch_history()
+    assert record is not None and record["status"] == "resumed"
+    # What the client rebuilt is what the workflow holds (the tuple arrives as a list).
+    assert _same_order(record, stored)
+    assert record["resume_value"] == {"ok": [1, 2]}
+    assert record["external_wait_request"]["interrupt_id"] == "approve"
+    results = [
+        json.loads(payload.data)
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
+        for payload in event.workflow_execution_update_completed_event_attributes.outcome
+        .success.payloads
+        if payload.data  # None travels as an empty binary/null payload
+    ]  # fmt: skip
+    compact = [r for r in results if isinstance(r, dict) and COMPACT_RESULT_KEY in r]
+    assert len(compact) == 1, results
+    # 1.2 KB as a whole record; the left-out fields are rebuilt by the client.
+    assert len(json.dumps(compact[0])) < 0.6 * len(json.dumps(stored))
+    for key in ("status", "external_wait_request", "resume_value", "response"):
+        assert key not in compact[0][COMPACT_RESULT_KEY]
 
 
 # ------------------------------------------------------------------ worker check

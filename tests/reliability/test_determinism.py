@@ -19,7 +19,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.conformance._replay import replay
-from triggerflow_temporal import TriggerFlowPlugin
+from triggerflow_temporal import FlowSpec, TriggerFlowPlugin
 from triggerflow_temporal.testing import start_local_runtime
 
 from . import _catalogue as catalogue
@@ -122,3 +122,22 @@ async def test_executions_keep_their_graph_when_a_new_version_is_deployed(tempor
         await replay(history, plugin)
     # The graph travels with the execution: a worker that only has v2 replays v1 runs.
     await replay(histories[0], TriggerFlowPlugin(list(versioned_flows()[1:])))
+
+
+async def test_executions_leave_the_specs_they_share_as_decoded():
+    # FlowSpec.from_json hands every execution of one packed spec the same object. Replay
+    # each recorded version-4 execution (bindings, joins, sub-flows, pauses, interventions)
+    # and check that none of them changed a spec it shared: a fresh decode still equals it.
+    from triggerflow_temporal.spec import flow_spec
+
+    flow_spec._DECODED.clear()
+    for path in sorted(catalogue.HISTORIES_DIR.glob("flows-v4/*.json")):
+        if not path.stem.startswith(("long-", "rel-", "gw_", "notify-")):  # the slow ones
+            await replay(_load(path), _plugin())
+    shared = dict(flow_spec._DECODED)
+    assert len(shared) > 40, len(shared)
+    for (name, blueprint_hash, text), spec in shared.items():
+        fresh = FlowSpec._decode(
+            {"version": 1, "name": name, "blueprint_hash": blueprint_hash, "packed": text}
+        )
+        assert fresh.to_json() == spec.to_json(), name

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 
 from .._errors import ExecutionStateError, NoWorkerError
 from ..spec import wire
+from ..spec.chunk_io import unpack_continue_result
 from ..spec.spec_codec import compact_dataclass
 from ..spec.state import get_path
 from .binding_methods import BindingMethods
@@ -362,6 +363,7 @@ class TriggerFlowExecution(BindingMethods, InterventionMethods, RuntimeStreamMet
                     value=value,
                     resume_request_id=resume_request_id,
                     actor=actor,
+                    compact_result=True,
                 ),
             )
         except ExecutionStateError as error:
@@ -370,7 +372,7 @@ class TriggerFlowExecution(BindingMethods, InterventionMethods, RuntimeStreamMet
             return None
         if result is None:
             _warn_closed(self._id, f"continue_with({interrupt_id!r})")
-        return result
+        return unpack_continue_result(result, execution_id=self._id, value=value)
 
     async def async_continue_with_nowait(
         self,

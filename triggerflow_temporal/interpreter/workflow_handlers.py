@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from ..spec import wire
+from ..spec.chunk_io import pack_continue_result
 from ..spec.limits import MAX_BINDINGS, MAX_PENDING_INTERVENTIONS
 from ..spec.wire import (
     SETTLE_KEY,
@@ -211,7 +212,12 @@ class HandlersMixin(WorkflowBase):
         if self._lifecycle != "open":
             return None
         self._hold_only_if_bounded()
-        return self._settling(await self._continue(request))
+        result = self._settling(await self._continue(request))
+        if request.compact_result:
+            return pack_continue_result(
+                result, execution_id=self._execution_id, value=request.value
+            )
+        return result
 
     def _refuse_while_sealed(self, what: str) -> None:
         """Refuse an external call while sealed by ``async_seal()`` (Agently's text).

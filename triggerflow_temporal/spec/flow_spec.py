@@ -11,9 +11,14 @@ from typing import Any, Literal, get_args
 from temporalio.common import Priority, RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-from .spec_codec import is_packed, pack_spec_json, unpack_spec_json
+from .spec_codec import PACKED_KEY, is_packed, pack_spec_json, unpack_spec_json
 
 SPEC_VERSION = 1
+
+# Packed specs decoded by this process, by (name, blueprint hash, packed text): pure
+# values shared by the executions of one graph (FlowSpec.from_json).
+MAX_DECODED_SPECS = 256
+_DECODED: dict[tuple[Any, Any, str], FlowSpec] = {}
 
 
 def canonical_json(value: Any) -> str:
@@ -98,11 +103,30 @@ class FlowSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FlowSpec:
-        """Rebuild a spec from :meth:`to_json` or :meth:`to_packed` output, checking its hash."""
+        """Rebuild a spec from :meth:`to_json` or :meth:`to_packed` output, checking its hash.
+
+        A packed form decoded before returns the same spec object: every execution of a
+        flow starts with the same packed text, and expanding and hashing it again was
+        2-3 % of a worker's CPU (bench/RESULTS.md). Specs are never mutated (a test runs
+        the catalogue's flows and compares each cached spec with a fresh decode).
+        """
         if not isinstance(data, dict) or data.get("version") != SPEC_VERSION:
             raise ValueError(
                 f"Not a triggerflow_temporal FlowSpec (version {SPEC_VERSION}): {str(data)[:200]}"
             )
+        if not is_packed(data):
+            return cls._decode(data)
+        key = (data.get("name"), data.get("blueprint_hash"), data[PACKED_KEY])
+        spec = _DECODED.get(key)
+        if spec is None:
+            spec = cls._decode(data)
+            if len(_DECODED) >= MAX_DECODED_SPECS:
+                _DECODED.clear()  # a bound, not an LRU: workers serve few distinct graphs
+            _DECODED[key] = spec
+        return spec
+
+    @classmethod
+    def _decode(cls, data: dict[str, Any]) -> FlowSpec:
         packed = data if is_packed(data) else None
         if packed is not None:
             data = unpack_spec_json(packed)

@@ -162,6 +162,8 @@ class ContinueRequest:
     resume_request_id: str | None = None
     # A subject or {subject, tenant, groups, method} (the gateway's verified principal).
     actor: str | dict[str, Any] | None = None
+    # The caller rebuilds the record from spec.chunk_io.pack_continue_result's form.
+    compact_result: bool = False
 
 
 @dataclass
