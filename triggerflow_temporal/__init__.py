@@ -7,6 +7,7 @@ from ._errors import (
     FlowDefinitionError,
     NoWorkerError,
     SnapshotError,
+    StateNotSentError,
     TriggerFlowError,
 )
 from .chunk.data import ChunkData, TriggerFlowPauseSignal
@@ -42,6 +43,7 @@ __all__ = [
     "RuntimeEvent",
     "RuntimeStreamItem",
     "SnapshotError",
+    "StateNotSentError",
     "TriggerFlow",
     "TriggerFlowChunk",
     "TriggerFlowError",

@@ -43,6 +43,41 @@ class ChunkOutputError(TriggerFlowError, TypeError):
     """A chunk returned or wrote a value that cannot be serialised for Temporal."""
 
 
+class StateNotSentError(TriggerFlowError, KeyError):
+    """A chunk read state that its ``reads_state`` declaration did not have sent to it.
+
+    A chunk declared with ``reads_state=[...]`` receives only those state paths (and what
+    it writes itself during the run). Reading another key, a parent of a declared path, or
+    the whole state raises this; the message names the chunk, the key and the fix. A
+    ``KeyError``, so ``except KeyError`` code keeps working and the chunk is not retried
+    (the worker's default non-retryable types include ``KeyError``).
+
+    Attributes:
+        flow_name: The flow of the chunk.
+        chunk_name: The chunk that read.
+        key: The key it read (None: the whole state).
+        reads_state: The paths the chunk was sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        flow_name: str | None = None,
+        chunk_name: str | None = None,
+        key: str | None = None,
+        reads_state: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.flow_name = flow_name
+        self.chunk_name = chunk_name
+        self.key = key
+        self.reads_state = list(reads_state or [])
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class NoWorkerError(TriggerFlowError, RuntimeError):
     """No worker runs the workflow a call waits on, so the call would wait forever.
 

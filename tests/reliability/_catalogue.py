@@ -41,6 +41,7 @@ from tests import (
     test_pause_resume,
     test_payload_size,
     test_persistence,
+    test_reads_state,
     test_run_long,
     test_runtime,
     test_stream,
@@ -118,6 +119,7 @@ EXEMPT = {
     "payload-cache-child": "test_payload_size: compile cache, compile only",
     "payload-cache-parent": "test_payload_size: compile cache, compile only",
     "payload-cache-match": "test_payload_size: compile cache, compile only",
+    "rs-compile": "test_reads_state: declaration checks and compiled spec, compile only",
 }
 
 Step = tuple[Any, ...]
@@ -829,6 +831,15 @@ def _payload_flows() -> list[Entry]:
     ]
 
 
+def _reads_state_flows() -> list[Entry]:
+    """State sent as the keys a chunk reads (issue 18): activity, local and inline chunks."""
+    rs = test_reads_state
+    return [
+        Entry("rs-reads-state", rs.flow, [("start", "go")]),
+        Entry("rs-undeclared", rs.undeclared_flow, [("start_fails", None)]),
+    ]
+
+
 def entries(tmp_dir: Path) -> list[Entry]:
     """Every catalogue entry (``tmp_dir`` holds files some scenarios need)."""
     found = [
@@ -847,6 +858,7 @@ def entries(tmp_dir: Path) -> list[Entry]:
         *_sealing_flows(),
         *_intervention_policy_flows(),
         *_payload_flows(),
+        *_reads_state_flows(),
         *_agently_parity_flows(),
     ]
     names = [entry.name for entry in found]

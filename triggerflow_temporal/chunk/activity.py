@@ -53,6 +53,10 @@ class ChunkRegistry(Protocol):
         """Refuse an output Temporal could not carry (raises a typed error)."""
         ...
 
+    def reads_state(self, flow: str, chunk: str, blueprint_hash: str = "") -> list[str] | None:
+        """The state paths the chunk declares it reads on this worker (None: the whole)."""
+        ...
+
 
 def make_chunk_activity(
     registry: ChunkRegistry, flow_name: str, chunk_name: str
@@ -111,6 +115,9 @@ async def _run_chunk(
         flow_data=registry.flow_data(flow_name),
         workspace_factory=registry.workspace_factory,
         contract=registry.contract(flow_name),
+        # What the chunk declares on this worker; the execution's own spec chose what was
+        # sent, and ChunkData refuses no read when the two disagree (see ChunkData).
+        reads_state=registry.reads_state(flow_name, chunk_name, chunk_input.blueprint_hash),
     )
     try:
         if inspect.iscoroutinefunction(handler):

@@ -9,11 +9,22 @@ the chunk completes.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._errors import StateNotSentError
 from ..spec.chunk_io import PAUSE_MARKER, ChunkInput, ChunkOutput, unpack_resume
-from ..spec.state import append_path, apply_state_op, del_path, get_path, has_path, set_path
+from ..spec.state import (
+    append_path,
+    apply_state_op,
+    del_path,
+    get_path,
+    has_path,
+    normalize_paths,
+    path_covered,
+    select_paths,
+    set_path,
+)
 from .pause import validate_pause_request
 
 if TYPE_CHECKING:
@@ -63,7 +74,13 @@ class ResumeInfo:
 
 
 class StateNamespace:
-    """``data.state``: a dict-like view of execution state with write methods."""
+    """``data.state``: a dict-like view of execution state with write methods.
+
+    For a chunk declared with ``reads_state``, the view holds what was sent (the declared
+    paths) plus this run's writes: ``data.state[key]`` and ``data.state.get(key)`` raise
+    :class:`StateNotSentError` for a key they do not cover, ``key in data.state`` is False
+    for such a key, and iterating lists only the top-level keys of what was sent or written.
+    """
 
     def __init__(self, data: ChunkData) -> None:
         self._data = data
@@ -101,13 +118,16 @@ class StateNamespace:
         return self._data.get_state()
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and has_path(self._data._state, key)
+        return (
+            isinstance(key, str) and self._data._readable(key) and has_path(self._data._state, key)
+        )
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._data._state))
+        return iter([key for key in self._data._state if self._data._listed(key)])
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self:
+        self._data._check_read(key)
+        if not has_path(self._data._state, key):
             raise KeyError(key)
         return self._data.get_state(key)
 
@@ -118,6 +138,13 @@ class ChunkData:
     State reads see the state when the chunk was dispatched plus this chunk's own
     writes. ``async_emit`` returns once the event is recorded; the workflow dispatches it
     when the chunk completes (see design.md, "Semantic differences").
+
+    ``reads_state``: the paths the chunk declares it reads (``flow.chunk(...,
+    reads_state=[...])``); only those were sent, so reading another key raises
+    :class:`StateNotSentError` (a key this run wrote with ``set_state`` or deleted is
+    readable). Ignored when the state it was sent holds more than those paths: the
+    worker's declaration then differs from the spec the execution runs, which chose what
+    was sent, so reads are not refused (permissive).
     """
 
     def __init__(
@@ -128,11 +155,20 @@ class ChunkData:
         flow_data: dict[str, Any] | None = None,
         workspace_factory: Callable[[ChunkData], Any] | None = None,
         contract: TriggerFlowContract | None = None,
+        reads_state: Sequence[str] | None = None,
     ) -> None:
         self._input = chunk_input
         self._contract = contract
         self._value = chunk_input.value
         self._state: dict[str, Any] = copy.deepcopy(chunk_input.state)
+        # The declared paths the state was filtered by (None: the whole state was sent),
+        # and the paths this run wrote or deleted (their values are known here).
+        self._reads: list[str] | None = None
+        self._written: list[str] = []
+        if reads_state is not None:
+            paths = normalize_paths(reads_state)
+            if select_paths(chunk_input.state, paths) == chunk_input.state:
+                self._reads = paths
         self._ops: list[list[Any]] = []
         self._pause: dict[str, Any] | None = None
         self._resources: dict[str, Any] = dict(resources or {})
@@ -213,14 +249,66 @@ class ChunkData:
     def get_state(
         self, key: str | None = None, default: Any = None, *, inherit: bool = True
     ) -> Any:
-        """Read execution state; ``key=None`` returns a copy of the whole dict."""
+        """Read execution state; ``key=None`` returns a copy of the whole dict.
+
+        Raises:
+            StateNotSentError: The chunk declares ``reads_state`` and ``key`` is not
+                covered by it (nor written by this run), or ``key`` is None.
+        """
+        self._check_read(key)
         if key is None:
             return copy.deepcopy(self._state)
         return copy.deepcopy(get_path(self._state, key, default))
 
+    @property
+    def reads_state(self) -> list[str] | None:
+        """The state paths this run was sent (None: the whole state)."""
+        return None if self._reads is None else list(self._reads)
+
+    def _readable(self, key: str | None) -> bool:
+        """Whether this run knows the value at ``key`` (always, without reads_state)."""
+        if self._reads is None:
+            return True
+        return key is not None and path_covered(key, [*self._reads, *self._written])
+
+    def _listed(self, key: str) -> bool:
+        """Whether a top-level key was sent or written (what ``data.state`` iterates)."""
+        if self._reads is None:
+            return True
+        return any(
+            path == key or path.startswith(key + ".") for path in [*self._reads, *self._written]
+        )
+
+    def _check_read(self, key: str | None) -> None:
+        if self._readable(key):
+            return
+        reads = list(self._reads or [])
+        chunk, flow = self.chunk_name, self.flow_name
+        if key is None:
+            message = (
+                f"Chunk '{chunk}' of flow '{flow}' read the whole state, but it declares "
+                f"reads_state={reads}, so only those keys were sent to it. Read single keys, "
+                f"or drop reads_state of chunk '{chunk}' to send the whole state."
+            )
+        else:
+            message = (
+                f"Chunk '{chunk}' of flow '{flow}' read state key '{key}', which was not sent "
+                f"to it: it declares reads_state={reads}. Add '{key}' to reads_state of chunk "
+                f"'{chunk}', or drop reads_state to send the whole state."
+            )
+        raise StateNotSentError(
+            message, flow_name=flow, chunk_name=chunk, key=key, reads_state=reads
+        )
+
     def _record_state(self, op: list[Any]) -> None:
         self._ops.append(copy.deepcopy(op))
         apply_state_op(self._state, op)
+        if self._reads is not None and op[0] in ("set", "del"):
+            # Its value is known now; an append to an unsent list is not (only the
+            # workflow has the list).
+            key = op[1]
+            if not path_covered(key, [*self._reads, *self._written]):
+                self._written.append(key)
 
     def set_state(self, key: str, value: Any, *, emit: bool = True) -> None:
         """Write ``key`` (dotted keys address nested dicts)."""
@@ -509,6 +597,9 @@ class ChunkData:
         """The execution state with this chunk's writes applied (no copy: do not mutate).
 
         Used by the activity to check that the next chunk's input fits a Temporal payload.
+        With ``reads_state``, only the part that was sent (plus the writes): the check then
+        counts less than the whole state, and the workflow checks the next chunk's input
+        itself before sending it.
         """
         return self._state
 

@@ -13,7 +13,7 @@ import copy
 import json
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -78,6 +78,7 @@ class FlowBuilder(GraphOwner):
         *,
         name: str | None = None,
         execute_in: ExecuteIn = "activity",
+        reads_state: Sequence[str] | None = None,
         **activity_config: Any,
     ) -> Any:
         """Create (and register) a chunk; usable as ``@flow.chunk`` or ``@flow.chunk("x")``.
@@ -86,6 +87,10 @@ class FlowBuilder(GraphOwner):
             handler_or_name: The handler, or the chunk name when used as a decorator factory.
             name: Explicit chunk name (defaults to the handler's ``__name__``).
             execute_in: ``"activity"`` (default), ``"local_activity"`` or ``"workflow"``.
+            reads_state: The state keys the chunk reads (dotted paths such as
+                ``"order.total"``): only those are sent to it, and reading another key
+                raises :class:`StateNotSentError`. ``[]``: no state is sent. None
+                (default): the whole state. An extension (Agently has no such option).
             **activity_config: Per-chunk ``temporalio.workflow.ActivityConfig`` keys
                 (``start_to_close_timeout``, ``retry_policy``, ``summary``, ...).
 
@@ -94,13 +99,21 @@ class FlowBuilder(GraphOwner):
         """
         if callable(handler_or_name):
             return self.graph.make_chunk(
-                handler_or_name, name=name, execute_in=execute_in, activity_config=activity_config
+                handler_or_name,
+                name=name,
+                execute_in=execute_in,
+                activity_config=activity_config,
+                reads_state=reads_state,
             )
         explicit = handler_or_name if isinstance(handler_or_name, str) else name
 
         def decorator(handler: Callable[..., Any]) -> TriggerFlowChunk:
             return self.graph.make_chunk(
-                handler, name=explicit, execute_in=execute_in, activity_config=activity_config
+                handler,
+                name=explicit,
+                execute_in=execute_in,
+                activity_config=activity_config,
+                reads_state=reads_state,
             )
 
         return decorator

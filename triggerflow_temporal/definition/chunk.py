@@ -7,13 +7,23 @@ in error messages.
 
 from __future__ import annotations
 
+import enum
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._errors import FlowDefinitionError
 from ..spec.flow_spec import ACTIVITY_CONFIG_KEYS, EXECUTE_IN_VALUES, ExecuteIn
+from ..spec.state import reads_state_problem
 from .ids import digest
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+# ``TriggerFlowChunk.options(reads_state=...)`` left out: the declaration is kept.
+KEEP = _Keep.KEEP
 
 
 def callable_name(fn: Callable[..., Any]) -> str | None:
@@ -55,6 +65,8 @@ class TriggerFlowChunk:
         trigger: The continuation event name, ``"Chunk[<name>]-<id>"``.
         execute_in: ``"activity"`` (default), ``"local_activity"`` or ``"workflow"``.
         activity_config: Per-chunk ``temporalio.workflow.ActivityConfig`` values.
+        reads_state: The state paths the chunk reads (only those are sent to it), or None
+            for the whole state (the default).
     """
 
     def __init__(
@@ -64,6 +76,7 @@ class TriggerFlowChunk:
         name: str,
         execute_in: ExecuteIn = "activity",
         activity_config: Mapping[str, Any] | None = None,
+        reads_state: Sequence[str] | None = None,
         anonymous: bool = False,
     ) -> None:
         self.name = name
@@ -76,6 +89,7 @@ class TriggerFlowChunk:
         self.trigger = f"Chunk[{name}]-{self.id}"
         self.execute_in: ExecuteIn = execute_in
         self.activity_config: dict[str, Any] = dict(activity_config or {})
+        self.reads_state: list[str] | None = checked_reads_state(name, reads_state)
         self.declared_emits: list[str] = []
         # Bumped when options() or declare_emits() change the chunk in place (the compiled
         # spec of a flow using it is then stale: FlowGraph.revision_key).
@@ -96,19 +110,31 @@ class TriggerFlowChunk:
         return self
 
     def options(
-        self, *, execute_in: ExecuteIn | None = None, **activity_config: Any
+        self,
+        *,
+        execute_in: ExecuteIn | None = None,
+        reads_state: Sequence[str] | None | _Keep = KEEP,
+        **activity_config: Any,
     ) -> TriggerFlowChunk:
         """Change where and how this chunk runs; returns the chunk.
 
         Args:
             execute_in: ``"activity"``, ``"local_activity"`` or ``"workflow"``.
+            reads_state: The state paths the chunk reads (only those are sent to it), or
+                None to send the whole state again; left out, the declaration is kept.
             **activity_config: Keys of ``temporalio.workflow.ActivityConfig``.
         """
         merged = {**self.activity_config, **activity_config}
         new_execute_in = execute_in or self.execute_in
         _validate_chunk_options(self.name, new_execute_in, merged)
+        new_reads = (
+            self.reads_state
+            if isinstance(reads_state, _Keep)
+            else checked_reads_state(self.name, reads_state)
+        )
         self.execute_in = new_execute_in
         self.activity_config = merged
+        self.reads_state = new_reads
         self.revision += 1
         return self
 
@@ -121,6 +147,29 @@ class TriggerFlowChunk:
 
     def __repr__(self) -> str:
         return f"TriggerFlowChunk(name={self.name!r}, execute_in={self.execute_in!r})"
+
+
+def checked_reads_state(name: str, reads_state: Any) -> list[str] | None:
+    """A chunk's ``reads_state`` as it is stored: a new list without duplicates, or None.
+
+    Raises:
+        TypeError: Not None, a list or a tuple, or an entry that is not a string.
+        FlowDefinitionError: An empty key or one with an empty segment (``"a..b"``).
+    """
+    problem = reads_state_problem(reads_state)
+    if problem is not None:
+        message = (
+            f"Chunk '{name}': reads_state {problem}. Declare the state keys the chunk "
+            "reads, e.g. reads_state=['customer', 'order.total'] (dotted paths address "
+            "nested values), reads_state=[] for none, or leave it out to send the whole "
+            "state."
+        )
+        if isinstance(reads_state, (list, tuple)) and all(isinstance(p, str) for p in reads_state):
+            raise FlowDefinitionError(message)
+        raise TypeError(message)
+    if reads_state is None:
+        return None
+    return list(dict.fromkeys(reads_state))
 
 
 def _validate_chunk_options(name: str, execute_in: str, activity_config: Mapping[str, Any]) -> None:

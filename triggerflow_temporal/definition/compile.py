@@ -123,6 +123,10 @@ def compile_flow(flow: GraphOwner, _stack: tuple[str, ...] = ()) -> FlowSpec:
             except ValueError as error:
                 raise FlowDefinitionError(str(error)) from error
             chunks[name] = {"execute_in": chunk.execute_in, "activity": activity}
+            if chunk.reads_state is not None:
+                # Only when declared: the spec (and blueprint hash) of every other chunk
+                # stays as it was, so recorded histories keep replaying.
+                chunks[name]["reads_state"] = list(chunk.reads_state)
         elif op["kind"] in ("match_route", "match_case"):
             refs = [op.get("condition_ref")]
             refs += [c.get("condition_ref") for c in op["options"].get("cases", [])]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import FlowDefinitionError
 from ..spec.flow_spec import deserialize_activity_config, serialize_activity_config
-from .chunk import TriggerFlowChunk
+from .chunk import TriggerFlowChunk, checked_reads_state
 from .sub_flow_bindings import export_spec, import_spec
 
 if TYPE_CHECKING:
@@ -71,12 +71,13 @@ def export_flow_config(flow: GraphOwner, *, validate_serializable: bool = True) 
                 "module": getattr(handler, "__module__", None),
                 "qualname": getattr(handler, "__qualname__", None),
             }
-            record["options"] = {
-                RUN_OPTIONS_KEY: {
-                    "execute_in": chunk.execute_in,
-                    "activity": serialize_activity_config(chunk.name, chunk.activity_config),
-                }
+            run: dict[str, Any] = {
+                "execute_in": chunk.execute_in,
+                "activity": serialize_activity_config(chunk.name, chunk.activity_config),
             }
+            if chunk.reads_state is not None:  # only when declared: other exports unchanged
+                run["reads_state"] = list(chunk.reads_state)
+            record["options"] = {RUN_OPTIONS_KEY: run}
         refs: list[Any] = [record.get("condition_ref")]
         if op["kind"] == "match_route":
             cases: list[dict[str, Any]] = op["options"].get("cases", [])
@@ -145,11 +146,16 @@ def import_flow_config(
                     "registered."
                 )
             run = op["options"].pop(RUN_OPTIONS_KEY, None) or {}
+            try:
+                reads_state = checked_reads_state(name, run.get("reads_state"))
+            except TypeError as error:
+                raise FlowDefinitionError(f"Cannot load TriggerFlow config: {error}") from None
             chunk = TriggerFlowChunk(
                 handler,
                 name=name,
                 execute_in=run.get("execute_in", "activity"),
                 activity_config=deserialize_activity_config(run.get("activity", {})),
+                reads_state=reads_state,
             )
             # Keep the config's ids and continuation event so the net stays consistent
             # (an Agently-exported config uses its own ids).

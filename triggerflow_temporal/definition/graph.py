@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -139,8 +139,11 @@ class FlowGraph:
         name: str | None,
         execute_in: ExecuteIn = "activity",
         activity_config: Mapping[str, Any] | None = None,
+        reads_state: Sequence[str] | None = None,
     ) -> TriggerFlowChunk:
         """Return the chunk named ``name`` (default: the handler's name), creating it.
+
+        ``reads_state`` (None: not given) replaces an existing chunk's declaration.
 
         Raises:
             FlowDefinitionError: ``handler`` is not callable, or another handler already
@@ -168,12 +171,15 @@ class FlowGraph:
                 )
             if activity_config or execute_in != "activity":
                 existing.options(execute_in=execute_in, **dict(activity_config or {}))
+            if reads_state is not None:
+                existing.options(reads_state=reads_state)
             return existing
         chunk = TriggerFlowChunk(
             handler,
             name=chunk_name,
             execute_in=execute_in,
             activity_config=activity_config,
+            reads_state=reads_state,
             anonymous=anonymous,
         )
         if anonymous:

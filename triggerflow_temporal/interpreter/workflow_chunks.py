@@ -31,7 +31,13 @@ from ..spec.chunk_io import (
 from ..spec.flow_spec import FlowSpec, deserialize_activity_config
 from ..spec.limits import MAX_PAYLOAD_BYTES, MAX_RUN_MARKERS
 from ..spec.spec_codec import compact_dataclass
-from ..spec.state import apply_state_op, describe_size, json_size
+from ..spec.state import (
+    apply_state_op,
+    describe_size,
+    json_size,
+    reads_state_problem,
+    select_paths,
+)
 from ..spec.wire import (
     WorkflowInput,
     failure_from_activity,
@@ -57,12 +63,30 @@ from .workflow_base import (
 POLICY_TIMEOUT = timedelta(seconds=60)
 
 
+def _reads_state(options: dict[str, Any] | None) -> list[str] | None:
+    """The state paths a chunk's spec options declare it reads; None: the whole state.
+
+    A malformed declaration (never compiled so; a snapshot's spec is checked with
+    ``chunk_option_problems`` before it starts) sends the whole state.
+    """
+    reads = (options or {}).get("reads_state")
+    if reads is None or reads_state_problem(reads) is not None:
+        return None
+    return list(reads)
+
+
 class ChunkRunMixin(WorkflowBase):
     """Running chunks and sub-flows for :class:`~.workflow.TriggerFlowWorkflow`."""
 
     # ================================================================ chunks
     def _chunk_input(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> ChunkInput:
         name = op["name"]
+        state = self._engine.state
+        reads = _reads_state(self._spec.chunks.get(name))
+        if reads is not None:
+            # The chunk declared the state it reads (issue 18): only that is sent, from the
+            # spec this execution started with (pure, so replay sends the same).
+            state = select_paths(state, reads)
         return ChunkInput(
             flow=self._spec.name,
             chunk=name,
@@ -78,7 +102,7 @@ class ChunkRunMixin(WorkflowBase):
                 "meta": {k: v for k, v in signal["meta"].items() if k != "resume"},
                 "layer_marks": signal["layer_marks"],
             },
-            state=self._engine.state,
+            state=state,
             resources=self._options.runtime_resources,
             resume=pack_resume(signal["meta"].get("resume")),
             blueprint_hash=self._spec.blueprint_hash,
@@ -429,6 +453,7 @@ class ChunkRunMixin(WorkflowBase):
             chunk_input,
             resources=self._runtime.chunk_resources(self._spec.name, chunk_input.resources),
             flow_data=self._runtime.flow_data(self._spec.name),
+            reads_state=_reads_state(self._spec.chunks.get(name)),
         )
         try:
             result = handler(data)

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from .._errors import (
     ChunkOutputError,
+    FlowDefinitionError,
     ResourceConflictError,
     chunk_failure_details,
 )
@@ -129,6 +130,43 @@ class FlowRegistry:
             if found is not None:
                 return found
         return None
+
+    def reads_state(self, flow: str, chunk: str, blueprint_hash: str = "") -> list[str] | None:
+        """The state paths ``chunk`` declares it reads on this worker; None: the whole state.
+
+        The workflow sent the chunk the paths of the spec its execution started with; this
+        is what the chunk's ``data`` object checks reads against. With ``blueprint_hash``
+        (sent with traced and pre-version-4 inputs), the declaration of the version that
+        has that hash; else the union of every served version's declaration, None when
+        one sends the whole state. Permissive on purpose: ChunkData also ignores a
+        declaration the state it was sent does not match.
+        """
+        if chunk.startswith(BINDING_CHUNK_PREFIX) or flow not in self._flows:
+            return None
+        versions = self._versions(flow)
+        if blueprint_hash:
+            for version in versions:
+                try:
+                    spec = version.compile()
+                except FlowDefinitionError:
+                    continue
+                if spec.blueprint_hash == blueprint_hash:
+                    options = spec.chunks.get(chunk) or {}
+                    reads = options.get("reads_state")
+                    return None if reads is None else list(reads)
+        union: list[str] = []
+        declared = False
+        for version in versions:
+            found = version.graph.chunks.get(chunk)
+            if found is None:
+                continue
+            if found.reads_state is None:
+                return None
+            declared = True
+            for path in found.reads_state:
+                if path not in union:
+                    union.append(path)
+        return union if declared else None
 
     def flow_data(self, flow: str) -> dict[str, Any]:
         """The worker-local flow data dict of ``flow``."""

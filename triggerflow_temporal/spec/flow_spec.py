@@ -12,6 +12,7 @@ from temporalio.common import Priority, RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
 from .spec_codec import PACKED_KEY, is_packed, pack_spec_json, unpack_spec_json
+from .state import reads_state_problem
 
 SPEC_VERSION = 1
 
@@ -33,7 +34,8 @@ class FlowSpec:
     Attributes:
         name: Flow name (the workflow type); not part of the hash.
         operators: Operators in Agently's flow-config shape, handler refs by name only.
-        chunks: Per-chunk run options ``{name: {"execute_in": ..., "activity": {...}}}``.
+        chunks: Per-chunk run options ``{name: {"execute_in": ..., "activity": {...}}}``,
+            plus ``"reads_state": [...]`` for a chunk that declares the state it reads.
         sub_flows: Compiled child flows by name (``to_sub_flow``).
         blueprint_hash: sha256 hex of the canonical spec without the name.
     """
@@ -269,6 +271,9 @@ def chunk_option_problems(spec: FlowSpec) -> list[str]:
                 f"chunk {name!r}: execute_in={options.get('execute_in')!r} "
                 f"(one of {', '.join(EXECUTE_IN_VALUES)})"
             )
+        problem = reads_state_problem(options.get("reads_state"))
+        if problem is not None:
+            problems.append(f"chunk {name!r}: reads_state {problem}")
         config = options.get("activity") or {}
         if not isinstance(config, dict):
             problems.append(f"chunk {name!r}: activity options must be an object")

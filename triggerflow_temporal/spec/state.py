@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from typing import Any
 
 _MISSING = object()
@@ -116,3 +117,76 @@ def json_size(value: Any) -> int:
 def describe_size(size: int) -> str:
     """``size`` bytes as a short human reading (``"2.5 MiB"``)."""
     return f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KiB"
+
+
+# ------------------------------------------------------------ reads_state (issue 18)
+def path_covered(key: str, paths: Iterable[str]) -> bool:
+    """Whether ``key`` is one of ``paths`` or below one.
+
+    ``"order"`` covers ``"order"`` and ``"order.total"``; ``"order.total"`` does not
+    cover its parent ``"order"`` (only part of that value is known).
+    """
+    return any(key == path or key.startswith(path + ".") for path in paths)
+
+
+def normalize_paths(paths: Iterable[str]) -> list[str]:
+    """``paths`` without duplicates and without paths another one covers (order kept)."""
+    unique = list(dict.fromkeys(paths))
+    return [
+        path
+        for path in unique
+        if not any(other != path and path.startswith(other + ".") for other in unique)
+    ]
+
+
+def select_paths(state: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """The part of ``state`` at ``paths`` (dotted, as :func:`get_path` reads them).
+
+    A dotted path keeps its nesting (``"order.total"`` gives ``{"order": {"total": 3}}``);
+    a path that is absent is simply left out. Top-level keys ``paths`` cover are kept as
+    they are (a literal ``"a.b"`` key too), so :func:`get_path` answers every covered key
+    from the result as it does from ``state``. Values are shared, not copied. Pure and
+    deterministic (the workflow sends a chunk that declares ``reads_state`` only this).
+    """
+    wanted = normalize_paths(paths)
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if path_covered(key, wanted):
+            out[key] = value
+    for path in wanted:
+        parts = path.split(".")
+        if len(parts) == 1:
+            continue
+        current: Any = state
+        for part in parts:
+            if not isinstance(current, dict) or part not in current:
+                break
+            current = current[part]
+        else:
+            target = out
+            for part in parts[:-1]:
+                nxt = target.get(part)
+                if not isinstance(nxt, dict):
+                    nxt = {}
+                    target[part] = nxt
+                target = nxt
+            target[parts[-1]] = current
+    return out
+
+
+def reads_state_problem(value: Any) -> str | None:
+    """What is wrong with a ``reads_state`` declaration, or None when it is valid.
+
+    Valid: None (the whole state), or a list or tuple of non-empty dotted paths without
+    empty segments (``"customer"``, ``"order.total"``).
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        return f"must be a list of state keys, got {type(value).__name__} {value!r:.80}"
+    for path in value:
+        if not isinstance(path, str):
+            return f"holds {path!r:.80} ({type(path).__name__}); every entry must be a string"
+        if not path or "" in path.split("."):
+            return f"holds {path!r}; every entry must be a non-empty key such as 'order.total'"
+    return None
