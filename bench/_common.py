@@ -327,3 +327,15 @@ def patch_no_search_attributes() -> None:
         return False
 
     _persistence.namespace_supports = unsupported  # type: ignore[assignment]
+
+
+def exit_now(code: int = 0) -> None:
+    """Flush and leave without interpreter finalization.
+
+    At exit, temporalio's runtime threads can still hold a thread state while Python
+    finalizes ("Fatal Python error: PyGILState_Release", exit code 134) after a bench has
+    printed everything; a bench's exit code should say whether it ran.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

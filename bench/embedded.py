@@ -52,7 +52,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench import _baseline, _baseline_workflows, _flows
-from bench._common import log, med, ms, print_table, ratio
+from bench._common import exit_now, log, med, ms, print_table, ratio
 from triggerflow_temporal import TriggerFlowPlugin
 from triggerflow_temporal.cli.devserver import dev_server_args, temporal_cli_path
 from triggerflow_temporal.testing import start_local_runtime
@@ -335,6 +335,7 @@ def main() -> None:
     if args.burst < 3:
         parser.error("--burst must be at least 3")
     asyncio.run(run_main(args))
+    exit_now()
 
 
 if __name__ == "__main__":

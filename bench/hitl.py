@@ -40,6 +40,7 @@ from bench._common import (
     cpu_seconds,
     dev_server,
     dev_server_pid,
+    exit_now,
     log,
     machine_line,
     make_plugin,
@@ -423,6 +424,7 @@ def main() -> None:
         if not args.child:
             print("EXPERIMENT: executions start without search attributes (no upserts)")
     asyncio.run(child(args) if args.child else run_main(args))
+    exit_now()
 
 
 if __name__ == "__main__":
