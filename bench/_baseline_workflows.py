@@ -6,9 +6,14 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from bench._baseline import RETRY, START_TO_CLOSE, hw_ask, hw_commit
+
+# The keys a listable approval upserts (the same names TriggerFlow registers).
+HW_STATUS = SearchAttributeKey.for_keyword("TriggerFlowStatus")
+HW_PENDING = SearchAttributeKey.for_keyword_list("TriggerFlowPendingInterruptTypes")
 
 
 @workflow.defn(name="hw_chain")
@@ -78,6 +83,62 @@ class HwApproval:
         return self._pending
 
 
+@workflow.defn(name="hw_approval_visible")
+class HwApprovalVisible:
+    """:class:`HwApproval` listable as an expert would make it: "everything waiting for
+    approval" is one visibility query. Started with a status (``bench/hitl.py
+    --hw-visible``), it upserts the status and the pending types when they change, as
+    TriggerFlow does: at the pause, at the resume, and at the close.
+    """
+
+    def __init__(self) -> None:
+        self._state: dict[str, Any] = {}
+        self._pending: dict[str, Any] = {}
+        self._closed = False
+
+    @workflow.run
+    async def run(self, ticket: Any) -> dict[str, Any]:
+        await workflow.wait_condition(lambda: self._closed)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.upsert_search_attributes([HW_STATUS.value_set("completed")])
+        return self._state
+
+    @workflow.update(name="start")
+    async def start(self, ticket: Any) -> None:
+        request = await workflow.execute_activity(
+            hw_ask, ticket, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+        )
+        self._state["asked"] = ticket
+        self._pending["approval"] = request
+        workflow.upsert_search_attributes(
+            [HW_STATUS.value_set("waiting"), HW_PENDING.value_set(["approval"])]
+        )
+
+    @workflow.update(name="approve")
+    async def approve(self, decision: Any) -> dict[str, Any]:
+        record = self._pending.pop("approval")
+        workflow.upsert_search_attributes(
+            [HW_STATUS.value_set("running"), HW_PENDING.value_set([])]
+        )
+        self._state["decision"] = await workflow.execute_activity(
+            hw_commit, decision, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+        )
+        return record
+
+    @workflow.update(name="close")
+    async def close(self) -> dict[str, Any]:
+        self._closed = True
+        return self._state
+
+    @workflow.query(name="state")
+    def state(self) -> dict[str, Any]:
+        return self._state
+
+    @workflow.query(name="pending")
+    def pending(self) -> dict[str, Any]:
+        return self._pending
+
+
 @workflow.defn(name="hw_foreach")
 class HwForEach:
     """One activity per item, all at once (as ``for_each`` without a concurrency limit)."""
@@ -96,4 +157,4 @@ class HwForEach:
         return {"count": len(refs), "first": refs[0][:40] if refs else None}
 
 
-HW_WORKFLOWS = [HwChain, HwApproval, HwForEach]
+HW_WORKFLOWS = [HwChain, HwApproval, HwApprovalVisible, HwForEach]

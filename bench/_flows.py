@@ -27,14 +27,27 @@ async def step_with_state(data: Any) -> dict[str, Any]:
 
 
 def chain_flow(
-    n: int, execute_in: str = "activity", *, handler: Any = step, suffix: str = ""
+    n: int,
+    execute_in: str = "activity",
+    *,
+    handler: Any = step,
+    suffix: str = "",
+    reads_state: list[str] | None = None,
 ) -> TriggerFlow:
-    """``n`` chunks in sequence (``c0`` ... ``c<n-1>``), all with the given ``execute_in``."""
+    """``n`` chunks in sequence (``c0`` ... ``c<n-1>``), all with the given ``execute_in``.
+
+    ``reads_state``: every chunk's declaration of the state it reads (None: the whole).
+    """
     tag = {"activity": "act", "local_activity": "local", "workflow": "inline"}[execute_in]
     flow = TriggerFlow(name=f"bench_chain{n}_{tag}{suffix}")
     process: Any = flow
     for i in range(n):
-        chunk = flow.chunk(handler, name=f"c{i}", execute_in=execute_in)  # type: ignore[arg-type]
+        chunk = flow.chunk(
+            handler,
+            name=f"c{i}",
+            execute_in=execute_in,  # type: ignore[arg-type]
+            reads_state=reads_state,
+        )
         process = process.to(chunk)
     return flow
 
@@ -42,6 +55,10 @@ def chain_flow(
 CHAIN_FLOWS = {mode: chain_flow(CHAIN_LENGTH, mode) for mode in EXECUTE_IN}
 THROUGHPUT_FLOWS = {mode: chain_flow(THROUGHPUT_CHAIN_LENGTH, mode) for mode in EXECUTE_IN}
 STATEFUL_CHAIN_FLOW = chain_flow(CHAIN_LENGTH, handler=step_with_state, suffix="_state1k")
+# The same chunks declaring that they read no state (reads_state=[]): none is sent.
+STATEFUL_NO_READS_FLOW = chain_flow(
+    CHAIN_LENGTH, handler=step_with_state, suffix="_state1k_noreads", reads_state=[]
+)
 
 
 # ------------------------------------------------------------------ human in the loop
@@ -128,6 +145,7 @@ ALL_FLOWS = [
     *CHAIN_FLOWS.values(),
     *THROUGHPUT_FLOWS.values(),
     STATEFUL_CHAIN_FLOW,
+    STATEFUL_NO_READS_FLOW,
     approval_flow,
     foreach_flow,
     foreach_bounded_flow,

@@ -13,6 +13,7 @@ Side by side on one dev server and one worker (same settings): the TriggerFlow f
 
     python bench/hitl.py            # full: 30 rounds, 200 queries, 1,000 paused
     python bench/hitl.py --small    # quick: 8 rounds, 50 queries, 200 paused
+    python bench/hitl.py --hw-visible   # the baseline upserts search attributes too
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 
 from bench import _flows
+from bench._baseline_workflows import HW_STATUS
 from bench._common import (
     WORKER_SETTINGS,
     connect,
@@ -70,14 +77,27 @@ async def tf_resume(execution: Any) -> None:
     assert record and record["status"] == "resumed", record
 
 
+# --hw-visible: the hand-written approval that upserts search attributes as TriggerFlow does.
+HW_VISIBLE = "--hw-visible" in sys.argv
+
+
 async def hw_pause(client: Client, task_queue: str, ticket: str) -> Any:
+    extra: dict[str, Any] = {}
+    if HW_VISIBLE:
+        extra["search_attributes"] = TypedSearchAttributes(
+            [
+                SearchAttributePair(HW_STATUS, "created"),
+                SearchAttributePair(SearchAttributeKey.for_keyword("TriggerFlowName"), "hw"),
+            ]
+        )
     operation = WithStartWorkflowOperation(
-        "hw_approval",
+        "hw_approval_visible" if HW_VISIBLE else "hw_approval",
         ticket,
         id=f"hw-approval-{uuid.uuid4().hex[:12]}",
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         result_type=dict,
+        **extra,
     )
     await client.execute_update_with_start_workflow(
         "start", ticket, start_workflow_operation=operation
@@ -246,6 +266,8 @@ def run_child(
         cmd.append("--patch-shared-type-adapters")
     if no_sa:
         cmd.append("--no-search-attributes")
+    if HW_VISIBLE:
+        cmd.append("--hw-visible")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -407,6 +429,11 @@ def main() -> None:
         action="store_true",
         help="experiment: executions without search attributes (no upserts)",
     )
+    parser.add_argument(
+        "--hw-visible",
+        action="store_true",
+        help="the hand-written approval upserts search attributes as TriggerFlow does",
+    )
     parser.add_argument("--child", choices=["tf", "hw"], help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
@@ -417,6 +444,11 @@ def main() -> None:
         patch_shared_type_adapters()
         if not args.child:
             print("EXPERIMENT: pydantic TypeAdapter cache shared across workflow instances")
+    if args.hw_visible and not args.child:
+        print(
+            "BASELINE: the hand-written approval upserts search attributes as TriggerFlow "
+            "does (hw_approval_visible)"
+        )
     if args.no_search_attributes:
         from bench._common import patch_no_search_attributes
 

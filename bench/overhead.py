@@ -182,6 +182,10 @@ async def profile(b: BenchEnv) -> list[list[Any]]:
     for label, flow in [
         ("triggerflow, activity", _flows.CHAIN_FLOWS["activity"]),
         ("triggerflow, activity, +1 KB state/chunk", _flows.STATEFUL_CHAIN_FLOW),
+        (
+            "triggerflow, activity, +1 KB state/chunk, reads_state=[]",
+            _flows.STATEFUL_NO_READS_FLOW,
+        ),
         ("triggerflow, local_activity", _flows.CHAIN_FLOWS["local_activity"]),
         ("triggerflow, workflow (inline)", _flows.CHAIN_FLOWS["workflow"]),
     ]:
