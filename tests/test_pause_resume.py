@@ -252,6 +252,55 @@ async def test_concurrent_continues_resume_exactly_once(runtime):
     assert snapshot == {"decisions": [{"approved": True}]}
 
 
+async def test_one_clients_updates_on_an_execution_queue_in_order_below_the_server_limit():
+    # A burst on one execution waits its turn in the client (first come, first served)
+    # instead of hitting the server's in-flight limit and retrying in waves: under load
+    # some callers lost every wave until the retry deadline (the gateway's burst test).
+    from triggerflow_temporal.client import calls
+
+    client, held, peak, order = object(), 0, 0, []
+
+    async def call(i: int) -> None:
+        nonlocal held, peak
+        async with calls.update_slot(client, "wf-1"):  # type: ignore[arg-type]
+            order.append(i)
+            held += 1
+            peak = max(peak, held)
+            await asyncio.sleep(0.01)
+            held -= 1
+
+    await asyncio.gather(*(call(i) for i in range(40)))
+    assert peak == calls.MAX_UPDATES_IN_FLIGHT < 10
+    assert order == list(range(40))
+    assert not calls._SLOTS  # nothing kept once nobody holds or waits
+
+
+async def test_a_slot_not_freed_in_time_is_refused_as_the_server_would(monkeypatch):
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from triggerflow_temporal.client import calls
+
+    monkeypatch.setattr(calls, "BUSY_RETRY_SECONDS", 0.05)
+    client, release = object(), asyncio.Event()
+
+    async def hold() -> None:
+        async with calls.update_slot(client, "wf-2"):  # type: ignore[arg-type]
+            await release.wait()
+
+    holders = [asyncio.ensure_future(hold()) for _ in range(calls.MAX_UPDATES_IN_FLIGHT)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(RPCError) as refused:
+        async with calls.update_slot(client, "wf-2"):  # type: ignore[arg-type]
+            pass
+    assert refused.value.status == RPCStatusCode.RESOURCE_EXHAUSTED
+    assert "wf-2" in str(refused.value)
+    release.set()
+    await asyncio.gather(*holders)
+    async with calls.update_slot(client, "wf-2"):  # type: ignore[arg-type]
+        pass  # the slots are free again
+    assert not calls._SLOTS
+
+
 async def ask_with_timeout(data):
     return await data.async_pause_for(
         type="approval", interrupt_id="t", timeout=0.5, timeout_value={"approved": False}

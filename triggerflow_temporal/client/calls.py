@@ -1,8 +1,9 @@
 """Client side: the update, query and signal plumbing of one execution.
 
 What every call to an execution's workflow shares: waiting for a worker
-(:func:`~.worker_check.watch_for_worker`), retrying an update the server refuses while the
-execution has too many in flight, following an update whose work went on in later runs
+(:func:`~.worker_check.watch_for_worker`), queueing a burst of updates on one execution
+(:func:`update_slot`) and retrying one the server refuses while the execution has too many
+in flight, following an update whose work went on in later runs
 (``settle``), and turning server answers into the package's typed errors (closed
 execution, unknown id, rebuilt chunk and workflow errors). The execution handle, the
 persistence functions and the CLI build on these.
@@ -11,8 +12,10 @@ persistence functions and the CLI build on these.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSY_RETRY_SECONDS",
+    "MAX_UPDATES_IN_FLIGHT",
     "ExecutionCalls",
     "forget_start_outcome",
     "is_closed_error",
@@ -53,6 +57,7 @@ __all__ = [
     "retry_when_busy",
     "settle",
     "settle_root",
+    "update_slot",
 ]
 
 _T = TypeVar("_T")
@@ -60,6 +65,58 @@ _T = TypeVar("_T")
 # How long an update refused because the execution has too many updates in flight
 # (Temporal's limit.workflowExecution.maxInFlightUpdates, 10 by default) is retried.
 BUSY_RETRY_SECONDS = 60.0
+# Updates one client sends one execution at a time; the others wait their turn here, in
+# order (below the server's 10, so other clients still get in).
+MAX_UPDATES_IN_FLIGHT = 8
+
+
+class _Slots:
+    """The update slots of one (client, execution): a semaphore and who holds or waits."""
+
+    def __init__(self) -> None:
+        self.semaphore = asyncio.Semaphore(MAX_UPDATES_IN_FLIGHT)
+        self.users = 0
+
+
+_SLOTS: dict[tuple[int, str], _Slots] = {}
+
+
+@asynccontextmanager
+async def update_slot(client: Client, workflow_id: str) -> AsyncIterator[None]:
+    """Hold one of the :data:`MAX_UPDATES_IN_FLIGHT` update slots of ``workflow_id``.
+
+    A burst of calls on one execution (hundreds of approvers clicking at once through the
+    gateway) would otherwise all hit the server's in-flight limit, be refused and retry in
+    waves; under load some lost every wave until :data:`BUSY_RETRY_SECONDS` ran out. Here
+    they queue first come, first served. An entry lives while someone holds or waits.
+
+    Raises:
+        RPCError: RESOURCE_EXHAUSTED, as the server's own refusal, when no slot freed
+            within :data:`BUSY_RETRY_SECONDS` (the updates holding them run that long).
+    """
+    key = (id(client), workflow_id)
+    slots = _SLOTS.get(key)
+    if slots is None:
+        slots = _SLOTS[key] = _Slots()
+    slots.users += 1
+    try:
+        try:
+            await asyncio.wait_for(slots.semaphore.acquire(), BUSY_RETRY_SECONDS)
+        except asyncio.TimeoutError:
+            raise RPCError(
+                f"limit on number of concurrent in-flight updates of this client on "
+                f"{workflow_id} ({MAX_UPDATES_IN_FLIGHT}) held for {BUSY_RETRY_SECONDS:.0f} s",
+                RPCStatusCode.RESOURCE_EXHAUSTED,
+                b"",
+            ) from None
+        try:
+            yield
+        finally:
+            slots.semaphore.release()
+    finally:
+        slots.users -= 1
+        if slots.users == 0 and _SLOTS.get(key) is slots:
+            del _SLOTS[key]
 
 
 def is_closed_error(error: RPCError) -> bool:
@@ -99,7 +156,8 @@ async def retry_when_busy(call: Callable[[], Awaitable[_T]]) -> _T:
             )
             if not busy or time.monotonic() > deadline:
                 raise
-        await asyncio.sleep(delay)
+        # Jittered, so calls refused together do not come back together.
+        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
         delay = min(delay * 2, 1.0)
 
 
@@ -263,10 +321,11 @@ class ExecutionCalls:
         """
         try:
             if send is None:
-                result = await self.watched(
-                    retry_when_busy(lambda: self.handle.execute_update(name, arg)),
-                    f"update {name}",
-                )
+                async with update_slot(self.client, self.execution_id):
+                    result = await self.watched(
+                        retry_when_busy(lambda: self.handle.execute_update(name, arg)),
+                        f"update {name}",
+                    )
             else:
                 result = await send()
             return await self.settled(result)
