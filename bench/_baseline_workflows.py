@@ -42,15 +42,27 @@ class HwApproval:
     Mirrors an ``auto_close=False`` TriggerFlow execution: open until the ``close`` update.
     """
 
+    # HwApprovalVisible's search-attribute upserts; none here.
+    VISIBLE = False
+
     def __init__(self) -> None:
         self._state: dict[str, Any] = {}
         self._pending: dict[str, Any] = {}
         self._closed = False
 
+    def _show(self, status: str, pending: list[str] | None = None) -> None:
+        if not self.VISIBLE:
+            return
+        updates: list[Any] = [HW_STATUS.value_set(status)]
+        if pending is not None:
+            updates.append(HW_PENDING.value_set(pending))
+        workflow.upsert_search_attributes(updates)
+
     @workflow.run
     async def run(self, ticket: Any) -> dict[str, Any]:
         await workflow.wait_condition(lambda: self._closed)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._show("completed")
         return self._state
 
     @workflow.update(name="start")
@@ -60,10 +72,12 @@ class HwApproval:
         )
         self._state["asked"] = ticket
         self._pending["approval"] = request
+        self._show("waiting", ["approval"])
 
     @workflow.update(name="approve")
     async def approve(self, decision: Any) -> dict[str, Any]:
         record = self._pending.pop("approval")
+        self._show("running", [])
         self._state["decision"] = await workflow.execute_activity(
             hw_commit, decision, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
         )
@@ -84,59 +98,18 @@ class HwApproval:
 
 
 @workflow.defn(name="hw_approval_visible")
-class HwApprovalVisible:
+class HwApprovalVisible(HwApproval):
     """:class:`HwApproval` listable as an expert would make it: "everything waiting for
     approval" is one visibility query. Started with a status (``bench/hitl.py
     --hw-visible``), it upserts the status and the pending types when they change, as
     TriggerFlow does: at the pause, at the resume, and at the close.
     """
 
-    def __init__(self) -> None:
-        self._state: dict[str, Any] = {}
-        self._pending: dict[str, Any] = {}
-        self._closed = False
+    VISIBLE = True
 
     @workflow.run
     async def run(self, ticket: Any) -> dict[str, Any]:
-        await workflow.wait_condition(lambda: self._closed)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.upsert_search_attributes([HW_STATUS.value_set("completed")])
-        return self._state
-
-    @workflow.update(name="start")
-    async def start(self, ticket: Any) -> None:
-        request = await workflow.execute_activity(
-            hw_ask, ticket, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
-        )
-        self._state["asked"] = ticket
-        self._pending["approval"] = request
-        workflow.upsert_search_attributes(
-            [HW_STATUS.value_set("waiting"), HW_PENDING.value_set(["approval"])]
-        )
-
-    @workflow.update(name="approve")
-    async def approve(self, decision: Any) -> dict[str, Any]:
-        record = self._pending.pop("approval")
-        workflow.upsert_search_attributes(
-            [HW_STATUS.value_set("running"), HW_PENDING.value_set([])]
-        )
-        self._state["decision"] = await workflow.execute_activity(
-            hw_commit, decision, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
-        )
-        return record
-
-    @workflow.update(name="close")
-    async def close(self) -> dict[str, Any]:
-        self._closed = True
-        return self._state
-
-    @workflow.query(name="state")
-    def state(self) -> dict[str, Any]:
-        return self._state
-
-    @workflow.query(name="pending")
-    def pending(self) -> dict[str, Any]:
-        return self._pending
+        return await super().run(ticket)
 
 
 @workflow.defn(name="hw_foreach")

@@ -163,14 +163,8 @@ def select_paths(state: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
                 break
             current = current[part]
         else:
-            target = out
-            for part in parts[:-1]:
-                nxt = target.get(part)
-                if not isinstance(nxt, dict):
-                    nxt = {}
-                    target[part] = nxt
-                target = nxt
-            target[parts[-1]] = current
+            # Builds new dicts along the way: the values of ``state`` are not touched.
+            set_path(out, path, current)
     return out
 
 
