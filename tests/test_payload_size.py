@@ -208,6 +208,20 @@ def test_the_packed_spec_of_a_10_chunk_chain_is_a_fraction_of_the_full_one():
     assert packed < full / 6
 
 
+def test_decoded_specs_are_shared_but_large_packed_texts_are_not_kept(monkeypatch):
+    from triggerflow_temporal.spec import flow_spec
+
+    packed = json.loads(json.dumps(resume_flow.compile().to_packed()))
+    flow_spec._DECODED.clear()
+    first = FlowSpec.from_json(packed)
+    assert FlowSpec.from_json(json.loads(json.dumps(packed))) is first  # one decode, shared
+    monkeypatch.setattr(flow_spec, "MAX_DECODED_PACKED_CHARS", len(packed[PACKED_KEY]) - 1)
+    flow_spec._DECODED.clear()
+    again = FlowSpec.from_json(packed)
+    assert again == first and again is not FlowSpec.from_json(packed)
+    assert not flow_spec._DECODED
+
+
 def test_a_corrupt_or_oversized_packed_spec_is_refused():
     spec = answers_flow.compile().to_packed()
     with pytest.raises(ValueError):

@@ -19,6 +19,9 @@ SPEC_VERSION = 1
 # Packed specs decoded by this process, by (name, blueprint hash, packed text): pure
 # values shared by the executions of one graph (FlowSpec.from_json).
 MAX_DECODED_SPECS = 256
+# Only packed texts up to this size are kept (a flow's is ~1-10 KB): a spec built to expand
+# to the codec's limit is decoded per execution instead of held.
+MAX_DECODED_PACKED_CHARS = 64 * 1024
 _DECODED: dict[tuple[Any, Any, str], FlowSpec] = {}
 
 
@@ -116,7 +119,7 @@ class FlowSpec:
             raise ValueError(
                 f"Not a triggerflow_temporal FlowSpec (version {SPEC_VERSION}): {str(data)[:200]}"
             )
-        if not is_packed(data):
+        if not is_packed(data) or len(data[PACKED_KEY]) > MAX_DECODED_PACKED_CHARS:
             return cls._decode(data)
         key = (data.get("name"), data.get("blueprint_hash"), data[PACKED_KEY])
         spec = _DECODED.get(key)
