@@ -12,20 +12,10 @@ import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import StateNotSentError
 from ..spec.chunk_io import PAUSE_MARKER, ChunkInput, ChunkOutput, unpack_resume
-from ..spec.state import (
-    append_path,
-    apply_state_op,
-    del_path,
-    get_path,
-    has_path,
-    normalize_paths,
-    path_covered,
-    select_paths,
-    set_path,
-)
+from ..spec.state import append_path, apply_state_op, del_path, get_path, has_path, set_path
 from .pause import validate_pause_request
+from .state_reads import StateReads
 
 if TYPE_CHECKING:
     from ..definition.contract import TriggerFlowContract
@@ -119,11 +109,13 @@ class StateNamespace:
 
     def __contains__(self, key: object) -> bool:
         return (
-            isinstance(key, str) and self._data._readable(key) and has_path(self._data._state, key)
+            isinstance(key, str)
+            and self._data._reads.readable(key)
+            and has_path(self._data._state, key)
         )
 
     def __iter__(self) -> Iterator[str]:
-        return iter([key for key in self._data._state if self._data._listed(key)])
+        return iter([key for key in self._data._state if self._data._reads.listed(key)])
 
     def __getitem__(self, key: str) -> Any:
         self._data._check_read(key)
@@ -161,14 +153,7 @@ class ChunkData:
         self._contract = contract
         self._value = chunk_input.value
         self._state: dict[str, Any] = copy.deepcopy(chunk_input.state)
-        # The declared paths the state was filtered by (None: the whole state was sent),
-        # and the paths this run wrote or deleted (their values are known here).
-        self._reads: list[str] | None = None
-        self._written: list[str] = []
-        if reads_state is not None:
-            paths = normalize_paths(reads_state)
-            if select_paths(chunk_input.state, paths) == chunk_input.state:
-                self._reads = paths
+        self._reads = StateReads(reads_state, chunk_input.state)
         self._ops: list[list[Any]] = []
         self._pause: dict[str, Any] | None = None
         self._resources: dict[str, Any] = dict(resources or {})
@@ -263,52 +248,16 @@ class ChunkData:
     @property
     def reads_state(self) -> list[str] | None:
         """The state paths this run was sent (None: the whole state)."""
-        return None if self._reads is None else list(self._reads)
-
-    def _readable(self, key: str | None) -> bool:
-        """Whether this run knows the value at ``key`` (always, without reads_state)."""
-        if self._reads is None:
-            return True
-        return key is not None and path_covered(key, [*self._reads, *self._written])
-
-    def _listed(self, key: str) -> bool:
-        """Whether a top-level key was sent or written (what ``data.state`` iterates)."""
-        if self._reads is None:
-            return True
-        return any(
-            path == key or path.startswith(key + ".") for path in [*self._reads, *self._written]
-        )
+        paths = self._reads.paths
+        return None if paths is None else list(paths)
 
     def _check_read(self, key: str | None) -> None:
-        if self._readable(key):
-            return
-        reads = list(self._reads or [])
-        chunk, flow = self.chunk_name, self.flow_name
-        if key is None:
-            message = (
-                f"Chunk '{chunk}' of flow '{flow}' read the whole state, but it declares "
-                f"reads_state={reads}, so only those keys were sent to it. Read single keys, "
-                f"or drop reads_state of chunk '{chunk}' to send the whole state."
-            )
-        else:
-            message = (
-                f"Chunk '{chunk}' of flow '{flow}' read state key '{key}', which was not sent "
-                f"to it: it declares reads_state={reads}. Add '{key}' to reads_state of chunk "
-                f"'{chunk}', or drop reads_state to send the whole state."
-            )
-        raise StateNotSentError(
-            message, flow_name=flow, chunk_name=chunk, key=key, reads_state=reads
-        )
+        self._reads.check(key, flow=self.flow_name, chunk=self.chunk_name)
 
     def _record_state(self, op: list[Any]) -> None:
         self._ops.append(copy.deepcopy(op))
         apply_state_op(self._state, op)
-        if self._reads is not None and op[0] in ("set", "del"):
-            # Its value is known now; an append to an unsent list is not (only the
-            # workflow has the list).
-            key = op[1]
-            if not path_covered(key, [*self._reads, *self._written]):
-                self._written.append(key)
+        self._reads.wrote(op)
 
     def set_state(self, key: str, value: Any, *, emit: bool = True) -> None:
         """Write ``key`` (dotted keys address nested dicts)."""

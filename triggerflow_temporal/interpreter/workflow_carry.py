@@ -13,15 +13,18 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from .._errors import ChunkOutputError
 from ..spec.limits import (
     MAX_ERRORS,
     MAX_FINISHED_INTERVENTION_BYTES,
     MAX_FINISHED_INTERVENTIONS,
+    MAX_PAYLOAD_BYTES,
     MAX_REJECTED_BYTES,
     MAX_REJECTED_REQUESTS,
     MAX_RESOLVED_INTERRUPT_BYTES,
     MAX_RESOLVED_INTERRUPTS,
 )
+from ..spec.state import describe_size, json_size
 from .carry_bounds import keep_newest, keep_window
 from .interventions import STATE_KEY as INTERVENTIONS_KEY
 from .legacy_engine import (
@@ -41,6 +44,30 @@ class CarryMixin(WorkflowBase):
     """Fan-out holding, continue-as-new carry and snapshots of the workflow."""
 
     # ============================================================== fan-outs
+    def _check_carry(self, carry: dict[str, Any]) -> None:
+        if not self._fanout_bounded():
+            return
+        size = json_size(carry)
+        if size <= MAX_PAYLOAD_BYTES:
+            return
+        message = (
+            f"TriggerFlow execution '{self._execution_id}' cannot continue as new: its "
+            f"state, join progress and logs are {describe_size(size)} of JSON, over the "
+            f"{describe_size(MAX_PAYLOAD_BYTES)} this runtime carries between runs (Temporal "
+            "refuses payloads over 2 MiB). Keep large outputs in the Workspace and their refs "
+            "in state."
+        )
+        raise ApplicationError(
+            message,
+            {
+                "type": ChunkOutputError.__name__,
+                "module": ChunkOutputError.__module__,
+                "message": message,
+            },
+            type=ChunkOutputError.__name__,
+            non_retryable=True,
+        )
+
     def _fanout_bounded(self) -> bool:
         """Whether this execution caps fan-outs by default and holds them for CAN."""
         return self._options.runtime_version >= BOUNDED_FANOUT_VERSION

@@ -31,13 +31,7 @@ from ..spec.chunk_io import (
 from ..spec.flow_spec import FlowSpec, deserialize_activity_config
 from ..spec.limits import MAX_PAYLOAD_BYTES, MAX_RUN_MARKERS
 from ..spec.spec_codec import compact_dataclass
-from ..spec.state import (
-    apply_state_op,
-    describe_size,
-    json_size,
-    reads_state_problem,
-    select_paths,
-)
+from ..spec.state import apply_state_op, declared_reads, describe_size, json_size, select_paths
 from ..spec.wire import (
     WorkflowInput,
     failure_from_activity,
@@ -63,18 +57,6 @@ from .workflow_base import (
 POLICY_TIMEOUT = timedelta(seconds=60)
 
 
-def _reads_state(options: dict[str, Any] | None) -> list[str] | None:
-    """The state paths a chunk's spec options declare it reads; None: the whole state.
-
-    A malformed declaration (never compiled so; a snapshot's spec is checked with
-    ``chunk_option_problems`` before it starts) sends the whole state.
-    """
-    reads = (options or {}).get("reads_state")
-    if reads is None or reads_state_problem(reads) is not None:
-        return None
-    return list(reads)
-
-
 class ChunkRunMixin(WorkflowBase):
     """Running chunks and sub-flows for :class:`~.workflow.TriggerFlowWorkflow`."""
 
@@ -82,7 +64,7 @@ class ChunkRunMixin(WorkflowBase):
     def _chunk_input(self, op: dict[str, Any], signal: dict[str, Any], run_id: str) -> ChunkInput:
         name = op["name"]
         state = self._engine.state
-        reads = _reads_state(self._spec.chunks.get(name))
+        reads = declared_reads(self._spec.chunks.get(name))
         if reads is not None:
             # The chunk declared the state it reads (issue 18): only that is sent, from the
             # spec this execution started with (pure, so replay sends the same).
@@ -286,30 +268,6 @@ class ChunkRunMixin(WorkflowBase):
             )
         )
 
-    def _check_carry(self, carry: dict[str, Any]) -> None:
-        if not self._fanout_bounded():
-            return
-        size = json_size(carry)
-        if size <= MAX_PAYLOAD_BYTES:
-            return
-        message = (
-            f"TriggerFlow execution '{self._execution_id}' cannot continue as new: its "
-            f"state, join progress and logs are {describe_size(size)} of JSON, over the "
-            f"{describe_size(MAX_PAYLOAD_BYTES)} this runtime carries between runs (Temporal "
-            "refuses payloads over 2 MiB). Keep large outputs in the Workspace and their refs "
-            "in state."
-        )
-        raise ApplicationError(
-            message,
-            {
-                "type": ChunkOutputError.__name__,
-                "module": ChunkOutputError.__module__,
-                "message": message,
-            },
-            type=ChunkOutputError.__name__,
-            non_retryable=True,
-        )
-
     def _record_step(
         self, op: dict[str, Any], signal: dict[str, Any], run_id: str, value: Any, paused: bool
     ) -> None:
@@ -453,7 +411,7 @@ class ChunkRunMixin(WorkflowBase):
             chunk_input,
             resources=self._runtime.chunk_resources(self._spec.name, chunk_input.resources),
             flow_data=self._runtime.flow_data(self._spec.name),
-            reads_state=_reads_state(self._spec.chunks.get(name)),
+            reads_state=declared_reads(self._spec.chunks.get(name)),
         )
         try:
             result = handler(data)

@@ -184,3 +184,15 @@ def reads_state_problem(value: Any) -> str | None:
         if not path or "" in path.split("."):
             return f"holds {path!r}; every entry must be a non-empty key such as 'order.total'"
     return None
+
+
+def declared_reads(options: dict[str, Any] | None) -> list[str] | None:
+    """The state paths a chunk's spec options declare it reads; None: the whole state.
+
+    A malformed declaration (never compiled so; a snapshot's spec is checked with
+    ``chunk_option_problems`` before it starts) sends the whole state.
+    """
+    reads = (options or {}).get("reads_state")
+    if reads is None or reads_state_problem(reads) is not None:
+        return None
+    return list(reads)
