@@ -100,8 +100,8 @@ class HwApproval:
 @workflow.defn(name="hw_approval_visible")
 class HwApprovalVisible(HwApproval):
     """:class:`HwApproval` listable as an expert would make it: "everything waiting for
-    approval" is one visibility query. Started with a status (``bench/hitl.py
-    --hw-visible``), it upserts the status and the pending types when they change, as
+    approval" is one visibility query. Started with a status (``bench/hitl.py``'s
+    ``hwv`` variant), it upserts the status and the pending types when they change, as
     TriggerFlow does: at the pause, at the resume, and at the close.
     """
 

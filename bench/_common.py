@@ -78,10 +78,10 @@ class BenchEnv:
 
 
 @asynccontextmanager
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+async def dev_server(extra_args: Sequence[str] = ()) -> AsyncIterator[WorkflowEnvironment]:
     """The one dev server of a bench run (fast dynamic config from ``_devserver``)."""
     log("starting the Temporal dev server ...")
-    async with start_dev_server() as env:
+    async with start_dev_server(extra_args=list(extra_args)) as env:
         yield env
 
 
@@ -156,8 +156,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
     widths = [
         max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
     ]
-    if title:
-        print(f"\n### {title}\n")
+    print(f"\n### {title}\n" if title else "")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in cells:
@@ -316,17 +315,6 @@ def patch_shared_type_adapters() -> None:
         self._type_adapter = shared
 
     temporal_pydantic.PydanticJSONPlainPayloadConverter.__init__ = init  # type: ignore[method-assign]
-
-
-def patch_no_search_attributes() -> None:
-    """Experiment (bench only): executions start without TriggerFlow search attributes,
-    so the workflow never upserts them (what an unregistered namespace does)."""
-    from triggerflow_temporal.client import persistence as _persistence
-
-    async def unsupported(client: Any) -> bool:
-        return False
-
-    _persistence.namespace_supports = unsupported  # type: ignore[assignment]
 
 
 def exit_now(code: int = 0) -> None:

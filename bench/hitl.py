@@ -1,8 +1,19 @@
-"""Human in the loop: continue_with vs a raw Temporal update (issue 6, bench 2).
+"""Human in the loop: continue_with vs a hand-written Temporal update (issue 6, bench 2).
 
-Side by side on one dev server and one worker (same settings): the TriggerFlow flow
-``ask`` (pause_for) -> ``commit`` and a hand-written workflow whose ``start`` update runs
-``hw.ask`` and whose ``approve`` update runs ``hw.commit`` (``bench/_baseline_workflows.py``).
+Side by side on one dev server, four variants with the same worker settings:
+
+========  ==================================================================================
+``hw``    raw: a hand-written workflow whose ``start`` update runs ``hw.ask`` and whose
+          ``approve`` update runs ``hw.commit`` (``bench/_baseline_workflows.py``); no listing
+``hwv``   the same, listable as an expert would make it: started with a status and upserting
+          ``TriggerFlowStatus`` / ``TriggerFlowPendingInterruptTypes`` when they change
+``tf``    TriggerFlow ``ask`` (pause_for) -> ``commit``, defaults (its search attributes make
+          "everything waiting for approval" one visibility query)
+``tfn``   the same flow with ``TriggerFlowPlugin(search_attributes=False)``: no listing
+========  ==================================================================================
+
+Each ratio compares like with like: ``tf`` against ``hwv`` (both listable), ``tfn`` against
+``hw`` (neither). ``tf`` against ``hw`` is printed too: it is the listing's cost on top.
 
 1. start until paused, and the resume round trip (update sent -> resumed chain done),
    interleaved round by round;
@@ -13,7 +24,6 @@ Side by side on one dev server and one worker (same settings): the TriggerFlow f
 
     python bench/hitl.py            # full: 30 rounds, 200 queries, 1,000 paused
     python bench/hitl.py --small    # quick: 8 rounds, 50 queries, 200 paused
-    python bench/hitl.py --hw-visible   # the baseline upserts search attributes too
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,29 +72,55 @@ from bench._common import (
 )
 
 FLOW = _flows.approval_flow
+VARIANTS = ("hw", "hwv", "tf", "tfn")
+LABELS = {
+    "hw": "hand-written, no listing",
+    "hwv": "hand-written, listable",
+    "tf": "TriggerFlow (default)",
+    "tfn": "TriggerFlow, search_attributes=False",
+}
+# (variant, its baseline, what the pair shares)
+PAIRS = (
+    ("tf", "hwv", "both listable"),
+    ("tfn", "hw", "neither listable"),
+    ("tf", "hw", "listing's cost on top"),
+)
 
 
-# ------------------------------------------------------------------------- one run
-async def tf_pause(ticket: str) -> Any:
-    execution = FLOW.create_execution(auto_close=False)
-    await execution.async_start(ticket)
-    return execution
+@dataclass
+class Side:
+    """One variant's client and task queue (TriggerFlow variants: its plugin's client)."""
+
+    variant: str
+    client: Client
+    task_queue: str
+
+    async def pause(self, ticket: str) -> Any:
+        if self.variant in ("tf", "tfn"):
+            execution = FLOW.create_execution(client=self.client, auto_close=False)
+            await execution.async_start(ticket)
+            return execution
+        return await hw_pause(self.client, self.task_queue, ticket, self.variant == "hwv")
+
+    async def resume(self, item: Any) -> None:
+        if self.variant in ("tf", "tfn"):
+            # The flow pauses with interrupt_id="approval", so the caller (a web hook, a
+            # chat button) knows the id: one update, no query, as in the raw variant.
+            record = await item.async_continue_with(_flows.APPROVAL_ID, {"approved": True})
+            assert record and record["status"] == "resumed", record
+        else:
+            await item.execute_update("approve", {"approved": True}, result_type=dict)
+
+    async def close(self, item: Any) -> None:
+        if self.variant in ("tf", "tfn"):
+            await item.async_close()
+        else:
+            await item.execute_update("close", result_type=dict)
 
 
-async def tf_resume(execution: Any) -> None:
-    # The flow pauses with interrupt_id="approval", so the caller (a web hook, a chat
-    # button) knows the id: one update, no query, as in the raw variant.
-    record = await execution.async_continue_with(_flows.APPROVAL_ID, {"approved": True})
-    assert record and record["status"] == "resumed", record
-
-
-# --hw-visible: the hand-written approval that upserts search attributes as TriggerFlow does.
-HW_VISIBLE = "--hw-visible" in sys.argv
-
-
-async def hw_pause(client: Client, task_queue: str, ticket: str) -> Any:
+async def hw_pause(client: Client, task_queue: str, ticket: str, visible: bool) -> Any:
     extra: dict[str, Any] = {}
-    if HW_VISIBLE:
+    if visible:
         extra["search_attributes"] = TypedSearchAttributes(
             [
                 SearchAttributePair(HW_STATUS, "created"),
@@ -91,7 +128,7 @@ async def hw_pause(client: Client, task_queue: str, ticket: str) -> Any:
             ]
         )
     operation = WithStartWorkflowOperation(
-        "hw_approval_visible" if HW_VISIBLE else "hw_approval",
+        "hw_approval_visible" if visible else "hw_approval",
         ticket,
         id=f"hw-approval-{uuid.uuid4().hex[:12]}",
         task_queue=task_queue,
@@ -105,46 +142,33 @@ async def hw_pause(client: Client, task_queue: str, ticket: str) -> Any:
     return await operation.workflow_handle()
 
 
-async def hw_resume(handle: Any) -> None:
-    await handle.execute_update("approve", {"approved": True}, result_type=dict)
+def side_client(env: Any, variant: str, task_queue: str) -> Client:
+    """A client whose plugin serves the flows (listing off for ``tfn``)."""
+    options = {"search_attributes": False} if variant == "tfn" else {}
+    return connect(env, make_plugin(_flows.ALL_FLOWS, **options), task_queue)
 
 
 # ------------------------------------------------------------------ in-process part
-async def round_trips(client: Client, task_queue: str, rounds: int) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {
-        k: [] for k in ("tf_pause", "tf_resume", "hw_pause", "hw_resume")
-    }
+async def round_trips(sides: dict[str, Side], rounds: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {f"{v}_{k}": [] for v in sides for k in ("pause", "resume")}
     for r in range(rounds + 3):  # first 3 rounds warm up
-        t0 = time.perf_counter()
-        execution = await tf_pause(f"T-{r}")
-        t1 = time.perf_counter()
-        await tf_resume_timed(execution, samples, r >= 3)
-        await execution.async_close()
-        t2 = time.perf_counter()
-        handle = await hw_pause(client, task_queue, f"T-{r}")
-        t3 = time.perf_counter()
-        await hw_resume(handle)
-        t4 = time.perf_counter()
-        await handle.execute_update("close", result_type=dict)
-        if r >= 3:
-            samples["tf_pause"].append(t1 - t0)
-            samples["hw_pause"].append(t3 - t2)
-            samples["hw_resume"].append(t4 - t3)
+        for variant, side in sides.items():
+            t0 = time.perf_counter()
+            item = await side.pause(f"T-{r}")
+            t1 = time.perf_counter()
+            await side.resume(item)
+            t2 = time.perf_counter()
+            await side.close(item)
+            if r >= 3:
+                samples[f"{variant}_pause"].append(t1 - t0)
+                samples[f"{variant}_resume"].append(t2 - t1)
     return samples
 
 
-async def tf_resume_timed(execution: Any, samples: dict[str, list[float]], keep: bool) -> None:
-    start = time.perf_counter()
-    record = await execution.async_continue_with(_flows.APPROVAL_ID, {"approved": True})
-    elapsed = time.perf_counter() - start
-    assert record and record["status"] == "resumed", record
-    if keep:
-        samples["tf_resume"].append(elapsed)
-
-
-async def queries(client: Client, task_queue: str, count: int) -> dict[str, list[float]]:
-    execution = await tf_pause("Q-1")
-    handle = await hw_pause(client, task_queue, "Q-1")
+async def queries(sides: dict[str, Side], count: int) -> dict[str, list[float]]:
+    tf, hw = sides["tf"], sides["hw"]
+    execution = await tf.pause("Q-1")
+    handle = await hw.pause("Q-1")
     samples: dict[str, list[float]] = {
         k: [] for k in ("tf_state", "tf_pending", "hw_state", "hw_pending")
     }
@@ -159,10 +183,10 @@ async def queries(client: Client, task_queue: str, count: int) -> dict[str, list
             await call()
             if i >= 5:
                 samples[key].append(time.perf_counter() - start)
-    await tf_resume(execution)
-    await execution.async_close()
-    await hw_resume(handle)
-    await handle.execute_update("close", result_type=dict)
+    await tf.resume(execution)
+    await tf.close(execution)
+    await hw.resume(handle)
+    await hw.close(handle)
     return samples
 
 
@@ -173,28 +197,22 @@ async def child(args: argparse.Namespace) -> None:
 
     env = WorkflowEnvironment.from_client(await Client.connect(args.address, namespace="default"))
     task_queue = f"bench-paused-{uuid.uuid4().hex[:8]}"
-    plugin = make_plugin(_flows.ALL_FLOWS)
-    client = connect(env, plugin, task_queue)
+    client = side_client(env, args.child, task_queue)
+    side = Side(args.child, client, task_queue)
     server = args.server_pid
     gate = asyncio.Semaphore(args.in_flight)
     out: dict[str, Any] = {"variant": args.child, "count": args.count, "in_flight": args.in_flight}
     async with worker(client, task_queue):
-        pause = (
-            (lambda t: tf_pause(t))
-            if args.child == "tf"
-            else (lambda t: hw_pause(client, task_queue, t))
-        )
-        resume = tf_resume if args.child == "tf" else hw_resume
         for i in range(5):  # warm up (imports, connections), then closed
-            item = await pause(f"W-{i}")
-            await resume(item)
-            await close(args.child, item)
+            item = await side.pause(f"W-{i}")
+            await side.resume(item)
+            await side.close(item)
         out["worker_rss_idle_mb"] = rss_mb(os.getpid())
         out["server_rss_before_mb"] = rss_mb(server) if server else float("nan")
 
         async def pause_one(i: int) -> Any:
             async with gate:
-                return await pause(f"P-{i}")
+                return await side.pause(f"P-{i}")
 
         w0, s0 = cpu_seconds(os.getpid()), cpu_seconds(server) if server else float("nan")
         start = time.perf_counter()
@@ -210,7 +228,7 @@ async def child(args: argparse.Namespace) -> None:
 
         async def resume_one(item: Any) -> None:
             async with gate:
-                await resume(item)
+                await side.resume(item)
 
         w0, s0 = cpu_seconds(os.getpid()), cpu_seconds(server) if server else float("nan")
         start = time.perf_counter()
@@ -223,20 +241,13 @@ async def child(args: argparse.Namespace) -> None:
 
         async def close_one(item: Any) -> None:
             async with gate:
-                await close(args.child, item)
+                await side.close(item)
 
         await asyncio.gather(*(close_one(item) for item in items))
     print(json.dumps(out), flush=True)
     sys.stderr.flush()
     # Skip interpreter finalization: the SDK's core threads can abort it after the output.
     os._exit(0)
-
-
-async def close(variant: str, item: Any) -> None:
-    if variant == "tf":
-        await item.async_close()
-    else:
-        await item.execute_update("close", result_type=dict)
 
 
 def run_child(
@@ -246,7 +257,6 @@ def run_child(
     count: int,
     in_flight: int,
     patched: bool,
-    no_sa: bool = False,
 ) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -264,10 +274,6 @@ def run_child(
         cmd += ["--server-pid", str(server_pid)]
     if patched:
         cmd.append("--patch-shared-type-adapters")
-    if no_sa:
-        cmd.append("--no-search-attributes")
-    if HW_VISIBLE:
-        cmd.append("--hw-visible")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -282,80 +288,75 @@ async def run_main(args: argparse.Namespace) -> None:
     )
     print(f"# bench/hitl.py {'--small' if args.small else ''}\n\n{machine_line()}")
     print(
-        f"\nWorker settings (both sides): {WORKER_SETTINGS}, sandboxed runner, pydantic "
-        "data converter."
+        f"\nWorker settings (all variants): {WORKER_SETTINGS}, pydantic data converter.\n"
+        + "\n".join(f"- `{v}`: {LABELS[v]}" for v in VARIANTS)
     )
     async with dev_server() as env:
         server = dev_server_pid()
-        task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-        plugin = make_plugin(_flows.ALL_FLOWS)
-        client = connect(env, plugin, task_queue)
-        async with worker(client, task_queue):
-            log(f"round trips: {rounds} rounds")
-            trips = await round_trips(client, task_queue, rounds)
+        queues = {v: f"bench-{v}-{uuid.uuid4().hex[:8]}" for v in VARIANTS}
+        # tf and the hand-written variants share one client and worker (as before); tfn
+        # needs its own plugin, hence its own client and worker.
+        main_client = side_client(env, "tf", queues["tf"])
+        tfn_client = side_client(env, "tfn", queues["tfn"])
+        sides = {
+            "hw": Side("hw", main_client, queues["tf"]),
+            "hwv": Side("hwv", main_client, queues["tf"]),
+            "tf": Side("tf", main_client, queues["tf"]),
+            "tfn": Side("tfn", tfn_client, queues["tfn"]),
+        }
+        async with worker(main_client, queues["tf"]), worker(tfn_client, queues["tfn"]):
+            log(f"round trips: {rounds} rounds x {len(sides)} variants")
+            trips = await round_trips(sides, rounds)
             log(f"queries: {nqueries} each")
-            qs = await queries(client, task_queue, nqueries)
-        address = client.service_client.config.target_host
+            qs = await queries(sides, nqueries)
+        address = main_client.service_client.config.target_host
         children = {}
-        for variant in ("hw", "tf"):
+        for variant in VARIANTS:
             log(f"{count} paused executions: {variant} (child process)")
             children[variant] = run_child(
-                variant,
-                address,
-                server,
-                count,
-                args.in_flight,
-                args.patch_shared_type_adapters,
-                args.no_search_attributes,
+                variant, address, server, count, args.in_flight, args.patch_shared_type_adapters
             )
+    report(args, trips, qs, children, rounds, nqueries, count)
 
-    rows = [
-        [
-            "start until paused (ask ran)",
-            ms(min(trips["hw_pause"])),
-            ms(med(trips["hw_pause"])),
-            ms(min(trips["tf_pause"])),
-            ms(med(trips["tf_pause"])),
-            ratio(med(trips["tf_pause"]), med(trips["hw_pause"])),
-        ],
-        [
-            "resume round trip (commit ran)",
-            ms(min(trips["hw_resume"])),
-            ms(med(trips["hw_resume"])),
-            ms(min(trips["tf_resume"])),
-            ms(med(trips["tf_resume"])),
-            ratio(med(trips["tf_resume"]), med(trips["hw_resume"])),
-        ],
-    ]
+
+def report(
+    args: argparse.Namespace,
+    trips: dict[str, list[float]],
+    qs: dict[str, list[float]],
+    children: dict[str, dict[str, Any]],
+    rounds: int,
+    nqueries: int,
+    count: int,
+) -> None:
+    rows = []
+    for step, key in (("start until paused (ask ran)", "pause"), ("resume round trip", "resume")):
+        rows.append([step] + [ms(med(trips[f"{v}_{key}"])) for v in VARIANTS])
     print_table(
-        [
-            "step",
-            "raw update min ms",
-            "raw median ms",
-            "continue_with min ms",
-            "continue_with median ms",
-            "median ratio",
-        ],
+        ["median ms"] + list(VARIANTS),
         rows,
         title=f"Pause and resume, one execution at a time ({rounds} rounds, interleaved)",
     )
+    rows = []
+    for v, base, what in PAIRS:
+        rows.append(
+            [
+                f"{v} / {base} ({what})",
+                ratio(med(trips[f"{v}_pause"]), med(trips[f"{base}_pause"])),
+                ratio(med(trips[f"{v}_resume"]), med(trips[f"{base}_resume"])),
+            ]
+        )
+    print_table(["median ratio", "start until paused", "resume round trip"], rows)
+
     rows = [
         [
-            "state",
-            ms(med(qs["hw_state"])),
-            ms(pct(qs["hw_state"], 0.95)),
-            ms(med(qs["tf_state"])),
-            ms(pct(qs["tf_state"], 0.95)),
-            ratio(med(qs["tf_state"]), med(qs["hw_state"])),
-        ],
-        [
-            "pending_interrupts (raw: pending)",
-            ms(med(qs["hw_pending"])),
-            ms(pct(qs["hw_pending"], 0.95)),
-            ms(med(qs["tf_pending"])),
-            ms(pct(qs["tf_pending"], 0.95)),
-            ratio(med(qs["tf_pending"]), med(qs["hw_pending"])),
-        ],
+            label,
+            ms(med(qs[f"hw_{key}"])),
+            ms(pct(qs[f"hw_{key}"], 0.95)),
+            ms(med(qs[f"tf_{key}"])),
+            ms(pct(qs[f"tf_{key}"], 0.95)),
+            ratio(med(qs[f"tf_{key}"]), med(qs[f"hw_{key}"])),
+        ]
+        for label, key in (("state", "state"), ("pending_interrupts (raw: pending)", "pending"))
     ]
     print_table(
         [
@@ -369,34 +370,29 @@ async def run_main(args: argparse.Namespace) -> None:
         rows,
         title=f"Query latency ({nqueries} each, interleaved)",
     )
-    hw, tf = children["hw"], children["tf"]
-    rows = []
-    for label, key, fmt in (
-        ("time to pause all (s)", "pause_all_s", float),
-        ("time to resume all (s)", "resume_all_s", float),
-        ("pause: worker CPU ms per execution", "pause_worker_cpu_ms", float),
-        ("pause: dev server CPU ms per execution", "pause_server_cpu_ms", float),
-        ("resume: worker CPU ms per execution", "resume_worker_cpu_ms", float),
-        ("resume: dev server CPU ms per execution", "resume_server_cpu_ms", float),
-        ("worker RSS idle (MB)", "worker_rss_idle_mb", float),
-        ("worker RSS with all paused (MB)", "worker_rss_paused_mb", float),
-        ("dev server RSS before (MB)", "server_rss_before_mb", float),
-        ("dev server RSS with all paused (MB)", "server_rss_paused_mb", float),
-    ):
-        rows.append([label, fmt(hw[key]), fmt(tf[key]), ratio(tf[key], hw[key])])
-    per_hw = (hw["worker_rss_paused_mb"] - hw["worker_rss_idle_mb"]) * 1024 / count
-    per_tf = (tf["worker_rss_paused_mb"] - tf["worker_rss_idle_mb"]) * 1024 / count
-    rows.append(["worker KB per paused execution", per_hw, per_tf, ratio(per_tf, per_hw)])
-    rows.append(
-        [
-            "resumes per second",
-            count / hw["resume_all_s"],
-            count / tf["resume_all_s"],
-            ratio(count / tf["resume_all_s"], count / hw["resume_all_s"]),
-        ]
+
+    for entry in children.values():
+        entry["worker_kb_per_paused"] = (
+            (entry["worker_rss_paused_mb"] - entry["worker_rss_idle_mb"]) * 1024 / count
+        )
+        entry["resumes_per_s"] = count / entry["resume_all_s"]
+    fields = (
+        ("time to pause all (s)", "pause_all_s"),
+        ("time to resume all (s)", "resume_all_s"),
+        ("resumes per second", "resumes_per_s"),
+        ("pause: worker CPU ms per execution", "pause_worker_cpu_ms"),
+        ("pause: dev server CPU ms per execution", "pause_server_cpu_ms"),
+        ("resume: worker CPU ms per execution", "resume_worker_cpu_ms"),
+        ("resume: dev server CPU ms per execution", "resume_server_cpu_ms"),
+        ("worker RSS idle (MB)", "worker_rss_idle_mb"),
+        ("worker RSS with all paused (MB)", "worker_rss_paused_mb"),
+        ("worker KB per paused execution", "worker_kb_per_paused"),
+        ("dev server RSS before (MB)", "server_rss_before_mb"),
+        ("dev server RSS with all paused (MB)", "server_rss_paused_mb"),
     )
+    rows = [[label] + [float(children[v][key]) for v in VARIANTS] for label, key in fields]
     print_table(
-        ["", "raw Temporal", "triggerflow", "ratio"],
+        [""] + list(VARIANTS),
         rows,
         title=(
             f"{count} executions paused at once (each variant in its own worker process, "
@@ -404,9 +400,31 @@ async def run_main(args: argparse.Namespace) -> None:
             f"{WORKER_SETTINGS['max_cached_workflows']})"
         ),
     )
+    rows = []
+    for v, base, what in PAIRS:
+        a, b = children[v], children[base]
+        rows.append(
+            [
+                f"{v} / {base} ({what})",
+                ratio(a["pause_all_s"], b["pause_all_s"]),
+                ratio(a["resume_all_s"], b["resume_all_s"]),
+                ratio(a["resume_server_cpu_ms"], b["resume_server_cpu_ms"]),
+                ratio(a["resume_worker_cpu_ms"], b["resume_worker_cpu_ms"]),
+            ]
+        )
+    print_table(
+        [
+            "ratio",
+            "time to pause all",
+            "time to resume all",
+            "resume server CPU",
+            "resume worker CPU",
+        ],
+        rows,
+    )
     print(
-        "\nThe dev server's RSS grows over the run (the raw variant runs first); its 'before' "
-        "value is the baseline of each row."
+        "\nThe dev server's RSS grows over the run (the variants run one after another); its "
+        "'before' value is the baseline of each column."
     )
 
 
@@ -424,17 +442,7 @@ def main() -> None:
         action="store_true",
         help="experiment: share pydantic TypeAdapters across workflow instances",
     )
-    parser.add_argument(
-        "--no-search-attributes",
-        action="store_true",
-        help="experiment: executions without search attributes (no upserts)",
-    )
-    parser.add_argument(
-        "--hw-visible",
-        action="store_true",
-        help="the hand-written approval upserts search attributes as TriggerFlow does",
-    )
-    parser.add_argument("--child", choices=["tf", "hw"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -444,17 +452,6 @@ def main() -> None:
         patch_shared_type_adapters()
         if not args.child:
             print("EXPERIMENT: pydantic TypeAdapter cache shared across workflow instances")
-    if args.hw_visible and not args.child:
-        print(
-            "BASELINE: the hand-written approval upserts search attributes as TriggerFlow "
-            "does (hw_approval_visible)"
-        )
-    if args.no_search_attributes:
-        from bench._common import patch_no_search_attributes
-
-        patch_no_search_attributes()
-        if not args.child:
-            print("EXPERIMENT: executions start without search attributes (no upserts)")
     asyncio.run(child(args) if args.child else run_main(args))
     exit_now()
 
