@@ -1,6 +1,6 @@
 """Human in the loop: continue_with vs a hand-written Temporal update (issue 6, bench 2).
 
-Side by side on one dev server, four variants with the same worker settings:
+Side by side, four variants with the same worker and dev server settings:
 
 ========  ==================================================================================
 ``hw``    raw: a hand-written workflow whose ``start`` update runs ``hw.ask`` and whose
@@ -19,10 +19,10 @@ Each ratio compares like with like: ``tf`` against ``hwv`` (both listable), ``tf
    interleaved round by round;
 2. query latency: ``state`` and ``pending_interrupts`` vs the raw workflow's queries;
 3. N executions paused at once (default 1,000), each variant in its own child process
-   (worker + client) so its memory is its own: worker RSS, dev server RSS, time to pause
-   them all and time to resume them all.
+   (worker + client) so its memory is its own, against its own fresh dev server: worker
+   RSS, dev server RSS, time to pause them all and time to resume them all.
 
-    python bench/hitl.py            # full: 30 rounds, 200 queries, 1,000 paused
+    python bench/hitl.py            # full: 100 rounds, 200 queries, 1,000 paused
     python bench/hitl.py --small    # quick: 8 rounds, 50 queries, 200 paused
 """
 
@@ -151,8 +151,11 @@ def side_client(env: Any, variant: str, task_queue: str) -> Client:
 # ------------------------------------------------------------------ in-process part
 async def round_trips(sides: dict[str, Side], rounds: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {f"{v}_{k}": [] for v in sides for k in ("pause", "resume")}
+    names = list(sides)
     for r in range(rounds + 3):  # first 3 rounds warm up
-        for variant, side in sides.items():
+        # A different variant goes first in each round: none profits from its place.
+        for variant in names[r % len(names) :] + names[: r % len(names)]:
+            side = sides[variant]
             t0 = time.perf_counter()
             item = await side.pause(f"T-{r}")
             t1 = time.perf_counter()
@@ -292,7 +295,6 @@ async def run_main(args: argparse.Namespace) -> None:
         + "\n".join(f"- `{v}`: {LABELS[v]}" for v in VARIANTS)
     )
     async with dev_server() as env:
-        server = dev_server_pid()
         queues = {v: f"bench-{v}-{uuid.uuid4().hex[:8]}" for v in VARIANTS}
         # tf and the hand-written variants share one client and worker (as before); tfn
         # needs its own plugin, hence its own client and worker.
@@ -309,12 +311,20 @@ async def run_main(args: argparse.Namespace) -> None:
             trips = await round_trips(sides, rounds)
             log(f"queries: {nqueries} each")
             qs = await queries(sides, nqueries)
-        address = main_client.service_client.config.target_host
-        children = {}
-        for variant in VARIANTS:
-            log(f"{count} paused executions: {variant} (child process)")
+    # Each variant's N paused executions on a fresh dev server: the in-memory server slows
+    # down as it keeps closed executions (a variant run after three others paid ~20 % more
+    # server CPU), so a shared server would favour whichever variant runs first.
+    children = {}
+    for variant in VARIANTS:
+        async with dev_server() as fresh:
+            log(f"{count} paused executions: {variant} (child process, fresh dev server)")
             children[variant] = run_child(
-                variant, address, server, count, args.in_flight, args.patch_shared_type_adapters
+                variant,
+                fresh.client.service_client.config.target_host,
+                dev_server_pid(),
+                count,
+                args.in_flight,
+                args.patch_shared_type_adapters,
             )
     report(args, trips, qs, children, rounds, nqueries, count)
 
@@ -395,7 +405,8 @@ def report(
         [""] + list(VARIANTS),
         rows,
         title=(
-            f"{count} executions paused at once (each variant in its own worker process, "
+            f"{count} executions paused at once (each variant in its own worker process and on "
+            "its own fresh dev server, "
             f"{args.in_flight} requests in flight, sticky cache "
             f"{WORKER_SETTINGS['max_cached_workflows']})"
         ),
@@ -422,10 +433,6 @@ def report(
         ],
         rows,
     )
-    print(
-        "\nThe dev server's RSS grows over the run (the variants run one after another); its "
-        "'before' value is the baseline of each column."
-    )
 
 
 def main() -> None:
@@ -433,7 +440,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--small", action="store_true", help="quick mode")
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--count", type=int, default=1000, help="executions paused at once")
     parser.add_argument("--in-flight", type=int, default=100, help="concurrent requests")

@@ -11,6 +11,7 @@ and restart cases on the dev server.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -267,8 +268,21 @@ async def test_failure_and_cancellation_are_told(runtime):
         assert "execution.completed" not in ops.types()
 
 
+def pausing_results(history: Any) -> list[dict[str, Any]]:
+    """The decoded results of the chunk activities that paused, in history order."""
+    results = []
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            continue
+        payloads = event.activity_task_completed_event_attributes.result.payloads
+        result = json.loads(payloads[0].data) if payloads else None
+        if isinstance(result, dict) and result.get("pause") is not None:
+            results.append(result)
+    return results
+
+
 async def test_no_channels_no_children(runtime):
-    """A worker without channels answers the plan with none; nothing is started."""
+    """A worker without channels says so with the pause; nothing is started."""
     async with runtime([routed]):
         execution = routed.create_execution(auto_close=False)
         await execution.async_start(None)
@@ -276,9 +290,29 @@ async def test_no_channels_no_children(runtime):
         history = await execution.handle.fetch_history()
         names = [e.event_type for e in history.events]
         assert EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED not in names
-        marker = EventType.EVENT_TYPE_MARKER_RECORDED
-        markers = [e for e in history.events if e.event_type == marker]
-        assert len(markers) == 1  # the plan, asked once in the run
+        # The pausing chunk's result named the (no) channels: no plan local activity,
+        # neither for the pause nor for the cancellation and the close after it.
+        assert [r["channels"] for r in pausing_results(history)] == [[]]
+        assert EventType.EVENT_TYPE_MARKER_RECORDED not in names
+
+
+async def test_the_pausing_chunk_brings_the_channels_and_they_are_used(runtime):
+    """The worker's channel names come with the pause request: every event of the run
+    reaches them without a local activity (one marker event less per paused execution;
+    a run that must pin a local activity in the worker's cache no longer does)."""
+    ops, sales = Recorder("ops"), Recorder("sales")
+    async with runtime([routed], notifiers=[sales, ops]):
+        execution = routed.create_execution(auto_close=False)
+        await execution.async_start(None)
+        await wait_for(lambda: "interrupt.created" in ops.types(), "interrupt.created")
+        await execution.async_continue_with("ops-only", "ok", actor={"subject": "alice"})
+        await execution.async_close()
+        await wait_for(lambda: "execution.completed" in sales.types(), "completed to all")
+        history = await execution.handle.fetch_history()
+    assert [r["channels"] for r in pausing_results(history)] == [["ops", "sales"]]
+    assert EventType.EVENT_TYPE_MARKER_RECORDED not in [e.event_type for e in history.events]
+    assert ops.types() == ["interrupt.created", "interrupt.resumed", "execution.completed"]
+    assert sales.types() == ["execution.completed"]
 
 
 async def test_reminders_go_on_after_a_worker_restart(temporal_env):

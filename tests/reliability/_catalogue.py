@@ -224,6 +224,10 @@ def _pause_resume_flows() -> list[Entry]:
     yes = {"approved": True}
     return [
         Entry("approval", p.approval, [("start", "T-1"), ("continue", None, yes)]),
+        # The same run recorded after the pausing chunk's result began to carry the
+        # worker's channel names (no plan local activity); "approval" keeps the older
+        # history with the marker, which must replay too.
+        Entry("approval-channels", p.approval, [("start", "T-1"), ("continue", None, yes)]),
         Entry("self", self_flow, [("start", "doc"), ("continue", "gate-1", {"ok": True})]),
         Entry("guard", _flow("guard", p.always_pause), [("start", None), ("continue", "loop", 1)]),
         Entry(

@@ -57,6 +57,10 @@ class ChunkRegistry(Protocol):
         """The state paths the chunk declares it reads on this worker (None: the whole)."""
         ...
 
+    def notification_channels(self) -> list[str]:
+        """The names of this worker's notification channels, sorted."""
+        ...
+
 
 def make_chunk_activity(
     registry: ChunkRegistry, flow_name: str, chunk_name: str
@@ -132,9 +136,12 @@ async def _run_chunk(
             flow_name, chunk_name, error, non_retryable=_non_retryable(error, defaults)
         ) from error
     output = data.to_output(result)
-    if output.pause is not None and not output.pause.get("interrupt_id"):
-        # Named here, not by the workflow, so the chunk's span and logs can carry it.
-        output.pause["interrupt_id"] = uuid.uuid4().hex
+    if output.pause is not None:
+        if not output.pause.get("interrupt_id"):
+            # Named here, not by the workflow, so the chunk's span and logs can carry it.
+            output.pause["interrupt_id"] = uuid.uuid4().hex
+        # Where the interrupt's notifications go: the workflow needs no local activity.
+        output.channels = registry.notification_channels()
     annotate_pause(span, output.pause)
     registry.check_output(flow_name, chunk_name, output, data.state_after_writes())
     return pack_chunk_output(output)

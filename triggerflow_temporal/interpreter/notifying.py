@@ -165,8 +165,26 @@ class NotifyMixin(WorkflowBase):
         except WorkflowAlreadyStartedError:
             pass
 
+    def _learn_channels(self, channels: list[str] | None) -> None:
+        """Take the channel names a pausing chunk's result carries (ChunkOutput.channels).
+
+        Only the first answer of a run counts, as with the local activity: a run that
+        asked already keeps what it was told. Results recorded by earlier workers carry
+        none, so their histories still ask, and replay as recorded.
+        """
+        if channels is None or self._notify_plan is not None:
+            return
+        known: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        known.set_result([str(name) for name in channels])
+        self._notify_plan = known
+
     async def _notification_channels(self) -> list[str]:
-        """The worker's channel names, asked once per run (recorded in history)."""
+        """The worker's channel names, once per run (recorded in history).
+
+        From a pausing chunk's result when one came in this run (:meth:`_learn_channels`),
+        else asked with a local activity (a pause from an inline chunk, an interrupt
+        carried over from the previous run).
+        """
         if self._notify_plan is None:
             self._notify_plan = asyncio.ensure_future(self._ask_plan())
         return list(await self._notify_plan)

@@ -169,6 +169,9 @@ class WorkflowBase:
     def _markers_at_bound(self) -> bool:
         raise NotImplementedError
 
+    def _learn_channels(self, channels: list[str] | None) -> None:
+        raise NotImplementedError
+
     async def _task_ended_for_handover(self) -> bool:
         raise NotImplementedError
 

@@ -326,7 +326,7 @@ class ChunkRunMixin(WorkflowBase):
                 if self._fast_yield():
                     self._note_marker()
                 try:
-                    return await workflow.execute_local_activity(
+                    output = await workflow.execute_local_activity(
                         activity_name,
                         self._chunk_wire(chunk_input, options),
                         result_type=ChunkOutput,
@@ -338,14 +338,19 @@ class ChunkRunMixin(WorkflowBase):
                     raise ChunkFailure(
                         failure_from_activity(error, self._spec.name, name)
                     ) from None
-            return await workflow.execute_activity(
-                activity_name,
-                self._chunk_wire(chunk_input, options),
-                result_type=ChunkOutput,
-                **config,
-            )
+            else:
+                output = await workflow.execute_activity(
+                    activity_name,
+                    self._chunk_wire(chunk_input, options),
+                    result_type=ChunkOutput,
+                    **config,
+                )
         except ActivityError as error:
             raise ChunkFailure(failure_from_activity(error, self._spec.name, name)) from None
+        # A pausing chunk's result names the worker's notification channels (recorded with
+        # it, so a replay learns the same); results recorded by earlier workers do not.
+        self._learn_channels(output.channels)
+        return output
 
     # ================================================ yields and run length (v4)
     def _fast_yield(self) -> bool:

@@ -73,6 +73,13 @@ class FlowRegistry:
         # Called by the workflow after each chunk with (workflow id, step): set only for
         # the client-side replay that reads an execution's history (history_replayer).
         self.step_recorder: Callable[[str, dict[str, Any]], None] | None = None
+        # The names of this worker's notification channels (set by the plugin): a chunk
+        # that pauses returns them with its pause request (ChunkOutput.channels).
+        self.channel_names: list[str] = []
+
+    def notification_channels(self) -> list[str]:
+        """The names of this worker's notification channels, sorted."""
+        return sorted(self.channel_names)
 
     def _versions(self, flow: str) -> list[FlowBuilder]:
         versions = self._flows.get(flow)

@@ -41,6 +41,11 @@ class ChunkOutput:
     value: Any = None
     ops: list[list[Any]] = field(default_factory=lambda: [])
     pause: dict[str, Any] | None = None
+    # With a pause only: the names of the running worker's notification channels. The
+    # workflow takes them from here (recorded with the activity result) instead of asking
+    # with a local activity, one marker event and one cache-pinning local activity less
+    # per paused execution. Workflows of earlier releases ignore the key.
+    channels: list[str] | None = None
 
 
 PAUSE_MARKER = "__triggerflow_pause__"
@@ -523,4 +528,6 @@ def pack_chunk_output(output: ChunkOutput) -> dict[str, Any]:
         out["ops"] = output.ops
     if output.pause is not None:
         out["pause"] = output.pause
+    if output.channels is not None:
+        out["channels"] = output.channels
     return out
