@@ -237,7 +237,7 @@ class TriggerFlowPlugin(SimplePlugin):
         # RuntimeEvent hooks (on_event); the workflow reads the hub from the registry.
         self.events = EventHub()
         self.registry.events = self.events
-        self.registry.channel_names = sorted(self.notifiers)
+        self.registry.channel_names = list(self.notifiers)
         workflows: list[type] = [make_workflow_class(name, self.registry) for name in versions]
         # Every TriggerFlow worker also serves the mailboxes of correlated messages.
         workflows.append(MailboxWorkflow)
